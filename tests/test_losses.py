@@ -1,0 +1,79 @@
+"""Hybrid loss against hand computations."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from whispersign_jax import losses
+
+
+def ctc_nll_by_enumeration(log_probs: np.ndarray, labels: list[int], blank: int = 0) -> float:
+    """-log p(labels) summing over every frame path that collapses to ``labels``."""
+    frames, classes = log_probs.shape
+    total = 0.0
+    for path in itertools.product(range(classes), repeat=frames):
+        collapsed = [c for i, c in enumerate(path) if c != blank and (i == 0 or c != path[i - 1])]
+        if collapsed == labels:
+            total += np.exp(sum(log_probs[t, c] for t, c in enumerate(path)))
+    return -np.log(total)
+
+
+def test_teacher_forcing_inputs_targets_and_mask():
+    labels = jnp.array([[3, 4, 5], [7, 0, 0]])
+    inputs, targets, mask = losses.teacher_forcing(labels, labels > 0, num_glosses=10)
+    # <sos> = 11, <eos> = 12, <pad> = 13
+    np.testing.assert_array_equal(inputs, [[11, 3, 4, 5], [11, 7, 13, 13]])
+    np.testing.assert_array_equal(targets, [[3, 4, 5, 12], [7, 12, 13, 13]])
+    np.testing.assert_array_equal(mask, [[1, 1, 1, 1], [1, 1, 0, 0]])
+
+
+def test_ctc_loss_matches_path_enumeration_with_padding():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 6, 4)).astype(np.float32)
+    encoder_mask = np.array([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 0, 0]], bool)
+    labels = np.array([[1, 1, 2], [3, 2, 0]])
+    label_mask = np.array([[1, 1, 1], [1, 1, 0]], bool)
+    loss, feasible = losses.ctc_loss(jnp.asarray(logits), encoder_mask, labels, label_mask)
+    log_probs = jax.nn.log_softmax(logits)
+    expected = [
+        ctc_nll_by_enumeration(np.asarray(log_probs[0, :5]), [1, 1, 2]) / 3,
+        ctc_nll_by_enumeration(np.asarray(log_probs[1, :4]), [3, 2]) / 2,
+    ]
+    assert feasible.tolist() == [True, True]
+    np.testing.assert_allclose(loss, np.mean(expected), rtol=1e-5)
+
+
+def test_infeasible_samples_are_masked_and_counted():
+    logits = jnp.zeros((2, 3, 4))
+    encoder_mask = jnp.ones((2, 3), bool)
+    labels = jnp.array([[1, 1, 2], [1, 2, 3]])  # "1 1 2" needs 4 frames; "1 2 3" fits in 3
+    loss, feasible = losses.ctc_loss(logits, encoder_mask, labels, jnp.ones((2, 3), bool))
+    assert feasible.tolist() == [False, True]
+    # uniform logits: the only path is "1 2 3" with probability (1/4)^3
+    np.testing.assert_allclose(loss, 3 * np.log(4) / 3, rtol=1e-6)
+
+
+def test_hybrid_loss_is_weighted_sum_with_label_smoothing():
+    rng = np.random.default_rng(1)
+    ctc_logits = jnp.asarray(rng.normal(size=(1, 4, 3)), jnp.float32)
+    decoder_logits = jnp.asarray(rng.normal(size=(1, 3, 6)), jnp.float32)
+    labels, label_mask = jnp.array([[1, 2]]), jnp.array([[True, True]])
+    _, targets, target_mask = losses.teacher_forcing(labels, label_mask, num_glosses=2)
+    outputs = {
+        "ctc_logits": ctc_logits,
+        "encoder_mask": jnp.ones((1, 4), bool),
+        "decoder_logits": decoder_logits,
+    }
+    total, metrics = losses.hybrid_loss(
+        outputs, labels, label_mask, targets, target_mask, alpha=0.3, label_smoothing=0.1
+    )
+    log_probs = np.asarray(jax.nn.log_softmax(decoder_logits[0]))
+    smoothed = np.full((3, 6), 0.1 / 6)
+    smoothed[np.arange(3), np.asarray(targets[0])] += 0.9
+    attention = -(smoothed * log_probs).sum(axis=1).mean()
+    ctc = ctc_nll_by_enumeration(np.asarray(jax.nn.log_softmax(ctc_logits[0])), [1, 2]) / 2
+    np.testing.assert_allclose(metrics["loss/attention"], attention, rtol=1e-5)
+    np.testing.assert_allclose(metrics["loss/ctc"], ctc, rtol=1e-5)
+    np.testing.assert_allclose(total, 0.3 * ctc + 0.7 * attention, rtol=1e-5)

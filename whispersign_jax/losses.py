@@ -1,0 +1,79 @@
+"""Hybrid CTC + attention loss (always computed in float32).
+
+Normalisation: CTC is the per-sample negative log-likelihood divided by the label length
+(PyTorch ``CTCLoss(reduction="mean")``), averaged over feasible samples; the attention loss
+is the token-mean cross-entropy over the valid decoder targets.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from whispersign_jax import vocab
+
+
+def teacher_forcing(labels: jax.Array, label_mask: jax.Array, num_glosses: int):
+    """labels (batch, L) gloss ids with label_mask (batch, L) ->
+    decoder inputs ``<sos> g1..gn`` and targets ``g1..gn <eos>``, each (batch, L + 1), padded
+    with ``<pad>``, and the target mask (batch, L + 1)."""
+    ids = vocab.special_ids(num_glosses)
+    batch = labels.shape[0]
+    lengths = label_mask.sum(axis=1)
+    padded = jnp.where(label_mask, labels, ids["<pad>"])
+    sos = jnp.full((batch, 1), ids["<sos>"], labels.dtype)
+    inputs = jnp.concatenate([sos, padded], axis=1)
+    targets = jnp.concatenate([padded, jnp.full((batch, 1), ids["<pad>"], labels.dtype)], axis=1)
+    positions = jnp.arange(targets.shape[1])[None, :]
+    targets = jnp.where(positions == lengths[:, None], ids["<eos>"], targets)
+    target_mask = positions <= lengths[:, None]
+    inputs = jnp.where(positions <= lengths[:, None], inputs, ids["<pad>"])
+    return inputs, targets, target_mask
+
+
+def ctc_feasible(encoder_mask: jax.Array, labels: jax.Array, label_mask: jax.Array) -> jax.Array:
+    """(batch,) bool: the encoder length can hold the labels plus a blank between repeats."""
+    repeats = (labels[:, 1:] == labels[:, :-1]) & label_mask[:, 1:] & label_mask[:, :-1]
+    needed = label_mask.sum(axis=1) + repeats.sum(axis=1)
+    return encoder_mask.sum(axis=1) >= needed
+
+
+def ctc_loss(ctc_logits, encoder_mask, labels, label_mask):
+    """Mean length-normalised CTC loss over feasible samples, and the feasible mask (batch,)."""
+    per_sample = optax.ctc_loss(
+        ctc_logits.astype(jnp.float32),
+        1.0 - encoder_mask.astype(jnp.float32),
+        labels,
+        1.0 - label_mask.astype(jnp.float32),
+        blank_id=vocab.BLANK_ID,
+    )
+    feasible = ctc_feasible(encoder_mask, labels, label_mask)
+    normalised = per_sample / jnp.maximum(label_mask.sum(axis=1), 1)
+    loss = jnp.sum(jnp.where(feasible, normalised, 0.0)) / jnp.maximum(feasible.sum(), 1)
+    return loss, feasible
+
+
+def attention_loss(decoder_logits, targets, target_mask, label_smoothing: float = 0.0):
+    """Token-mean cross-entropy of the teacher-forced decoder, optional label smoothing."""
+    logits = decoder_logits.astype(jnp.float32)
+    num_classes = logits.shape[-1]
+    one_hot = jax.nn.one_hot(targets, num_classes)
+    if label_smoothing:
+        one_hot = optax.smooth_labels(one_hot, label_smoothing)
+    per_token = optax.softmax_cross_entropy(logits, one_hot)
+    return jnp.sum(per_token * target_mask) / jnp.maximum(target_mask.sum(), 1)
+
+
+def hybrid_loss(outputs, labels, label_mask, targets, target_mask, alpha: float, **kwargs):
+    """``alpha * CTC + (1 - alpha) * attention``; returns (total, metrics dict)."""
+    ctc, feasible = ctc_loss(outputs["ctc_logits"], outputs["encoder_mask"], labels, label_mask)
+    attention = attention_loss(outputs["decoder_logits"], targets, target_mask, **kwargs)
+    total = alpha * ctc + (1.0 - alpha) * attention
+    metrics = {
+        "loss/total": total,
+        "loss/ctc": ctc,
+        "loss/attention": attention,
+        "ctc_infeasible": jnp.sum(~feasible),
+    }
+    return total, metrics

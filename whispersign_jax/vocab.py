@@ -1,0 +1,126 @@
+"""Gloss vocabulary: the one place that knows the token ids.
+
+Ids: ``0`` is the CTC blank, glosses are ``1..N``, and the attention decoder's special tokens
+follow the glosses: ``<sos> = N + 1``, ``<eos> = N + 2``, ``<pad> = N + 3``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+BLANK = "<blank>"
+SPECIAL_TOKENS = ("<sos>", "<eos>", "<pad>")
+BLANK_ID = 0
+
+
+def ctc_size(num_glosses: int) -> int:
+    """Classes of the CTC head: the blank plus the glosses."""
+    return num_glosses + 1
+
+
+def decoder_size(num_glosses: int) -> int:
+    """Tokens of the attention decoder: blank (unused), glosses, ``<sos> <eos> <pad>``."""
+    return num_glosses + 1 + len(SPECIAL_TOKENS)
+
+
+def special_ids(num_glosses: int) -> dict[str, int]:
+    """Ids of ``<sos>``, ``<eos>`` and ``<pad>`` for a vocabulary of ``num_glosses``."""
+    return {token: num_glosses + 1 + i for i, token in enumerate(SPECIAL_TOKENS)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+    """Gloss names in id order; ``glosses[i]`` has id ``i + 1``."""
+
+    glosses: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.glosses:
+            raise ValueError("A vocabulary needs at least one gloss.")
+        reserved = {BLANK, *SPECIAL_TOKENS} & set(self.glosses)
+        if reserved:
+            raise ValueError(f"Gloss names {sorted(reserved)} are reserved for special tokens.")
+        if len(set(self.glosses)) != len(self.glosses):
+            raise ValueError("Gloss names must be unique.")
+
+    @classmethod
+    def from_names(cls, names: Iterable[str]) -> Vocabulary:
+        return cls(tuple(names))
+
+    @classmethod
+    def from_label_map(cls, label_map: Mapping[str, int], source: str = "label map") -> Vocabulary:
+        """Builds the vocabulary from ``{"<blank>": 0, gloss: id, ...}`` with ids ``1..N``."""
+        glosses = {name: int(i) for name, i in label_map.items() if name != BLANK}
+        if label_map.get(BLANK, 0) != 0:
+            raise ValueError(f"{source}: '{BLANK}' must have id 0, found {label_map[BLANK]}.")
+        ids = sorted(glosses.values())
+        if ids != list(range(1, len(ids) + 1)):
+            raise ValueError(
+                f"{source}: gloss ids must be exactly 1..{len(ids)} (0 is the blank); found "
+                f"{ids[:10]}{'...' if len(ids) > 10 else ''}. Renumber the label map."
+            )
+        by_id = sorted(glosses, key=glosses.__getitem__)
+        return cls(tuple(by_id))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Label map {path} does not exist.")
+        return cls.from_label_map(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(
+            json.dumps(self.label_map(), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+
+    def label_map(self) -> dict[str, int]:
+        """``{"<blank>": 0, gloss: id}``, the on-disk ``label_map.json`` format."""
+        return {BLANK: 0, **{name: i + 1 for i, name in enumerate(self.glosses)}}
+
+    @property
+    def num_glosses(self) -> int:
+        return len(self.glosses)
+
+    @property
+    def blank_id(self) -> int:
+        return BLANK_ID
+
+    @property
+    def sos_id(self) -> int:
+        return special_ids(self.num_glosses)["<sos>"]
+
+    @property
+    def eos_id(self) -> int:
+        return special_ids(self.num_glosses)["<eos>"]
+
+    @property
+    def pad_id(self) -> int:
+        return special_ids(self.num_glosses)["<pad>"]
+
+    @property
+    def ctc_size(self) -> int:
+        return ctc_size(self.num_glosses)
+
+    @property
+    def decoder_size(self) -> int:
+        return decoder_size(self.num_glosses)
+
+    def names(self, ids: Sequence[int]) -> list[str]:
+        """Gloss names for gloss ids; special ids are not glosses and raise."""
+        out = []
+        for i in ids:
+            if not 1 <= int(i) <= self.num_glosses:
+                raise ValueError(f"Id {i} is not a gloss id (1..{self.num_glosses}).")
+            out.append(self.glosses[int(i) - 1])
+        return out
+
+    def ids(self, names: Sequence[str]) -> list[int]:
+        index = {name: i + 1 for i, name in enumerate(self.glosses)}
+        missing = [name for name in names if name not in index]
+        if missing:
+            raise KeyError(f"Glosses {missing} are not in the label map.")
+        return [index[name] for name in names]
