@@ -1,0 +1,111 @@
+"""WhisperSign, all three stages at Whisper's `base` size (DESIGN.md section 3).
+
+    python -m whispersign_jax.main --config=configs/default.py --workdir=runs/default \
+        --config.pretrained=openai/whisper-base --config.data.source=processed \
+        --config.data.dir=data/processed
+
+The guide's schedule: 30 / 100 / 30 epochs, lr 1e-3 / 5e-5 / 1e-5, batch 32 / 16 / 16.
+Any field can be overridden on the command line, e.g. `--config.stages.stage2.lr=1e-4`.
+Expected result: depends on the dataset; on the built-in synthetic data use configs/demo.py.
+"""
+
+import ml_collections
+
+ALL_PARAMETERS = (".*",)
+FRONTEND_AND_CTC_HEAD = ("frontend/.*", "ctc_head/.*")
+
+
+def stage(**fields) -> ml_collections.ConfigDict:
+    """One row of the stage table; every stage has the same fields."""
+    defaults = dict(
+        trainable=ALL_PARAMETERS,  # regexes over parameter paths; the rest is frozen
+        alpha=0.3,  # loss = alpha * CTC + (1 - alpha) * attention (1.0: CTC only, no decoder)
+        lr=5e-5,  # peak learning rate of the warm-up cosine schedule
+        warmup_steps=500,
+        epochs=100,
+        batch_size=16,  # global batch, split over the mesh's devices
+        weight_decay=1e-4,  # AdamW, on kernels and embeddings of trainable parameters
+        window_seconds=0.0,  # > 0: train on sliding-window crops of this length
+        overlap_seconds=0.0,  # overlap of consecutive windows
+    )
+    return ml_collections.ConfigDict({**defaults, **fields})
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    config.run_stages = ("stage1", "stage2", "stage3")
+
+    config.model = ml_collections.ConfigDict()
+    config.model.size = "base"  # tiny, base, small, medium, large-v3 or custom
+    config.model.d_model = 0  # 0: the preset's value; required for size=custom
+    config.model.encoder_layers = 0
+    config.model.decoder_layers = 0
+    config.model.num_heads = 0
+    config.model.ffn_dim = 0
+    config.model.patch_size = 4  # frames per encoder position (60 FPS -> 15 per second)
+    config.model.conv_kernel = 31  # ConvSPE depthwise kernel
+    config.model.dropout = 0.1
+    config.model.channel_dropout = 0.1
+    config.model.dtype = "float32"  # compute dtype: float32 or bfloat16
+
+    config.pretrained = ""  # Whisper checkpoint dir or hub id (openai/whisper-base); "" = none
+    config.init_checkpoint = ""  # a stage folder of another workdir to start from
+
+    config.data = ml_collections.ConfigDict()
+    config.data.source = "synthetic"  # synthetic or processed
+    config.data.dir = ""  # root of the processed layout (data/processed)
+    config.data.buckets = (64, 128, 192, 256, 384, 512, 768)  # padded lengths, in frames
+    config.data.max_labels = 8  # longest gloss sequence per sample
+    config.data.eval_batch_size = 32
+    config.data.augment_enabled = True
+    config.data.augment = ml_collections.ConfigDict(
+        dict(
+            noise_std=0.002,  # Gaussian noise on coordinates
+            mirror_prob=0.5,  # swap hands + flip x
+            speed_range=(0.8, 1.25),
+            scale_range=(0.9, 1.1),
+            rotation_degrees=8.0,
+        )
+    )
+    config.data.synthetic = ml_collections.ConfigDict(
+        dict(
+            num_glosses=20,
+            mode="isolated",  # isolated or continuous
+            train_signers=8,
+            val_signers=2,
+            test_signers=3,
+            samples_per_gloss_per_signer=5,
+            continuous_samples_per_signer=40,
+            min_glosses=2,
+            max_glosses=6,
+            seed=0,
+        )
+    )
+
+    config.stages = ml_collections.ConfigDict()
+    config.stages.stage1 = stage(  # frontend warm-up, encoder and decoder frozen
+        trainable=FRONTEND_AND_CTC_HEAD, alpha=1.0, lr=1e-3, epochs=30, batch_size=32
+    )
+    config.stages.stage2 = stage(alpha=0.3, lr=5e-5, epochs=100, batch_size=16)  # joint
+    config.stages.stage3 = stage(  # real-time fine-tuning on sliding windows
+        alpha=0.3,
+        lr=1e-5,
+        epochs=30,
+        batch_size=16,
+        weight_decay=1e-5,
+        window_seconds=3.0,
+        overlap_seconds=1.5,
+    )
+
+    config.clip_norm = 1.0  # clip_by_global_norm
+    config.label_smoothing = 0.0  # of the attention decoder's targets
+    config.log_every_steps = 50
+    config.eval_every_epochs = 1
+    config.checkpoint_every_steps = 500
+    config.keep_checkpoints = 2  # latest checkpoints kept for resume (plus the best one)
+
+    config.mesh = ml_collections.ConfigDict()
+    config.mesh.data = -1  # -1: all devices not used by fsdp
+    config.mesh.fsdp = 1  # parameter sharding degree
+    return config

@@ -1,0 +1,15 @@
+"""Stage 2 only, at the `base` size (see configs/default.py for every field).
+
+    python -m whispersign_jax.main --config=configs/stage2.py --workdir=runs/x
+
+In a workdir where stage 1 has run, this stage starts from its best parameters with a
+fresh optimizer; otherwise from `--config.init_checkpoint`, `--config.pretrained` or scratch.
+"""
+
+from configs import default
+
+
+def get_config():
+    config = default.get_config()
+    config.run_stages = ("stage2",)
+    return config

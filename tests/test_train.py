@@ -1,0 +1,134 @@
+"""End-to-end training, freezing and exact resume on tiny configs."""
+
+import json
+
+import jax
+import numpy as np
+import optax
+import pytest
+from conftest import tiny_training_config
+
+from whispersign_jax import evaluate, optim, train, trained
+from whispersign_jax.data.sources import load_splits
+from whispersign_jax.model import WhisperSign
+from whispersign_jax.sharding import global_batch, make_mesh
+
+
+def event_accumulator(logdir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    return EventAccumulator(str(logdir), size_guidance={"tensors": 0}).Reload()
+
+
+def scalar_tags(logdir) -> list[str]:
+    return event_accumulator(logdir).Tags()["tensors"]
+
+
+def read_scalars(logdir, tag: str) -> list[float]:
+    from tensorboard.util.tensor_util import make_ndarray
+
+    return [float(make_ndarray(e.tensor_proto)) for e in event_accumulator(logdir).Tensors(tag)]
+
+
+def leaves_equal(a, b) -> bool:
+    return all(
+        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+def test_schedule_peaks_after_warmup_and_ends_at_one_percent():
+    schedule = optim.learning_rate_schedule(1e-3, warmup_steps=10, total_steps=110)
+    assert float(schedule(0)) == 0.0
+    np.testing.assert_allclose(schedule(5), 5e-4, rtol=1e-6)
+    np.testing.assert_allclose(schedule(10), 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(schedule(60), (1e-3 + 1e-5) / 2, rtol=1e-5)  # cosine midpoint
+    np.testing.assert_allclose(schedule(110), 1e-5, rtol=1e-6)
+
+
+def test_stage1_step_updates_only_frontend_and_ctc_head(tmp_path):
+    config = tiny_training_config()
+    config.stages.stage1.warmup_steps = 0  # the warm-up's first learning rate is 0
+    vocabulary, splits = load_splits(config.data)
+    model = WhisperSign(train.build_model_config(config, vocabulary.num_glosses))
+    runner = train.StageRunner(config, "stage1", tmp_path, model, vocabulary, splits, make_mesh())
+    state, labels, _, optimizer = runner.initial_state(previous=None)
+    before = jax.device_get(state.params)
+    step = jax.jit(
+        train.make_train_step(model, optimizer, labels, runner.stage, config, jax.random.key(0))
+    )
+    state, metrics = step(state, global_batch(runner.batches[0], runner.batch_sharding))
+    after = jax.device_get(state.params)
+    for part in ("encoder", "decoder"):
+        assert leaves_equal(before[part], after[part]), part
+    for part in ("frontend", "ctc_head"):
+        changed = [
+            not np.array_equal(x, y)
+            for x, y in zip(
+                jax.tree.leaves(before[part]), jax.tree.leaves(after[part]), strict=True
+            )
+        ]
+        assert all(changed), part
+    adam = state.opt_state.inner_states["trainable"].inner_state[1][0]
+    assert isinstance(adam.mu["encoder"]["layers_0"]["mlp"]["fc1"]["kernel"], optax.MaskedNode)
+    assert adam.mu["frontend"]["patch_in"]["kernel"].shape == (4 * 42 * 7, 32)
+    assert float(metrics["loss/ctc"]) > 0 and "loss/attention" not in metrics
+
+
+def test_three_stages_train_checkpoint_and_evaluate(tmp_path):
+    config = tiny_training_config(stage1=2, stage2=4, stage3=1)
+    results = train.train_and_evaluate(config, str(tmp_path))
+    assert list(results) == ["stage1", "stage2", "stage3"]
+    for stage in ("stage1", "stage2", "stage3"):
+        assert list((tmp_path / stage).glob("events.out.tfevents.*")), stage
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["stage2"]["samples"] == 16  # 4 glosses x 1 val signer x 4 samples
+    run = trained.load_trained(tmp_path)
+    assert run.stage == "stage3" and run.vocabulary.num_glosses == 4
+    metrics = evaluate.evaluate_workdir(str(tmp_path), split="test")
+    assert {"accuracy", "wer", "samples", "top5_accuracy"} <= set(metrics)
+    assert metrics["samples"] == 16
+
+
+def test_loss_falls_during_training(tmp_path):
+    config = tiny_training_config(stage2=12)
+    config.run_stages = ("stage2",)
+    config.stages.stage2.lr = 3e-3
+    config.data.augment_enabled = False
+    train.train_and_evaluate(config, str(tmp_path))
+    losses = read_scalars(tmp_path / "stage2", "loss/total")
+    assert len(losses) == 72  # 12 epochs x 6 steps, logged every step
+    assert np.mean(losses[-6:]) < 0.7 * np.mean(losses[:6])
+    assert {
+        "lr",
+        "grad_norm",
+        "loss/ctc",
+        "loss/attention",
+        "frames_per_s",
+        "val/wer",
+        "val/accuracy",
+        "val/top5_accuracy",
+    } <= set(scalar_tags(tmp_path / "stage2"))
+
+
+def test_rerun_resumes_exactly(tmp_path, monkeypatch):
+    config = tiny_training_config(stage2=3)
+    config.run_stages = ("stage2",)
+    train.train_and_evaluate(config, str(tmp_path / "straight"))
+
+    original = train.TrainBatches.__getitem__
+
+    def stop_at_step_4(self, step):  # a checkpoint was written after step 4
+        if step == 4:
+            raise KeyboardInterrupt("simulated preemption")
+        return original(self, step)
+
+    monkeypatch.setattr(train.TrainBatches, "__getitem__", stop_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_and_evaluate(config, str(tmp_path / "resumed"))
+    monkeypatch.setattr(train.TrainBatches, "__getitem__", original)
+    train.train_and_evaluate(config, str(tmp_path / "resumed"))
+
+    straight = trained.load_trained(tmp_path / "straight")
+    resumed = trained.load_trained(tmp_path / "resumed")
+    assert straight.step == resumed.step
+    assert leaves_equal(straight.variables, resumed.variables)

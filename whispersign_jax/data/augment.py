@@ -1,0 +1,104 @@
+"""Training-time augmentation of keypoint samples (NumPy, seeded by the caller's rng)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from whispersign_jax import keypoints as kp
+from whispersign_jax.data.sample import Sample
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    noise_std: float = 0.002  # Gaussian noise on x, y, z of present hands
+    mirror_prob: float = 0.5  # left-right mirroring that swaps the hands
+    speed_range: tuple[float, float] = (0.8, 1.25)  # playback speed factors
+    scale_range: tuple[float, float] = (0.9, 1.1)  # zoom about the image centre
+    rotation_degrees: float = 8.0  # in-plane rotation about the image centre
+
+
+def _replace(sample: Sample, keypoints: np.ndarray, spans: np.ndarray | None = None) -> Sample:
+    spans = sample.spans if spans is None else spans
+    return dataclasses.replace(sample, keypoints=keypoints, spans=spans)
+
+
+def change_speed(sample: Sample, factor: float) -> Sample:
+    """Replays the sample ``factor`` times faster; positions are interpolated only between
+    frames where the hand is present, velocities recomputed, spans rescaled."""
+    frames = len(sample.keypoints)
+    new_frames = max(2, round(frames / factor))
+    source_time = np.linspace(0, frames - 1, new_frames)  # (new_frames,)
+    lower = np.floor(source_time).astype(int)
+    upper = np.minimum(lower + 1, frames - 1)
+    weight = (source_time - lower)[:, None, None]
+    xyz = sample.keypoints[..., kp.XYZ]
+    interpolated = (1 - weight) * xyz[lower] + weight * xyz[upper]  # (new_frames, 42, 3)
+    confidence = np.stack(
+        [sample.keypoints[:, hand, kp.CONFIDENCE][:, 0] for hand in (kp.LEFT_HAND, kp.RIGHT_HAND)],
+        axis=1,
+    )  # (frames, 2)
+    both_present = (confidence[lower] > 0) & (confidence[upper] > 0)
+    nearest = np.where(weight[:, 0, 0] < 0.5, lower, upper)
+    new_confidence = np.where(both_present, confidence[nearest], 0.0)  # no motion into gaps
+    new_keypoints = kp.assemble_keypoints(interpolated, new_confidence)
+    spans = np.round(sample.spans * (new_frames - 1) / max(frames - 1, 1)).astype(np.int64)
+    return _replace(sample, new_keypoints, spans)
+
+
+def transform_plane(sample: Sample, scale: float, degrees: float) -> Sample:
+    """Rotates and scales x, y (and their velocities) about the image centre."""
+    angle = np.deg2rad(degrees)
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    keypoints = sample.keypoints.copy()
+    present = keypoints[..., kp.CONFIDENCE : kp.CONFIDENCE + 1] > 0  # (T, 42, 1)
+    xy = keypoints[..., 0:2] - 0.5
+    keypoints[..., 0:2] = np.where(present, xy @ rotation.T + 0.5, 0.0)
+    keypoints[..., 3:5] = keypoints[..., 3:5] @ rotation.T
+    keypoints[..., 2] *= scale
+    keypoints[..., 5] *= scale
+    return _replace(sample, keypoints.astype(np.float32))
+
+
+def add_noise(sample: Sample, std: float, rng: np.random.Generator) -> Sample:
+    keypoints = sample.keypoints.copy()
+    present = keypoints[..., kp.CONFIDENCE] > 0  # (T, 42)
+    noise = rng.normal(0.0, std, keypoints[..., kp.XYZ].shape).astype(np.float32)
+    keypoints[..., kp.XYZ] += noise * present[..., None]
+    return _replace(sample, keypoints)
+
+
+def augment(sample: Sample, config: AugmentConfig, rng: np.random.Generator) -> Sample:
+    """One random draw of every augmentation in ``config``."""
+    if rng.random() < config.mirror_prob:
+        sample = _replace(sample, kp.mirror_hands(sample.keypoints))
+    sample = change_speed(sample, rng.uniform(*config.speed_range))
+    sample = transform_plane(
+        sample,
+        rng.uniform(*config.scale_range),
+        rng.uniform(-config.rotation_degrees, config.rotation_degrees),
+    )
+    return add_noise(sample, config.noise_std, rng)
+
+
+def random_window(
+    sample: Sample, window_frames: int, hop_frames: int, rng: np.random.Generator
+) -> Sample:
+    """One of the sliding windows a streaming recogniser sees (starts every ``hop_frames``,
+    the last one flush with the end); keeps the glosses whose span is mostly inside."""
+    frames = len(sample.keypoints)
+    if frames <= window_frames:
+        return sample
+    starts = list(range(0, frames - window_frames + 1, hop_frames))
+    if starts[-1] != frames - window_frames:
+        starts.append(frames - window_frames)
+    start = int(rng.choice(starts))
+    end = start + window_frames
+    overlap = np.minimum(sample.spans[:, 1], end) - np.maximum(sample.spans[:, 0], start)
+    duration = np.maximum(sample.spans[:, 1] - sample.spans[:, 0], 1)
+    keep = overlap / duration > 0.5
+    spans = np.clip(sample.spans[keep] - start, 0, window_frames)
+    return dataclasses.replace(
+        sample, keypoints=sample.keypoints[start:end], labels=sample.labels[keep], spans=spans
+    )

@@ -1,0 +1,47 @@
+"""Trains WhisperSign: ``python -m whispersign_jax.main --config=configs/demo.py --workdir=DIR``.
+
+Any config field can be overridden: ``--config.stages.stage2.lr=1e-4``. Rerunning the same
+command resumes where it stopped; finished stages are skipped.
+"""
+
+import logging as std_logging
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Folder for checkpoints and TensorBoard events.")
+config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+class QuietLibraries(std_logging.Filter):
+    """Drops the INFO chatter of checkpointing internals; warnings and errors still show."""
+
+    NOISY = ("/orbax/", "/tensorstore/")
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno >= std_logging.WARNING or not any(
+            part in record.pathname for part in self.NOISY
+        )
+
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    logging.get_absl_handler().addFilter(QuietLibraries())
+    import jax
+
+    from whispersign_jax import train
+
+    logging.info(
+        "JAX process %d / %d, local devices: %s",
+        jax.process_index(),
+        jax.process_count(),
+        jax.local_devices(),
+    )
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+    app.run(main)

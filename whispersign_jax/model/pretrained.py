@@ -1,0 +1,288 @@
+"""Whisper's pretrained encoder and decoder layers from a Hugging Face checkpoint.
+
+Reads ``config.json`` and ``model.safetensors`` (or a sharded index) with safetensors' NumPy
+API; torch and transformers are never imported. Loaded: encoder layers and final norm, decoder
+layers and final norm, the decoder's learned positions. Never loaded: the conv stem (replaced
+by the skeletal frontend) and the token embeddings (glosses are a different vocabulary).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import traverse_util
+from safetensors import SafetensorError, safe_open
+
+from whispersign_jax.model.config import ModelConfig
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+EXPECTED_FILES = f"{CONFIG_FILE} and {WEIGHTS_FILE} (or a sharded {INDEX_FILE})"
+# Only these from a hub repo: Whisper repos also hold msgpack, .bin and fp32 safetensors copies.
+HUB_FILES = [CONFIG_FILE, WEIGHTS_FILE, INDEX_FILE, "model-*-of-*.safetensors"]
+SIZE_KEYS = ("d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads")
+SIZE_KEYS += ("decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim")
+
+# Flax parameters taken from Whisper; every other parameter keeps its fresh initialisation.
+PRETRAINED_PATHS = re.compile(
+    r"(encoder|decoder)/(layers_\d+|layer_norm)/|decoder/embed_positions/"
+)
+# Flax leaf -> Hugging Face leaf. Dense kernels are transposed: torch's Linear is (out, in).
+LEAF_NAMES = {"kernel": "weight", "scale": "weight", "embedding": "weight", "bias": "bias"}
+POSITIONS = "decoder.embed_positions.weight"
+
+Params = dict[str, Any]
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What ``load_whisper_weights`` did, by Flax path and checkpoint tensor name."""
+
+    source: str
+    loaded: list[str]  # Flax paths set from the checkpoint
+    fresh: list[str]  # Flax paths that keep their initialisation
+    skipped: list[str]  # checkpoint tensors left unused
+    loaded_parameters: int
+    fresh_parameters: int
+
+    def summary(self) -> str:
+        fresh_modules = sorted({path.rsplit("/", 1)[0] for path in self.fresh})
+        return (
+            f"Loaded {len(self.loaded)} tensors ({self.loaded_parameters:,} parameters) from "
+            f"Whisper checkpoint {self.source}. Initialised fresh: {len(self.fresh)} tensors "
+            f"({self.fresh_parameters:,} parameters) in {', '.join(fresh_modules) or 'nothing'}. "
+            f"Skipped checkpoint tensors: {', '.join(self.skipped) or 'none'}."
+        )
+
+
+def checkpoint_name(flax_path: str) -> str | None:
+    """Hugging Face name of a Flax parameter taken from Whisper, else None.
+
+    ``encoder/layers_0/mlp/fc1/kernel`` -> ``encoder.layers.0.fc1.weight``.
+    """
+    if not PRETRAINED_PATHS.match(flax_path):
+        return None
+    module, leaf = flax_path.rsplit("/", 1)
+    module = re.sub(r"layers_(\d+)", r"layers.\1", module).replace("/mlp", "")
+    return f"{module.replace('/', '.')}.{LEAF_NAMES[leaf]}"
+
+
+def resolve_checkpoint(source: str | Path) -> Path:
+    """A local checkpoint directory, or a hub id (``openai/whisper-base``) downloaded once."""
+    path = Path(source).expanduser()
+    text = str(source)
+    if path.exists() or text.startswith(("/", ".", "~")) or text.count("/") > 1:
+        return _check_files(path)
+    return _check_files(_download(text))
+
+
+def whisper_model_config(source: str | Path, num_glosses: int, **overrides: Any) -> ModelConfig:
+    """A ``ModelConfig`` with the checkpoint's sizes; ``overrides`` set any other field."""
+    path = resolve_checkpoint(source)
+    hf_config = _read_config(path)
+    positions = hf_config.get("max_target_positions", 448)
+    sizes = {**_whisper_sizes(hf_config, path), "max_target_positions": positions}
+    return ModelConfig(num_glosses=num_glosses, **{**sizes, **overrides})
+
+
+def load_whisper_weights(
+    params: Params, config: ModelConfig, source: str | Path
+) -> tuple[Params, LoadReport]:
+    """Copy of ``params`` (the ``params`` collection) with Whisper's encoder/decoder weights."""
+    if not {"encoder", "decoder"} <= set(params):
+        raise ValueError(
+            f"load_whisper_weights needs the 'params' collection (with 'encoder' and 'decoder'), "
+            f"got top-level keys {sorted(params)}."
+        )
+    path = resolve_checkpoint(source)
+    _check_sizes(config, _whisper_sizes(_read_config(path), path), path)
+    flat = {"/".join(key): value for key, value in traverse_util.flatten_dict(params).items()}
+    wanted = {p: name for p in flat if (name := checkpoint_name(p)) is not None}
+    index = _tensor_index(path)
+    tensors = _read_tensors(index, list(wanted.values()), path)
+    for flax_path, name in wanted.items():
+        flat[flax_path] = _convert(tensors[name], flat[flax_path], flax_path, name, path)
+
+    fresh = sorted(set(flat) - set(wanted))
+    report = LoadReport(
+        source=str(source),
+        loaded=sorted(wanted),
+        fresh=fresh,
+        skipped=sorted(set(index) - set(wanted.values())),
+        loaded_parameters=sum(int(np.prod(flat[p].shape)) for p in wanted),
+        fresh_parameters=sum(int(np.prod(flat[p].shape)) for p in fresh),
+    )
+    logger.info(report.summary())
+    loaded = {tuple(key.split("/")): value for key, value in flat.items()}
+    return traverse_util.unflatten_dict(loaded), report
+
+
+def _check_files(path: Path) -> Path:
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"Whisper checkpoint directory {path} does not exist; expected a directory with "
+            f"{EXPECTED_FILES}, or a Hugging Face hub id such as 'openai/whisper-base'."
+        )
+    if not (path / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{path / CONFIG_FILE} is missing; expected {EXPECTED_FILES}.")
+    if not ((path / WEIGHTS_FILE).is_file() or (path / INDEX_FILE).is_file()):
+        raise FileNotFoundError(
+            f"{path} has no {WEIGHTS_FILE} or {INDEX_FILE}; expected {EXPECTED_FILES} "
+            "(PyTorch .bin checkpoints are not supported)."
+        )
+    return path
+
+
+def _download(repo_id: str) -> Path:
+    """Fetches config and safetensors files into the Hugging Face cache (or finds them there)."""
+    import huggingface_hub
+    from huggingface_hub import errors
+
+    # Read at call time: huggingface_hub reads the variable once, at import.
+    offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+    offline = offline or huggingface_hub.constants.HF_HUB_OFFLINE
+    try:
+        snapshot = huggingface_hub.snapshot_download(
+            repo_id, allow_patterns=HUB_FILES, local_files_only=offline
+        )
+    except errors.LocalEntryNotFoundError as err:
+        reason = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub is unreachable"
+        raise FileNotFoundError(
+            f"Whisper checkpoint {repo_id!r} is not a local directory, is not in the Hugging Face "
+            f"cache, and {reason}. Download it once while online (`hf download {repo_id}`) or "
+            f"pass a local directory with {EXPECTED_FILES}."
+        ) from err
+    except (errors.HFValidationError, errors.RepositoryNotFoundError) as err:
+        raise FileNotFoundError(
+            f"{repo_id!r} is neither a local checkpoint directory nor a Hugging Face hub id: "
+            f"pass a directory with {EXPECTED_FILES} or an id such as 'openai/whisper-base'."
+        ) from err
+    return Path(snapshot)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    missing = [key for key in SIZE_KEYS if key not in config]
+    if config.get("model_type") != "whisper" or missing:
+        raise ValueError(
+            f"{path / CONFIG_FILE} is not a Whisper config: model_type="
+            f"{config.get('model_type')!r}, missing fields {missing}."
+        )
+    if config.get("activation_function", "gelu") != "gelu" or config.get("scale_embedding"):
+        raise ValueError(
+            f"{path / CONFIG_FILE} uses activation_function="
+            f"{config.get('activation_function')!r}, scale_embedding="
+            f"{config.get('scale_embedding')}; this model implements Whisper's 'gelu' without "
+            "embedding scaling."
+        )
+    return config
+
+
+def _whisper_sizes(hf_config: Mapping[str, Any], path: Path) -> dict[str, int]:
+    """The ``ModelConfig`` size fields of a Whisper ``config.json``."""
+    heads = (hf_config["encoder_attention_heads"], hf_config["decoder_attention_heads"])
+    ffn = (hf_config["encoder_ffn_dim"], hf_config["decoder_ffn_dim"])
+    if heads[0] != heads[1] or ffn[0] != ffn[1]:
+        raise ValueError(
+            f"Checkpoint {path} has encoder/decoder attention heads {heads[0]}/{heads[1]} and "
+            f"MLP widths {ffn[0]}/{ffn[1]}; this model needs the encoder and decoder to share "
+            "both sizes."
+        )
+    return {
+        "d_model": hf_config["d_model"],
+        "encoder_layers": hf_config["encoder_layers"],
+        "decoder_layers": hf_config["decoder_layers"],
+        "num_heads": heads[0],
+        "ffn_dim": ffn[0],
+    }
+
+
+def _check_sizes(config: ModelConfig, sizes: dict[str, int], path: Path) -> None:
+    different = [field for field, size in sizes.items() if getattr(config, field) != size]
+    if different:
+        model = ", ".join(f"{field}={getattr(config, field)}" for field in different)
+        checkpoint = ", ".join(f"{field}={sizes[field]}" for field in different)
+        raise ValueError(
+            f"Model has {model} but checkpoint {path} has {checkpoint}: build the model with "
+            "whisper_model_config(...) or the matching preset."
+        )
+
+
+def _tensor_index(path: Path) -> dict[str, tuple[Path, str]]:
+    """Tensor name without the ``model.`` prefix -> (safetensors file, name in that file)."""
+    if (path / WEIGHTS_FILE).is_file():  # preferred over an index, as transformers does
+        with _open(path / WEIGHTS_FILE) as f:
+            files = dict.fromkeys(f.keys(), path / WEIGHTS_FILE)
+    else:
+        weight_map = json.loads((path / INDEX_FILE).read_text(encoding="utf-8"))["weight_map"]
+        files = {name: path / file for name, file in weight_map.items()}
+    return {name.removeprefix("model."): (file, name) for name, file in files.items()}
+
+
+def _read_tensors(
+    index: dict[str, tuple[Path, str]], names: list[str], path: Path
+) -> dict[str, np.ndarray]:
+    """Reads ``names`` (without prefix), opening each safetensors file once."""
+    missing = [name for name in names if name not in index]
+    if missing:
+        more = f" ... ({len(missing)} in all)" if len(missing) > 10 else ""
+        shown = ", ".join(missing[:10]) + more
+        raise ValueError(f"Checkpoint {path} lacks tensors the model needs: {shown}.")
+    by_file: dict[Path, list[str]] = {}
+    for name in names:
+        by_file.setdefault(index[name][0], []).append(name)
+    tensors = {}
+    for file, file_names in by_file.items():
+        with _open(file) as f:
+            for name in file_names:
+                tensors[name] = _guard(file, f.get_tensor, index[name][1])
+    return tensors
+
+
+def _open(file: Path):
+    if not file.is_file():
+        raise FileNotFoundError(f"Checkpoint file {file} is missing (listed in {INDEX_FILE}?).")
+    return _guard(file, safe_open, str(file), framework="np")
+
+
+def _guard(file: Path, read, *args, **kwargs):
+    """Calls ``read``, turning safetensors' errors into one that names the file."""
+    try:
+        return read(*args, **kwargs)
+    except SafetensorError as err:
+        raise ValueError(
+            f"Cannot read {file}: {err}. The file looks truncated or corrupt: delete it and "
+            "re-download the checkpoint."
+        ) from err
+
+
+def _convert(tensor: np.ndarray, param, flax_path: str, name: str, path: Path) -> jax.Array:
+    """Checkpoint tensor -> Flax layout, shape-checked, in the parameter's dtype and placement."""
+    kernel = flax_path.endswith("/kernel")
+    expected = tuple(param.shape)[::-1] if kernel else tuple(param.shape)  # checkpoint layout
+    if name == POSITIONS:
+        if tensor.shape[0] < expected[0]:
+            raise ValueError(
+                f"Model has max_target_positions={expected[0]} but checkpoint {path} has only "
+                f"{tensor.shape[0]} learned decoder positions; set model.max_target_positions "
+                f"<= {tensor.shape[0]}."
+            )
+        tensor = tensor[: expected[0]]  # a shorter decoder keeps the first positions
+    if tensor.shape != expected:
+        raise ValueError(
+            f"Tensor {name} in checkpoint {path} has shape {tensor.shape} but the model expects "
+            f"{expected} (for {flax_path})."
+        )
+    tensor = tensor.T if kernel else tensor
+    return jax.device_put(np.asarray(tensor, dtype=param.dtype), getattr(param, "sharding", None))

@@ -1,0 +1,76 @@
+"""Optimizer per stage: AdamW + warm-up cosine schedule + clipping, frozen params by path.
+
+A stage names what trains with regexes over parameter paths (``"frontend/.*"``); everything
+else is frozen: ``set_to_zero`` updates, no optimizer state, no weight decay, and a
+``stop_gradient`` so no gradient is computed for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import jax
+import optax
+
+TRAINABLE, FROZEN = "trainable", "frozen"
+DECAYED_LEAVES = ("kernel", "embedding")  # biases and norm scales/offsets are not decayed
+
+
+def path_name(path) -> str:
+    """'encoder/layers_0/self_attn/q_proj/kernel' for a pytree key path."""
+    return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
+
+
+def trainable_labels(params, trainable: Sequence[str]):
+    """Pytree of ``"trainable"``/``"frozen"`` labels: a path is trainable if a regex matches."""
+    patterns = [re.compile(p) for p in trainable]
+    if not patterns:
+        raise ValueError("A stage must train something: its `trainable` list is empty.")
+
+    def label(path, _):
+        name = path_name(path)
+        return TRAINABLE if any(p.fullmatch(name) for p in patterns) else FROZEN
+
+    labels = jax.tree_util.tree_map_with_path(label, params)
+    if TRAINABLE not in jax.tree.leaves(labels):
+        raise ValueError(f"No parameter path matches the stage's trainable patterns {trainable}.")
+    return labels
+
+
+def decay_mask(params):
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: path_name(path).rsplit("/", 1)[-1] in DECAYED_LEAVES, params
+    )
+
+
+def freeze(params, labels):
+    """``stop_gradient`` on frozen leaves, so their gradients are never computed."""
+    return jax.tree.map(
+        lambda p, label: jax.lax.stop_gradient(p) if label == FROZEN else p, params, labels
+    )
+
+
+def learning_rate_schedule(lr: float, warmup_steps: int, total_steps: int) -> optax.Schedule:
+    """Linear warm-up from 0 to ``lr``, then cosine decay to ``lr / 100`` at ``total_steps``.
+
+    ``decay_steps`` of optax's schedule counts the warm-up too.
+    """
+    warmup_steps = min(warmup_steps, max(total_steps - 1, 0))
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=lr,
+        warmup_steps=warmup_steps,
+        decay_steps=max(total_steps, warmup_steps + 1),
+        end_value=lr / 100,
+    )
+
+
+def make_optimizer(
+    params, labels, schedule: optax.Schedule, weight_decay: float, clip_norm: float
+) -> optax.GradientTransformation:
+    trainable = optax.chain(
+        optax.clip_by_global_norm(clip_norm),
+        optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask),
+    )
+    return optax.partition({TRAINABLE: trainable, FROZEN: optax.set_to_zero()}, labels)

@@ -1,0 +1,71 @@
+"""Device mesh and shardings: batches split over ``data`` x ``fsdp``, parameters and
+optimizer state split over ``fsdp`` (largest divisible axis), replicated over ``data``.
+
+On one CPU device every sharding is trivial and the same code runs unchanged.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+BATCH_AXES = ("data", "fsdp")
+MIN_SHARDED_SIZE = 2**14  # smaller arrays (biases, norms) stay replicated
+
+
+def make_mesh(data: int = -1, fsdp: int = 1) -> Mesh:
+    """A (data, fsdp) mesh over all devices; -1 takes the devices left over."""
+    devices = jax.devices()
+    if data == -1:
+        if len(devices) % fsdp:
+            raise ValueError(f"mesh.fsdp={fsdp} does not divide the {len(devices)} devices.")
+        data = len(devices) // fsdp
+    if data * fsdp != len(devices):
+        raise ValueError(
+            f"mesh.data={data} x mesh.fsdp={fsdp} must equal the {len(devices)} devices; "
+            "set mesh.data=-1 to use all of them."
+        )
+    return Mesh(np.asarray(devices).reshape(data, fsdp), BATCH_AXES)
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P(BATCH_AXES))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def param_sharding(mesh: Mesh, shape: tuple[int, ...]) -> NamedSharding:
+    """Shards the largest axis divisible by the fsdp size of a large array."""
+    fsdp = mesh.shape["fsdp"]
+    if fsdp == 1 or int(np.prod(shape)) < MIN_SHARDED_SIZE:
+        return replicated(mesh)
+    for axis in sorted(range(len(shape)), key=lambda a: -shape[a]):
+        if shape[axis] % fsdp == 0:
+            spec = [None] * len(shape)
+            spec[axis] = "fsdp"
+            return NamedSharding(mesh, P(*spec))
+    return replicated(mesh)
+
+
+def state_sharding(mesh: Mesh, abstract_state):
+    """Shardings for a pytree of arrays or ShapeDtypeStructs."""
+    return jax.tree.map(lambda x: param_sharding(mesh, tuple(x.shape)), abstract_state)
+
+
+def global_batch(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
+    """This process's rows of the batch -> global arrays sharded over the batch axes."""
+    batch_size = next(iter(batch.values())).shape[0]
+    devices = sharding.mesh.size // jax.process_count()
+    if batch_size % devices:
+        raise ValueError(
+            f"Batch size {batch_size} per process is not divisible by the {devices} local "
+            "devices: choose a batch size that is a multiple of the device count."
+        )
+    return {
+        name: jax.make_array_from_process_local_data(sharding, value)
+        for name, value in batch.items()
+    }

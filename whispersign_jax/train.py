@@ -1,0 +1,424 @@
+"""Three-stage training: ``train_and_evaluate(config, workdir)`` runs ``config.run_stages``.
+
+Each stage has its own folder in the workdir with Orbax checkpoints and TensorBoard events.
+Where a stage starts (big_vision's resume order): its own latest checkpoint (exact resume:
+step, optimizer state, RNG and data position are all functions of the step), else the best
+parameters of the previous stage in this workdir, else ``config.init_checkpoint``, else
+Whisper weights from ``config.pretrained``, else a fresh initialisation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from clu import metric_writers, periodic_actions
+
+from whispersign_jax import evaluate, losses, optim, sharding, trained
+from whispersign_jax.checkpointing import StageCheckpoints
+from whispersign_jax.data import augment
+from whispersign_jax.data.batching import TrainBatches
+from whispersign_jax.data.sources import load_splits
+from whispersign_jax.keypoints import FPS
+from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
+from whispersign_jax.vocab import Vocabulary
+
+SIZE_FIELDS = ("d_model", "encoder_layers", "decoder_layers", "num_heads", "ffn_dim")
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+
+    def model_vars(self) -> dict[str, Any]:
+        return {"params": self.params, "batch_stats": self.batch_stats}
+
+
+def build_model_config(config: ml_collections.ConfigDict, num_glosses: int) -> ModelConfig:
+    """``config.model`` -> ModelConfig: a preset with any non-zero size field overriding it,
+    or ``size='custom'`` with every size given; ``config.pretrained`` fixes the sizes."""
+    model = config.model
+    sizes = {name: model[name] for name in SIZE_FIELDS if model[name]}
+    other = dict(
+        patch_size=model.patch_size,
+        conv_kernel=model.conv_kernel,
+        dropout=model.dropout,
+        channel_dropout=model.channel_dropout,
+        dtype=model.dtype,
+    )
+    if config.pretrained:
+        from whispersign_jax.model import pretrained
+
+        path = pretrained.resolve_checkpoint(config.pretrained)
+        return pretrained.whisper_model_config(path, num_glosses, **other)
+    if model.size == "custom":
+        missing = [name for name in SIZE_FIELDS if name not in sizes]
+        if missing:
+            raise ValueError(f"config.model.size='custom' needs config.model.{missing} set.")
+        return ModelConfig(num_glosses=num_glosses, **sizes, **other)
+    return ModelConfig.preset(model.size, num_glosses, **sizes, **other)
+
+
+def make_train_step(model: WhisperSign, optimizer, labels, stage, config, base_rng):
+    """The pure train step of one stage. ``stage.alpha == 1`` skips the decoder (CTC only)."""
+    alpha = float(stage.alpha)
+    num_glosses = model.config.num_glosses
+    update_batch_stats = labels["frontend"]["batch_norm"]["scale"] == optim.TRAINABLE
+
+    def loss_fn(params, state: TrainState, batch, rng):
+        params = optim.freeze(params, labels)
+        variables = {"params": params, "batch_stats": state.batch_stats}
+        inputs, targets, target_mask = losses.teacher_forcing(
+            batch["labels"], batch["label_mask"], num_glosses
+        )
+        if alpha >= 1.0:
+            (_, encoder_mask, ctc_logits), updates = model.apply(
+                variables,
+                batch["keypoints"],
+                batch["frame_mask"],
+                train=True,
+                rngs={"dropout": rng},
+                mutable=["batch_stats"],
+                method="encode",
+            )
+            ctc, feasible = losses.ctc_loss(
+                ctc_logits, encoder_mask, batch["labels"], batch["label_mask"]
+            )
+            metrics = {"loss/total": ctc, "loss/ctc": ctc, "ctc_infeasible": jnp.sum(~feasible)}
+            return ctc, (metrics, updates["batch_stats"])
+        outputs, updates = model.apply(
+            variables,
+            batch["keypoints"],
+            batch["frame_mask"],
+            inputs,
+            train=True,
+            rngs={"dropout": rng},
+            mutable=["batch_stats"],
+        )
+        loss, metrics = losses.hybrid_loss(
+            outputs,
+            batch["labels"],
+            batch["label_mask"],
+            targets,
+            target_mask,
+            alpha,
+            label_smoothing=config.label_smoothing,
+        )
+        return loss, (metrics, updates["batch_stats"])
+
+    def train_step(state: TrainState, batch):
+        rng = jax.random.fold_in(base_rng, state.step)
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (_, (metrics, batch_stats)), grads = grad_fn(state.params, state, batch, rng)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        if not update_batch_stats:
+            batch_stats = state.batch_stats
+        metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
+        metrics["valid_frames"] = batch["frame_mask"].sum()
+        new_state = state.replace(
+            step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
+        )
+        return new_state, metrics
+
+    return train_step
+
+
+class StageRunner:
+    """Trains one stage in its folder of the workdir."""
+
+    def __init__(
+        self,
+        config,
+        stage_name: str,
+        workdir: Path,
+        model: WhisperSign,
+        vocabulary: Vocabulary,
+        splits,
+        mesh,
+    ):
+        self.config, self.name, self.model = config, stage_name, model
+        self.stage = config.stages[stage_name]
+        self.vocabulary, self.splits, self.mesh = vocabulary, splits, mesh
+        self.dir = workdir / stage_name
+        self.checkpoints = StageCheckpoints(self.dir, keep_latest=config.keep_checkpoints)
+        window = self.stage.get("window_seconds", 0.0)
+        hop = window - self.stage.get("overlap_seconds", 0.0)
+        self.batches = TrainBatches(
+            splits["train"],
+            batch_size=self.stage.batch_size,
+            buckets=config.data.buckets,
+            max_labels=config.data.max_labels,
+            seed=config.seed,
+            augmentation=augment.AugmentConfig(**config.data.augment)
+            if config.data.augment_enabled
+            else None,
+            window_frames=round(window * FPS) or None,
+            hop_frames=round(hop * FPS) or None,
+        )
+        self.total_steps = self.stage.epochs * self.batches.steps_per_epoch
+        self.batch_sharding = sharding.batch_sharding(mesh)
+
+    # ---- state ------------------------------------------------------------------------
+    def _optimizer(self, params):
+        labels = optim.trainable_labels(params, self.stage.trainable)
+        schedule = optim.learning_rate_schedule(
+            self.stage.lr, self.stage.warmup_steps, self.total_steps
+        )
+        optimizer = optim.make_optimizer(
+            params, labels, schedule, self.stage.weight_decay, self.config.clip_norm
+        )
+        return labels, schedule, optimizer
+
+    def _shard(self, tree):
+        shardings = sharding.state_sharding(self.mesh, tree)
+        return jax.device_put(tree, shardings)
+
+    def initial_model_vars(self, previous: str | None) -> tuple[dict, str]:
+        """Parameters to start from when this stage has no checkpoint of its own."""
+        target = jax.eval_shape(lambda: init_variables(self.model, jax.random.key(0)))
+        sources = []
+        if previous:
+            sources.append((self.dir.parent / previous, f"best of {previous}"))
+        if self.config.init_checkpoint:
+            sources.append((Path(self.config.init_checkpoint), self.config.init_checkpoint))
+        for stage_dir, description in sources:
+            checkpoints = StageCheckpoints(stage_dir)
+            restored = StageCheckpoints.restore(checkpoints.best, target)
+            checkpoints.close()
+            if restored is not None:
+                return restored[0], description
+        variables = init_variables(self.model, jax.random.key(self.config.seed))
+        if self.config.pretrained:
+            from whispersign_jax.model import pretrained
+
+            params, report = pretrained.load_whisper_weights(
+                variables["params"], self.model.config, self.config.pretrained
+            )
+            logging.info("%s", report.summary())
+            return {**variables, "params": params}, f"Whisper {self.config.pretrained}"
+        return variables, "fresh initialisation"
+
+    def initial_state(self, previous: str | None) -> tuple[TrainState, Any, Any, Any]:
+        target = jax.eval_shape(lambda: init_variables(self.model, jax.random.key(0)))
+        labels, schedule, optimizer = self._optimizer(target["params"])
+        opt_target = jax.eval_shape(optimizer.init, target["params"])
+        train_target = {"step": jax.ShapeDtypeStruct((), jnp.int32), "opt_state": opt_target}
+        restored = StageCheckpoints.restore(
+            self.checkpoints.latest,
+            self._abstract_sharded(target),
+            self._abstract_sharded(train_target),
+        )
+        if restored is not None:
+            model_vars, train_vars, _ = restored
+            logging.info("%s: resuming at step %d", self.name, int(train_vars["step"]))
+            state = TrainState(
+                train_vars["step"],
+                model_vars["params"],
+                model_vars["batch_stats"],
+                train_vars["opt_state"],
+            )
+            return state, labels, schedule, optimizer
+        model_vars, description = self.initial_model_vars(previous)
+        logging.info("%s: starting from %s", self.name, description)
+        model_vars = self._shard(model_vars)
+        opt_state = jax.jit(
+            optimizer.init, out_shardings=sharding.state_sharding(self.mesh, opt_target)
+        )(model_vars["params"])
+        state = TrainState(
+            jnp.zeros((), jnp.int32), model_vars["params"], model_vars["batch_stats"], opt_state
+        )
+        return state, labels, schedule, optimizer
+
+    def _abstract_sharded(self, tree):
+        shardings = sharding.state_sharding(self.mesh, tree)
+        return jax.tree.map(
+            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings
+        )
+
+    # ---- loop -------------------------------------------------------------------------
+    def metadata(self, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "stage": self.name,
+            "step": step,
+            "total_steps": self.total_steps,
+            "model_config": self.model.config.to_dict(),
+            "label_map": self.vocabulary.label_map(),
+            "metrics": metrics,
+        }
+
+    def finished(self) -> bool:
+        metadata = StageCheckpoints.metadata(self.checkpoints.latest)
+        return metadata is not None and metadata["step"] >= self.total_steps
+
+    def validate(self, state: TrainState) -> dict[str, Any]:
+        data = self.config.data
+        return evaluate.evaluate_samples(
+            self.eval_step,
+            state.model_vars(),
+            self.splits["val"],
+            data.eval_batch_size,
+            data.buckets,
+            data.max_labels,
+            put_batch=lambda b: sharding.global_batch(b, self.batch_sharding),
+        )
+
+    @staticmethod
+    def is_better(metrics: dict[str, Any], best: dict[str, Any] | None) -> bool:
+        """Lower WER wins; equal WER is broken by higher accuracy."""
+        if best is None:
+            return True
+        return (metrics["wer"], -metrics["accuracy"]) < (best["wer"], -best["accuracy"])
+
+    def run(self, previous: str | None) -> dict[str, Any]:
+        config = self.config
+        if self.finished():
+            logging.info("%s: already finished (%d steps), skipping.", self.name, self.total_steps)
+            return (StageCheckpoints.metadata(self.checkpoints.best) or {}).get("metrics", {})
+        state, labels, schedule, optimizer = self.initial_state(previous)
+        base_rng = jax.random.key(config.seed + 1)
+        state_shardings = jax.tree.map(lambda x: x.sharding, state)
+        train_step = jax.jit(
+            make_train_step(self.model, optimizer, labels, self.stage, config, base_rng),
+            in_shardings=(state_shardings, self.batch_sharding),
+            out_shardings=(state_shardings, sharding.replicated(self.mesh)),
+            donate_argnums=0,
+        )
+        self.eval_step = evaluate.make_eval_step(self.model)
+        best_metadata = StageCheckpoints.metadata(self.checkpoints.best)
+        best = best_metadata["metrics"] if best_metadata else None
+
+        writer = metric_writers.create_default_writer(
+            str(self.dir), just_logging=jax.process_index() > 0
+        )
+        start_step = int(state.step)
+        if start_step == 0:
+            writer.write_hparams(hparams(config, self.name))
+        progress = periodic_actions.ReportProgress(
+            num_train_steps=self.total_steps, writer=writer, every_steps=config.log_every_steps
+        )
+        eval_every = max(1, config.eval_every_epochs * self.batches.steps_per_epoch)
+        logging.info(
+            "%s: %d steps (%d per epoch), batch %d",
+            self.name,
+            self.total_steps,
+            self.batches.steps_per_epoch,
+            self.stage.batch_size,
+        )
+        history, window_start = [], time.perf_counter()
+        for step in range(start_step, self.total_steps):
+            batch = sharding.global_batch(self.batches[step], self.batch_sharding)
+            state, metrics = train_step(state, batch)
+            history.append(metrics)
+            done = step + 1
+            progress(done)
+            if done % config.log_every_steps == 0 or done == self.total_steps:
+                elapsed = time.perf_counter() - window_start
+                scalars = summarise(jax.device_get(history), elapsed)
+                scalars["lr"] = float(schedule(done - 1))
+                check_finite(scalars, self.name, done)
+                writer.write_scalars(done, scalars)
+                history, window_start = [], time.perf_counter()
+            if done % eval_every == 0 or done == self.total_steps:
+                val = self.validate(state)
+                writer.write_scalars(done, {f"val/{k}": v for k, v in val.items()})
+                logging.info("%s step %d: val %s", self.name, done, val)
+                if self.is_better(val, best):
+                    best = val
+                    self.checkpoints.save_best(
+                        done,
+                        state.model_vars(),
+                        self._train_vars(state),
+                        self.metadata(done, val),
+                    )
+                window_start = time.perf_counter()
+            if done % config.checkpoint_every_steps == 0 or done == self.total_steps:
+                self.checkpoints.save_latest(
+                    done, state.model_vars(), self._train_vars(state), self.metadata(done, {})
+                )
+        self.checkpoints.wait()
+        writer.flush()
+        return best or {}
+
+    @staticmethod
+    def _train_vars(state: TrainState) -> dict[str, Any]:
+        return {"step": state.step, "opt_state": state.opt_state}
+
+    def close(self) -> None:
+        self.checkpoints.wait()
+        self.checkpoints.close()
+
+
+def summarise(history: list[dict[str, np.ndarray]], elapsed: float) -> dict[str, float]:
+    """Means of the step metrics of one logging window, plus throughput."""
+    scalars = {key: float(np.mean([m[key] for m in history])) for key in history[0]}
+    frames = float(np.sum([m["valid_frames"] for m in history]))
+    scalars.pop("valid_frames")
+    scalars["ctc_infeasible"] = float(np.sum([m["ctc_infeasible"] for m in history]))
+    scalars["steps_per_s"] = len(history) / elapsed
+    scalars["frames_per_s"] = frames / elapsed
+    return scalars
+
+
+def check_finite(scalars: dict[str, float], stage: str, step: int) -> None:
+    bad = [k for k in ("loss/total", "grad_norm") if not np.isfinite(scalars[k])]
+    if bad:
+        raise FloatingPointError(
+            f"{stage} step {step}: {bad} not finite ({scalars}). Lower the stage's lr, check "
+            "the input data for NaN/inf, or resume from the last checkpoint."
+        )
+
+
+def hparams(config: ml_collections.ConfigDict, stage_name: str) -> dict[str, Any]:
+    stage = config.stages[stage_name]
+    flat = {f"model.{k}": v for k, v in config.model.items()}
+    flat.update({f"{stage_name}.{k}": v for k, v in stage.items() if k != "trainable"})
+    flat[f"{stage_name}.trainable"] = ",".join(stage.trainable)
+    flat["data.source"] = config.data.source
+    flat["seed"] = config.seed
+    return flat
+
+
+def save_run_files(
+    config: ml_collections.ConfigDict, workdir: Path, vocabulary: Vocabulary
+) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / trained.CONFIG_FILE).write_text(config.to_json_best_effort(indent=1))
+    vocabulary.save(workdir / "label_map.json")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Runs every stage of ``config.run_stages``; returns each stage's best validation."""
+    workdir = Path(workdir)
+    vocabulary, splits = load_splits(config.data)
+    logging.info("data: %s", {name: len(samples) for name, samples in splits.items()})
+    if jax.process_index() == 0:
+        save_run_files(config, workdir, vocabulary)
+    model = WhisperSign(build_model_config(config, vocabulary.num_glosses))
+    mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
+    stage_order = list(config.stages.keys())
+    results = {}
+    for name in config.run_stages:
+        if name not in stage_order:
+            raise ValueError(f"config.run_stages names {name!r}; stages are {stage_order}.")
+        position = stage_order.index(name)
+        previous = stage_order[position - 1] if position else None
+        runner = StageRunner(config, name, workdir, model, vocabulary, splits, mesh)
+        try:
+            results[name] = runner.run(previous)
+        finally:
+            runner.close()
+    (workdir / "results.json").write_text(json.dumps(results, indent=1))
+    return results
