@@ -66,6 +66,7 @@ def get_config() -> ml_collections.ConfigDict:
             speed_range=(0.8, 1.25),
             scale_range=(0.9, 1.1),
             rotation_degrees=8.0,
+            shift=0.05,  # translation of the whole signer, image units
         )
     )
     config.data.synthetic = ml_collections.ConfigDict(
@@ -108,4 +109,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.mesh = ml_collections.ConfigDict()
     config.mesh.data = -1  # -1: all devices not used by fsdp
     config.mesh.fsdp = 1  # parameter sharding degree
+    return config
+
+
+def single_stage(name: str) -> ml_collections.ConfigDict:
+    """The default config running only stage ``name``."""
+    config = get_config()
+    config.run_stages = (name,)
     return config

@@ -22,7 +22,7 @@ def get_config(variant: str = ""):
     config.data.buckets = (64, 96, 128, 192)
     config.log_every_steps = 25
     config.checkpoint_every_steps = 200
-    for name, epochs, lr in (("stage1", 6, 2e-3), ("stage2", 40, 1e-3), ("stage3", 6, 2e-4)):
+    for name, epochs, lr in (("stage1", 6, 2e-3), ("stage2", 60, 1e-3), ("stage3", 6, 2e-4)):
         stage = config.stages[name]
         stage.epochs, stage.lr, stage.batch_size, stage.warmup_steps = epochs, lr, 32, 50
     config.stages.stage3.window_seconds = 1.5

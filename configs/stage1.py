@@ -10,6 +10,4 @@ from configs import default
 
 
 def get_config():
-    config = default.get_config()
-    config.run_stages = ("stage1",)
-    return config
+    return default.single_stage("stage1")

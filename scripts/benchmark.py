@@ -80,7 +80,9 @@ def benchmark_train(size: str, batch: int, frames: int, steps: int, peak_gflops:
         optimizer.init(variables["params"]),
     )
     step_fn = jax.jit(
-        train.make_train_step(model, optimizer, labels, stage, run_config, jax.random.key(1)),
+        train.make_train_step(
+            model, optimizer, labels, stage, run_config, jax.random.key(1, impl="rbg")
+        ),
         donate_argnums=0,
     )
     rng = np.random.default_rng(0)

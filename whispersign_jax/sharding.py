@@ -57,15 +57,19 @@ def state_sharding(mesh: Mesh, abstract_state):
 
 
 def global_batch(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
-    """This process's rows of the batch -> global arrays sharded over the batch axes."""
+    """The full global batch (every process builds the same one) -> global arrays sharded
+    over the batch axes; each process contributes only its own rows."""
     batch_size = next(iter(batch.values())).shape[0]
-    devices = sharding.mesh.size // jax.process_count()
-    if batch_size % devices:
+    if batch_size % sharding.mesh.size:
         raise ValueError(
-            f"Batch size {batch_size} per process is not divisible by the {devices} local "
-            "devices: choose a batch size that is a multiple of the device count."
+            f"Batch size {batch_size} is not divisible by the {sharding.mesh.size} devices of "
+            "the mesh: choose a batch size that is a multiple of the device count."
         )
+    rows = batch_size // jax.process_count()
+    start = jax.process_index() * rows
     return {
-        name: jax.make_array_from_process_local_data(sharding, value)
+        name: jax.make_array_from_process_local_data(
+            sharding, value[start : start + rows], (batch_size, *value.shape[1:])
+        )
         for name, value in batch.items()
     }

@@ -237,9 +237,8 @@ class StageRunner:
         opt_state = jax.jit(
             optimizer.init, out_shardings=sharding.state_sharding(self.mesh, opt_target)
         )(model_vars["params"])
-        state = TrainState(
-            jnp.zeros((), jnp.int32), model_vars["params"], model_vars["batch_stats"], opt_state
-        )
+        step = jax.device_put(jnp.zeros((), jnp.int32), sharding.replicated(self.mesh))
+        state = TrainState(step, model_vars["params"], model_vars["batch_stats"], opt_state)
         return state, labels, schedule, optimizer
 
     def _abstract_sharded(self, tree):
@@ -288,7 +287,7 @@ class StageRunner:
             logging.info("%s: already finished (%d steps), skipping.", self.name, self.total_steps)
             return (StageCheckpoints.metadata(self.checkpoints.best) or {}).get("metrics", {})
         state, labels, schedule, optimizer = self.initial_state(previous)
-        base_rng = jax.random.key(config.seed + 1)
+        base_rng = jax.random.key(config.seed + 1, impl="rbg")  # fast dropout bits on CPU
         state_shardings = jax.tree.map(lambda x: x.sharding, state)
         train_step = jax.jit(
             make_train_step(self.model, optimizer, labels, self.stage, config, base_rng),

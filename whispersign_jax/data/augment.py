@@ -17,6 +17,7 @@ class AugmentConfig:
     speed_range: tuple[float, float] = (0.8, 1.25)  # playback speed factors
     scale_range: tuple[float, float] = (0.9, 1.1)  # zoom about the image centre
     rotation_degrees: float = 8.0  # in-plane rotation about the image centre
+    shift: float = 0.05  # uniform x, y translation of the whole signer, image units
 
 
 def _replace(sample: Sample, keypoints: np.ndarray, spans: np.ndarray | None = None) -> Sample:
@@ -39,22 +40,27 @@ def change_speed(sample: Sample, factor: float) -> Sample:
         [sample.keypoints[:, hand, kp.CONFIDENCE][:, 0] for hand in (kp.LEFT_HAND, kp.RIGHT_HAND)],
         axis=1,
     )  # (frames, 2)
-    both_present = (confidence[lower] > 0) & (confidence[upper] > 0)
+    # No motion into gaps: both neighbours must have the hand, except one with (almost) no
+    # weight, so a new frame that falls on a source frame keeps the hand that frame has.
+    lower_present = (confidence[lower] > 0) | (weight[:, :, 0] > 1 - 1e-6)  # (new_frames, 2)
+    upper_present = (confidence[upper] > 0) | (weight[:, :, 0] < 1e-6)
     nearest = np.where(weight[:, 0, 0] < 0.5, lower, upper)
-    new_confidence = np.where(both_present, confidence[nearest], 0.0)  # no motion into gaps
+    new_confidence = np.where(lower_present & upper_present, confidence[nearest], 0.0)
     new_keypoints = kp.assemble_keypoints(interpolated, new_confidence)
     spans = np.round(sample.spans * (new_frames - 1) / max(frames - 1, 1)).astype(np.int64)
     return _replace(sample, new_keypoints, spans)
 
 
-def transform_plane(sample: Sample, scale: float, degrees: float) -> Sample:
-    """Rotates and scales x, y (and their velocities) about the image centre."""
+def transform_plane(
+    sample: Sample, scale: float, degrees: float, shift: tuple[float, float] = (0.0, 0.0)
+) -> Sample:
+    """Rotates and scales x, y (and their velocities) about the image centre, then shifts."""
     angle = np.deg2rad(degrees)
     rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     keypoints = sample.keypoints.copy()
     present = keypoints[..., kp.CONFIDENCE : kp.CONFIDENCE + 1] > 0  # (T, 42, 1)
     xy = keypoints[..., 0:2] - 0.5
-    keypoints[..., 0:2] = np.where(present, xy @ rotation.T + 0.5, 0.0)
+    keypoints[..., 0:2] = np.where(present, xy @ rotation.T + 0.5 + np.asarray(shift), 0.0)
     keypoints[..., 3:5] = keypoints[..., 3:5] @ rotation.T
     keypoints[..., 2] *= scale
     keypoints[..., 5] *= scale
@@ -78,6 +84,7 @@ def augment(sample: Sample, config: AugmentConfig, rng: np.random.Generator) -> 
         sample,
         rng.uniform(*config.scale_range),
         rng.uniform(-config.rotation_degrees, config.rotation_degrees),
+        tuple(rng.uniform(-config.shift, config.shift, size=2)),
     )
     return add_noise(sample, config.noise_std, rng)
 

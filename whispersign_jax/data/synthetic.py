@@ -85,7 +85,7 @@ class SignerProfile:
     amplitude_style: float  # habitual movement size factor
 
 
-# ---------------------------------------------------------------- kinematic hand
+# Kinematic hand.
 # Bone lengths as fractions of the hand length (wrist to middle fingertip). Rows: thumb
 # (wrist-CMC, metacarpal, proximal, distal), then index, middle, ring, little (metacarpal,
 # proximal, middle, distal phalanx).
@@ -113,7 +113,7 @@ _THUMB_CURL = np.array([-1.0, 0.3, -0.3])
 _PALM_NORMAL = np.array([0.0, 0.0, -1.0])
 
 
-def _handshape(fingers, spread: float, opposition: float, thumb_flex: float) -> np.ndarray:
+def _handshape(fingers: list, spread: float, opposition: float, thumb_flex: float) -> np.ndarray:
     """Handshape parameters (15,): MCP/PIP/DIP flexion of index..little (radians), spread,
     thumb opposition and thumb flexion (both in [0, 1])."""
     flexion = np.radians(np.asarray(fingers, dtype=np.float64)).reshape(12)
@@ -188,7 +188,7 @@ def _rotations(angles: np.ndarray) -> np.ndarray:
     return tilt @ pitch @ roll
 
 
-# ---------------------------------------------------------------- the signing space
+# The signing space.
 # Wrist targets of the dominant (right) hand of a right-handed signer centred at x = 0.5; the
 # right hand appears on the image's left. Symmetric signs mirror the other hand to 1 - x.
 _LOCATIONS = {
@@ -317,7 +317,7 @@ def _render(states: np.ndarray, profile: SignerProfile) -> np.ndarray:
     return xyz.reshape(frames, kp.NUM_JOINTS, 3)
 
 
-# ---------------------------------------------------------------- vocabulary and signers
+# Vocabulary and signers.
 def _random_gloss(rng: np.random.Generator, hands: str, location: str) -> GlossSpec:
     movement = str(rng.choice(_MOVEMENTS))
     names = sorted(HANDSHAPES)
@@ -358,12 +358,15 @@ def _vocabulary(num_glosses: int, seed: int) -> tuple[GlossSpec, ...]:
     places: list[tuple[str, str]] = []  # (hands, location), each used once per round
     attempts = 0
     while 2 * len(bases) < num_glosses:
+        attempts += 1
+        if attempts > 1000 * num_glosses:
+            raise ValueError(
+                f"num_glosses={num_glosses} is more than the synthetic vocabulary holds"
+            )
         if not places:
             places = [_PLACES[index] for index in rng.permutation(len(_PLACES))]
         candidate = _random_gloss(rng, *places[-1])
-        attempts += 1
-        required = 2 if attempts < 200 * (len(bases) + 1) else 1
-        if all(_differences(candidate, other) >= required for other in bases):
+        if all(_differences(candidate, other) >= 2 for other in bases):  # never near-duplicates
             bases.append(candidate)
             places.pop()
     glosses = [gloss for base in bases for gloss in (base, dataclasses.replace(base, reverse=True))]
@@ -400,7 +403,7 @@ def split_signers(config: SyntheticConfig, split: str) -> range:
 
 
 def signer_profile(config: SyntheticConfig, signer: int) -> SignerProfile:
-    """The fixed traits of signer `signer`. The second, sixth, ... signer of each split is
+    """The fixed traits of signer `signer`. The second, fifth, eighth ... signer of each split is
     left-handed, so every split with two or more signers has a left-handed one."""
     _check_config(config)
     split = next((name for name in SPLITS if signer in split_signers(config, name)), None)
@@ -413,7 +416,7 @@ def signer_profile(config: SyntheticConfig, signer: int) -> SignerProfile:
     rest_in_image = rng.uniform(0.88, 0.96) if rng.random() < 0.3 else rng.uniform(1.04, 1.15)
     return SignerProfile(
         signer=signer,
-        left_handed=(signer - split_signers(config, split).start) % 4 == 1,
+        left_handed=(signer - split_signers(config, split).start) % 3 == 1,
         hand_length=float(rng.uniform(0.105, 0.135)),
         bone_lengths=DEFAULT_BONES * rng.uniform(0.95, 1.05, size=DEFAULT_BONES.shape),
         speed=float(rng.uniform(0.5, 1.5)),
@@ -430,7 +433,7 @@ def signer_profile(config: SyntheticConfig, signer: int) -> SignerProfile:
     )
 
 
-# ---------------------------------------------------------------- samples
+# Samples.
 def _check_config(config: SyntheticConfig) -> None:
     problems = []
     if config.num_glosses < 1:

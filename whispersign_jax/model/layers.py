@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from whispersign_jax.model.precision import mixed_dot_general
+
 # Whisper (PyTorch) uses exact-erf GELU and LayerNorm eps 1e-5; Flax's defaults differ.
 gelu = functools.partial(jax.nn.gelu, approximate=False)
 LayerNorm = functools.partial(nn.LayerNorm, epsilon=1e-5, param_dtype=jnp.float32)
@@ -16,12 +18,15 @@ WEIGHT_INIT = nn.initializers.normal(stddev=0.02)  # Whisper's init_std
 
 
 def dense(features: int, dtype, use_bias: bool = True, name: str | None = None) -> nn.Dense:
+    """Float32 parameters; in bfloat16 compute the matmul is bfloat16 with float32 output."""
+    mixed = jnp.dtype(dtype) == jnp.bfloat16
     return nn.Dense(
         features,
         use_bias=use_bias,
         dtype=dtype,
         param_dtype=jnp.float32,
         kernel_init=WEIGHT_INIT,
+        dot_general=mixed_dot_general if mixed else jax.lax.dot_general,
         name=name,
     )
 

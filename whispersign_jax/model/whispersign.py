@@ -65,8 +65,14 @@ class WhisperSign(nn.Module):
 
 
 def init_variables(model: WhisperSign, rng: jax.Array, num_frames: int = 16):
-    """Initial ``{"params", "batch_stats"}`` for a model (shapes do not depend on lengths)."""
-    keypoints = jnp.zeros((1, num_frames, 42, 7), jnp.float32)
-    frame_mask = jnp.ones((1, num_frames), bool)
-    tokens = jnp.zeros((1, 2), jnp.int32)
-    return model.init({"params": rng}, keypoints, frame_mask, tokens, train=False)
+    """Initial ``{"params", "batch_stats"}`` for a model (shapes do not depend on lengths).
+
+    Jitted: one compiled program instead of hundreds of eagerly dispatched initialisers."""
+
+    def init(rng):
+        keypoints = jnp.zeros((1, num_frames, 42, 7), jnp.float32)  # (batch, frames, 42, 7)
+        frame_mask = jnp.ones((1, num_frames), bool)
+        tokens = jnp.zeros((1, 2), jnp.int32)
+        return model.init({"params": rng}, keypoints, frame_mask, tokens, train=False)
+
+    return jax.jit(init)(rng)

@@ -1,0 +1,56 @@
+"""The configs carry the guide's stage table and accept command-line overrides."""
+
+import pytest
+from absl import flags
+from ml_collections import config_flags
+
+from configs import default, demo, stage1, stage2, stage3
+
+
+def test_default_config_is_the_guides_stage_table():
+    stages = default.get_config().stages
+    table = {
+        name: (s.epochs, s.lr, s.batch_size, s.weight_decay, s.warmup_steps, s.alpha)
+        for name, s in stages.items()
+    }
+    assert table == {
+        "stage1": (30, 1e-3, 32, 1e-4, 500, 1.0),
+        "stage2": (100, 5e-5, 16, 1e-4, 500, 0.3),
+        "stage3": (30, 1e-5, 16, 1e-5, 500, 0.3),
+    }
+    assert stages.stage1.trainable == ("frontend/.*", "ctc_head/.*")
+    assert stages.stage2.trainable == stages.stage3.trainable == (".*",)
+    assert (stages.stage3.window_seconds, stages.stage3.overlap_seconds) == (3.0, 1.5)
+    config = default.get_config()
+    assert (config.clip_norm, config.model.size) == (1.0, "base")
+
+
+def test_single_stage_configs_run_one_stage():
+    assert [m.get_config().run_stages for m in (stage1, stage2, stage3)] == [
+        ("stage1",),
+        ("stage2",),
+        ("stage3",),
+    ]
+    assert default.get_config().run_stages == ("stage1", "stage2", "stage3")
+
+
+def test_demo_variants():
+    assert demo.get_config().model.size == "custom"
+    assert demo.get_config("quick").stages.stage2.epochs < demo.get_config().stages.stage2.epochs
+    with pytest.raises(ValueError, match="quick"):
+        demo.get_config("fast")
+
+
+def test_any_field_can_be_overridden_on_the_command_line(monkeypatch):
+    argv = [
+        "main",
+        "--config=configs/demo.py:quick",
+        "--config.stages.stage2.lr=0.0001",
+        "--config.model.dtype=bfloat16",
+    ]
+    monkeypatch.setattr("sys.argv", argv)  # config_flags reads the overrides from sys.argv
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "", flag_values=flag_values)
+    flag_values(argv)
+    assert flag_values.config.stages.stage2.lr == 1e-4
+    assert flag_values.config.model.dtype == "bfloat16"
