@@ -5,7 +5,8 @@
 ``train.<size>.*``: one stage-2 train step (hybrid loss, all parameters trainable, AdamW,
 clipping) at batch 16 x 180 frames (3 s at 60 FPS), float32: ``compile_s``, ``step_ms``
 (median), ``frames_per_s`` and ``mfu`` = analytic FLOPs of the step / step time / the matmul
-peak this script measures in the same run (``peak.float32_gflops``).
+peak this script measures in the same run for the same precision (``peak.float32_gflops``);
+``train.<size>.bfloat16.*`` the same with bfloat16 compute against ``peak.bfloat16_gflops``.
 """
 
 from __future__ import annotations
@@ -64,8 +65,16 @@ def train_step_flops(config: ModelConfig, batch: int, frames: int, tokens: int) 
     return 3.0 * batch * (frontend + encoder + decoder + heads)
 
 
-def benchmark_train(size: str, batch: int, frames: int, steps: int, peak_gflops: float):
-    config = ModelConfig.preset(size, NUM_GLOSSES)
+def benchmark_train(
+    size: str,
+    batch: int,
+    frames: int,
+    steps: int,
+    peak_gflops: float,
+    dtype: str = "float32",
+    prefix: str = "",
+):
+    config = ModelConfig.preset(size, NUM_GLOSSES, dtype=dtype)
     model = WhisperSign(config)
     variables = init_variables(model, jax.random.key(0))
     stage = ml_collections.ConfigDict(dict(alpha=0.3, trainable=(".*",)))
@@ -105,7 +114,7 @@ def benchmark_train(size: str, batch: int, frames: int, steps: int, peak_gflops:
         times.append(time.perf_counter() - start)
     step_s = statistics.median(times)
     flops = train_step_flops(config, batch, frames, LABEL_LENGTH + 1)
-    prefix = f"train.{size}"
+    prefix = prefix or f"train.{size}"
     return {
         f"{prefix}.params_m": sum(x.size for x in jax.tree.leaves(variables["params"])) / 1e6,
         f"{prefix}.compile_s": compile_s,
@@ -133,9 +142,22 @@ def main() -> None:
         "jax": jax.__version__,
     }
     peak = measure_matmul_peak("float32")
+    peak_bf16 = measure_matmul_peak("bfloat16")
     results["peak.float32_gflops"] = peak
+    results["peak.bfloat16_gflops"] = peak_bf16
     for size in args.sizes.split(","):
         results.update(benchmark_train(size, args.batch, args.frames, args.steps, peak))
+        results.update(
+            benchmark_train(
+                size,
+                args.batch,
+                args.frames,
+                args.steps,
+                peak_bf16,
+                "bfloat16",
+                f"train.{size}.bfloat16",
+            )
+        )
     width = max(len(k) for k in results)
     for key, value in results.items():
         shown = f"{value:.4g}" if isinstance(value, float) else value
