@@ -32,6 +32,8 @@ def get_config(variant: str = ""):
         config.data.synthetic.samples_per_gloss_per_signer = 3
         config.model.d_model = 64
         config.model.ffn_dim = 128
+        config.model.encoder_layers = config.model.decoder_layers = 1
+        config.data.buckets = (160,)  # one shape: one compilation per stage
         config.log_every_steps = 2
         for name, epochs in (("stage1", 1), ("stage2", 2), ("stage3", 1)):
             stage = config.stages[name]
