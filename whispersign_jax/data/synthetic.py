@@ -16,6 +16,7 @@ import functools
 import numpy as np
 
 from whispersign_jax import keypoints as kp
+from whispersign_jax.data.sample import Sample
 
 SPLITS = ("train", "val", "test")
 MODES = ("isolated", "continuous")
@@ -39,16 +40,6 @@ class SyntheticConfig:
     min_glosses: int = 2  # glosses per continuous sample, inclusive
     max_glosses: int = 6
     seed: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    """One signed sample: keypoints, gloss ids and where each gloss is signed."""
-
-    keypoints: np.ndarray  # (T, 42, 7) float32, DESIGN.md section 1 contract at 60 FPS
-    labels: np.ndarray  # (L,) int64 gloss ids 1..N (0 is the CTC blank)
-    spans: np.ndarray  # (L, 2) int64 [start, end) frame of each gloss
-    signer: int
 
 
 @dataclasses.dataclass(frozen=True)
