@@ -170,6 +170,8 @@ class StageRunner:
         )
         self.total_steps = self.stage.epochs * self.batches.steps_per_epoch
         self.batch_sharding = sharding.batch_sharding(mesh)
+        # (shapes and dtypes of {"params", "batch_stats"}: the target of every restore)
+        self.abstract_variables = jax.eval_shape(lambda: init_variables(model, jax.random.key(0)))
 
     # ---- state ------------------------------------------------------------------------
     def _optimizer(self, params):
@@ -188,7 +190,7 @@ class StageRunner:
 
     def initial_model_vars(self, previous: str | None) -> tuple[dict, str]:
         """Parameters to start from when this stage has no checkpoint of its own."""
-        target = jax.eval_shape(lambda: init_variables(self.model, jax.random.key(0)))
+        target = self.abstract_variables
         sources = []
         if previous:
             sources.append((self.dir.parent / previous, f"best of {previous}"))
@@ -212,7 +214,7 @@ class StageRunner:
         return variables, "fresh initialisation"
 
     def initial_state(self, previous: str | None) -> tuple[TrainState, Any, Any, Any]:
-        target = jax.eval_shape(lambda: init_variables(self.model, jax.random.key(0)))
+        target = self.abstract_variables
         labels, schedule, optimizer = self._optimizer(target["params"])
         opt_target = jax.eval_shape(optimizer.init, target["params"])
         train_target = {"step": jax.ShapeDtypeStruct((), jnp.int32), "opt_state": opt_target}
