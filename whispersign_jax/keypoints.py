@@ -36,12 +36,18 @@ HAND_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 
 HAND_BONES = tuple((parent, joint) for joint, parent in enumerate(HAND_PARENTS) if parent >= 0)
 
 
-def compute_velocities(xyz: np.ndarray, present: np.ndarray, fps: float = FPS) -> np.ndarray:
+def compute_velocities(
+    xyz: np.ndarray,
+    present: np.ndarray,
+    fps: float = FPS,
+    timestamps: np.ndarray | None = None,
+) -> np.ndarray:
     """Per-second velocities of `(T, 42, 3)` positions, never across a missing hand.
 
     Central differences where both neighbouring frames have the hand, one-sided differences
     where only one has it, and zero where the hand is missing or has no present neighbour.
-    `present` is `(T, 2)` bool, one column per hand slot. Returns float64 `(T, 42, 3)`.
+    `present` is `(T, 2)` bool, one column per hand slot. Frames are `1 / fps` apart unless
+    `timestamps` (`(T,)` seconds, increasing) gives their times. Returns float64 `(T, 42, 3)`.
     """
     xyz = np.asarray(xyz, dtype=np.float64)
     present = np.asarray(present, dtype=bool)
@@ -60,16 +66,33 @@ def compute_velocities(xyz: np.ndarray, present: np.ndarray, fps: float = FPS) -
     following = np.concatenate([hands[1:], hands[-1:]])  # frame t+1 (last frame repeats)
     upper = np.where(has_next[..., None, None], following, hands)
     lower = np.where(has_previous[..., None, None], previous, hands)
-    steps = np.maximum(has_next.astype(np.float64) + has_previous, 1.0)  # (frames, hands)
-    velocity = (upper - lower) * (fps / steps)[..., None, None]
+    if timestamps is None:
+        steps = np.maximum(has_next.astype(np.float64) + has_previous, 1.0)  # (frames, hands)
+        velocity = (upper - lower) * (fps / steps)[..., None, None]
+        return velocity.reshape(num_frames, NUM_JOINTS, 3)
+    times = np.asarray(timestamps, dtype=np.float64)
+    if times.shape != (num_frames,):
+        raise ValueError(f"compute_velocities expects timestamps (T,), got {times.shape}")
+    times_previous = np.concatenate([times[:1], times[:-1]])[:, None]  # (frames, 1)
+    times_next = np.concatenate([times[1:], times[-1:]])[:, None]
+    span = np.where(has_next, times_next, times[:, None]) - np.where(
+        has_previous, times_previous, times[:, None]
+    )  # (frames, hands) seconds between the two frames of each difference
+    velocity = (upper - lower) / np.where(span > 0, span, 1.0)[..., None, None]
     return velocity.reshape(num_frames, NUM_JOINTS, 3)
 
 
-def assemble_keypoints(xyz: np.ndarray, confidence: np.ndarray, fps: float = FPS) -> np.ndarray:
+def assemble_keypoints(
+    xyz: np.ndarray,
+    confidence: np.ndarray,
+    fps: float = FPS,
+    timestamps: np.ndarray | None = None,
+) -> np.ndarray:
     """Builds float32 `(T, 42, 7)` keypoints from `(T, 42, 3)` positions and `(T, 2)` confidence.
 
     A hand whose confidence is 0 is missing: all seven features of its joints are set to 0.
-    Velocities come from the float32 positions as they are stored.
+    Velocities come from the float32 positions as they are stored, with frames `1 / fps` apart
+    or at the given `timestamps` (seconds).
     """
     positions = np.asarray(xyz, dtype=np.float32)
     confidence = np.asarray(confidence, dtype=np.float32)
@@ -84,7 +107,7 @@ def assemble_keypoints(xyz: np.ndarray, confidence: np.ndarray, fps: float = FPS
     present = confidence > 0.0  # (frames, hands)
     keypoints = np.empty((num_frames, NUM_JOINTS, NUM_FEATURES), np.float32)
     keypoints[..., XYZ] = positions
-    keypoints[..., VELOCITY] = compute_velocities(positions, present, fps)
+    keypoints[..., VELOCITY] = compute_velocities(positions, present, fps, timestamps)
     keypoints[..., CONFIDENCE] = np.repeat(confidence, JOINTS_PER_HAND, axis=1)
     keypoints[~np.repeat(present, JOINTS_PER_HAND, axis=1)] = 0.0
     return keypoints
