@@ -1,0 +1,129 @@
+"""MediaPipe hand detectors behind one interface: the Tasks HandLandmarker and legacy Hands.
+
+`detect(frame_rgb, timestamp_ms)` returns the frame's `HandDetection`s; `close()` releases
+MediaPipe's graph. MediaPipe is imported only when a backend is made.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from whispersign_jax.extraction.errors import ExtractionError
+from whispersign_jax.extraction.slots import HandDetection
+
+BACKENDS = ("auto", "tasks", "legacy")
+INSTALL_HINT = 'pip install "opencv-python-headless==4.12.0.88" "mediapipe==1.2.2"'
+LEGACY_INSTALL_HINT = (
+    'pip install "mediapipe==0.10.21" "opencv-python-headless==4.11.0.86" "numpy<2" '
+    "(in a separate environment: it needs numpy<2 and protobuf<5)"
+)
+
+
+class HandBackend(Protocol):
+    name: str
+    labels_assume_mirrored: bool  # handedness labels are right for a selfie (mirrored) image
+
+    def detect(self, frame_rgb: np.ndarray, timestamp_ms: int) -> list[HandDetection]: ...
+
+    def close(self) -> None: ...
+
+
+def import_mediapipe():
+    """The mediapipe module, or an ExtractionError that says how to install it."""
+    try:
+        return importlib.import_module("mediapipe")
+    except ImportError as error:
+        raise ExtractionError(
+            f"MediaPipe is not installed ({error}). Install it with {INSTALL_HINT} "
+            f'(or pip install -e ".[video]"), or for the legacy backend {LEGACY_INSTALL_HINT}.'
+        ) from error
+
+
+def has_legacy_hands(mediapipe) -> bool:
+    """True when this mediapipe still has `mp.solutions.hands` (versions before 0.10.30)."""
+    try:
+        return hasattr(importlib.import_module("mediapipe.python.solutions.hands"), "Hands")
+    except ImportError:
+        return hasattr(getattr(mediapipe, "solutions", None), "hands")
+
+
+class TasksBackend:
+    """`mediapipe.tasks` HandLandmarker in VIDEO mode with two hands."""
+
+    name = "tasks"
+    # Measured on a real unmirrored clip: mediapipe 0.10.21 and 1.2.2 label the hand as seen.
+    labels_assume_mirrored = False
+
+    def __init__(self, model_path: Path, num_hands: int = 2):
+        self._mediapipe = import_mediapipe()
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.HandLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(model_path)),
+            running_mode=vision.RunningMode.VIDEO,
+            num_hands=num_hands,
+        )
+        try:
+            self._landmarker = vision.HandLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as error:
+            raise ExtractionError(
+                f"{model_path}: MediaPipe cannot load this hand landmarker model ({error}); "
+                "download it again (see --model_path in the README)"
+            ) from error
+
+    def detect(self, frame_rgb: np.ndarray, timestamp_ms: int) -> list[HandDetection]:
+        mp = self._mediapipe
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame_rgb))
+        result = self._landmarker.detect_for_video(image, timestamp_ms)
+        return [
+            HandDetection(
+                np.array([(point.x, point.y, point.z) for point in landmarks]),  # (21, 3)
+                categories[0].category_name,
+                float(categories[0].score),
+            )
+            for landmarks, categories in zip(result.hand_landmarks, result.handedness, strict=True)
+        ]
+
+    def close(self) -> None:
+        self._landmarker.close()
+
+
+class LegacyBackend:
+    """`mp.solutions.hands.Hands` in tracking mode with two hands (mediapipe < 0.10.30)."""
+
+    name = "legacy"
+    labels_assume_mirrored = True  # documented and measured (fixtures/README.md)
+
+    def __init__(self, num_hands: int = 2):
+        mediapipe = import_mediapipe()
+        if not has_legacy_hands(mediapipe):
+            raise ExtractionError(
+                f"mediapipe {mediapipe.__version__} has no mp.solutions (removed in 0.10.30); "
+                f"use --backend tasks, or for the legacy backend {LEGACY_INSTALL_HINT}"
+            )
+        from mediapipe.python.solutions import hands
+
+        self._hands = hands.Hands(static_image_mode=False, max_num_hands=num_hands)
+
+    def detect(self, frame_rgb: np.ndarray, timestamp_ms: int) -> list[HandDetection]:
+        del timestamp_ms  # the legacy graph keeps its own clock
+        result = self._hands.process(np.ascontiguousarray(frame_rgb))
+        if not result.multi_hand_landmarks:
+            return []
+        return [
+            HandDetection(
+                np.array([(point.x, point.y, point.z) for point in landmarks.landmark]),
+                handedness.classification[0].label,
+                float(handedness.classification[0].score),
+            )
+            for landmarks, handedness in zip(
+                result.multi_hand_landmarks, result.multi_handedness, strict=True
+            )
+        ]
+
+    def close(self) -> None:
+        self._hands.close()
