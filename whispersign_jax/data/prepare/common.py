@@ -1,0 +1,113 @@
+"""Types every dataset reader returns, and the frame checks all of them share.
+
+NumPy only: preparation runs in a light environment without JAX or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from collections import Counter
+
+import numpy as np
+
+from whispersign_jax import keypoints as kp
+
+HAND_POINTS = (2, kp.JOINTS_PER_HAND, 3)  # (hands, joints, xyz) of one frame of hand tracks
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSample:
+    """One prepared clip."""
+
+    keypoints: np.ndarray  # float32 (T, 42, 7), DESIGN.md section 1, 60 FPS
+    glosses: tuple[str, ...]  # gloss names (isolated datasets: one)
+    recording: str  # group id: samples sharing it always land in one split
+    origin: str  # file/entry it came from, for messages
+
+
+@dataclasses.dataclass
+class SourceResult:
+    """What a reader produced: the samples, and every skipped entry with its reason."""
+
+    samples: list[SourceSample] = dataclasses.field(default_factory=list)
+    failures: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (origin, reason)
+
+    def skip(self, origin: str, reason: str) -> None:
+        self.failures.append((str(origin), str(reason)))
+
+    def summary(self) -> str:
+        """`"320 ok, 2 skipped (1 x no hand ..., ...)"` for logs and the CLI."""
+        text = f"{len(self.samples)} ok, {len(self.failures)} skipped"
+        if self.failures:
+            kinds = Counter(reason_kind(reason) for _, reason in self.failures)
+            text += " (" + "; ".join(f"{n} x {kind}" for kind, n in kinds.most_common()) + ")"
+        return text
+
+
+def reason_kind(reason: str) -> str:
+    """A failure reason without its file-specific numbers, to count alike failures together."""
+    return re.sub(r"\d+(\.\d+)?", "N", reason.split("\n")[0])[:80]
+
+
+def clean_gloss(name: str) -> str:
+    """Gloss names compare equal however the text was typed: Unicode NFC, single spaces.
+
+    Vietnamese labels arrive both composed and decomposed (``"chào"`` is 4 or 5 code points).
+    """
+    return " ".join(unicodedata.normalize("NFC", str(name)).split())
+
+
+def hand_presence(positions: np.ndarray) -> np.ndarray:
+    """`(T, 2, 21, 3)` hand points -> `(T, 2)` bool: a hand whose points are all 0 is missing."""
+    return np.any(np.asarray(positions) != 0, axis=(2, 3))
+
+
+def check_tracks(positions: np.ndarray, presence: np.ndarray, origin: str) -> None:
+    """Raises a ValueError naming `origin` for wrong shapes, too few frames or NaN/inf values."""
+    positions, presence = np.asarray(positions), np.asarray(presence)
+    if positions.ndim != 4 or positions.shape[1:] != HAND_POINTS:
+        raise ValueError(f"{origin}: hand tracks must be (frames, 2, 21, 3), got {positions.shape}")
+    if presence.shape != positions.shape[:2]:
+        raise ValueError(f"{origin}: presence {presence.shape} does not match {positions.shape}")
+    frames = positions.shape[0]
+    if frames < 2:
+        raise ValueError(
+            f"{origin}: {frames} frame(s); a clip needs at least 2 frames to have motion"
+        )
+    finite = np.isfinite(positions).all(axis=(1, 2, 3)) & np.isfinite(presence).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(
+            f"{origin}: NaN or infinite values in {bad.size} of {frames} frames, first at frame "
+            f"{bad[0]}; re-extract this file or remove it"
+        )
+
+
+def tracks_to_sample_keypoints(
+    positions: np.ndarray,
+    presence: np.ndarray,
+    fps: float,
+    target_fps: float,
+    origin: str,
+) -> np.ndarray:
+    """Hand tracks recorded at a fixed `fps` -> float32 `(T', 42, 7)` keypoints at `target_fps`.
+
+    `positions` `(T, 2, 21, 3)` in the anatomical slot order (left, right); `presence` `(T, 2)`
+    is the hand confidence in [0, 1], 0 where a hand is missing.
+    """
+    from whispersign_jax.extraction.tracks import tracks_to_keypoints
+
+    check_tracks(positions, presence, origin)
+    if not fps > 0:
+        raise ValueError(f"{origin}: frame rate {fps} must be positive")
+    timestamps = np.arange(len(positions), dtype=np.float64) / fps  # (T,) seconds
+    positions = np.where(np.asarray(presence)[..., None, None] > 0, positions, 0.0)
+    keypoints = tracks_to_keypoints(
+        np.asarray(positions, np.float64),
+        np.asarray(presence, np.float32),
+        timestamps,
+        target_fps=target_fps,
+    )
+    return kp.validate_keypoints(keypoints, origin)

@@ -1,0 +1,122 @@
+"""MP_Data folders of the MediaPipe-Holistic sign tutorial: `<root>/<gloss>/<sequence>/<frame>.npy`.
+
+One `.npy` per frame, frames numbered 0, 1, ... (sorted numerically); one sequence is one
+sample of one gloss and its own recording. No timestamps: frames are `fps` apart (30 by
+default, a webcam's rate). The frame layout is detected from its length (see `LAYOUTS`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from whispersign_jax import keypoints as kp
+from whispersign_jax.data.prepare.common import (
+    SourceResult,
+    SourceSample,
+    clean_gloss,
+    hand_presence,
+    tracks_to_sample_keypoints,
+)
+
+DEFAULT_FPS = 30.0
+HAND_VALUES = kp.JOINTS_PER_HAND * 3  # 63: x, y, z of 21 points
+# Values per frame -> where Holistic's left hand starts (the right hand follows it).
+# 1662: pose 33 x 4, face 468 x 3, left, right. 258: pose 33 x 4, left, right. 126: hands only.
+LAYOUTS = {1662: 132 + 468 * 3, 258: 132, 126: 0}
+
+
+def find_root(data_dir: str | Path) -> Path:
+    """`data_dir` itself, or its `MP_Data` subfolder when it has one."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"--data_dir {data_dir} is not a folder")
+    nested = data_dir / "MP_Data"
+    return nested if nested.is_dir() else data_dir
+
+
+def frame_files(sequence_dir: Path) -> list[Path]:
+    """The sequence's `<n>.npy` files in numeric order; other names raise a ValueError."""
+    files = list(sequence_dir.glob("*.npy"))
+    odd = [f.name for f in files if not f.stem.isdigit()]
+    if odd:
+        raise ValueError(
+            f"{sequence_dir}: frame files must be numbered (0.npy, 1.npy, ...), found {odd[:3]}"
+        )
+    return sorted(files, key=lambda f: int(f.stem))
+
+
+def read_frames(sequence_dir: Path) -> np.ndarray:
+    """`(T, values)` float64 frames of one sequence; raises ValueError naming the bad file."""
+    frames = []
+    for path in frame_files(sequence_dir):
+        try:
+            frame = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path}: unreadable .npy file ({error})") from error
+        if frame.ndim != 1 or frame.size not in LAYOUTS:
+            raise ValueError(
+                f"{path}: a frame must be 1-D with one of {sorted(LAYOUTS)} values "
+                f"(MP_Data layouts), got shape {frame.shape}"
+            )
+        if frames and frame.size != frames[0].size:
+            raise ValueError(f"{path}: {frame.size} values, earlier frames have {frames[0].size}")
+        frames.append(frame.astype(np.float64))
+    if not frames:
+        raise ValueError(f"{sequence_dir}: no frame files (<n>.npy)")
+    return np.stack(frames)  # (frames, values)
+
+
+def frames_to_tracks(frames: np.ndarray, mirrored: bool = False) -> np.ndarray:
+    """`(T, values)` MP_Data frames -> `(T, 2, 21, 3)` hands in anatomical order (left, right).
+
+    Holistic names hands from the signer's point of view on an unmirrored image; a mirrored
+    (selfie) recording swaps them.
+    """
+    start = LAYOUTS[frames.shape[1]]
+    hands = frames[:, start : start + 2 * HAND_VALUES].reshape(len(frames), 2, -1, 3)
+    return hands[:, ::-1] if mirrored else hands  # (frames, hands, joints, xyz)
+
+
+def read_sequence(
+    sequence_dir: Path, fps: float, target_fps: float, mirrored: bool, origin: str
+) -> np.ndarray:
+    """One sequence folder -> float32 `(T', 42, 7)` keypoints at `target_fps`."""
+    tracks = frames_to_tracks(read_frames(sequence_dir), mirrored)
+    presence = hand_presence(tracks).astype(np.float32)  # (frames, hands)
+    return tracks_to_sample_keypoints(tracks, presence, fps, target_fps, origin)
+
+
+def _numeric_first(path: Path) -> tuple:
+    return (0, int(path.name), "") if path.name.isdigit() else (1, 0, path.name)
+
+
+def read_mp_data(
+    data_dir: str | Path,
+    *,
+    fps: float = DEFAULT_FPS,
+    target_fps: float = kp.FPS,
+    mirrored: bool = False,
+) -> SourceResult:
+    """Every `<gloss>/<sequence>/` folder under the MP_Data root; bad sequences are skipped."""
+    root = find_root(data_dir)
+    result = SourceResult()
+    gloss_dirs = sorted(path for path in root.iterdir() if path.is_dir())
+    if not gloss_dirs:
+        raise FileNotFoundError(
+            f"{root} has no gloss folders; expected <root>/<gloss>/<sequence>/<frame>.npy"
+        )
+    for gloss_dir in gloss_dirs:
+        sequences = [path for path in gloss_dir.iterdir() if path.is_dir()]
+        for sequence_dir in sorted(sequences, key=_numeric_first):
+            origin = str(sequence_dir)
+            try:
+                keypoints = read_sequence(sequence_dir, fps, target_fps, mirrored, origin)
+            except ValueError as error:
+                result.skip(origin, str(error))
+                continue
+            gloss = clean_gloss(gloss_dir.name)
+            recording = f"mp_data:{gloss_dir.name}/{sequence_dir.name}"
+            result.samples.append(SourceSample(keypoints, (gloss,), recording, origin))
+    return result

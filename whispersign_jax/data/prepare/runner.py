@@ -1,0 +1,71 @@
+"""Runs slow per-file jobs (video extraction) in worker processes with a progress bar, and
+writes the failures file of a preparation run."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+FAILURES_FILE = "failures.csv"
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, (ValueError, OSError)):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def run_jobs(
+    function: Callable[[Any], Any],
+    jobs: Sequence[Any],
+    workers: int | None = None,
+    description: str = "files",
+) -> list[tuple[Any, str | None]]:
+    """`function(job)` for every job -> `[(result, None) or (None, reason)]` in job order.
+
+    `workers > 1` runs the jobs in that many processes; each process calls `function` itself,
+    so it opens its own extractor. A job that raises is reported with its reason and the run
+    goes on. `function` must be a module-level function (it is sent to the workers by name).
+    """
+    workers = default_workers() if workers is None else int(workers)
+    outcomes: list[tuple[Any, str | None]] = [(None, "not run")] * len(jobs)
+    progress = tqdm(total=len(jobs), desc=description, unit="file", disable=None)
+    if workers <= 1 or len(jobs) <= 1:
+        for index, job in enumerate(jobs):
+            try:
+                outcomes[index] = (function(job), None)
+            except Exception as error:  # reported and skipped, the run goes on
+                outcomes[index] = (None, _describe(error))
+            progress.update()
+    else:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(function, job): index for index, job in enumerate(jobs)}
+            for future in concurrent.futures.as_completed(futures):
+                try:
+                    outcomes[futures[future]] = (future.result(), None)
+                except Exception as error:  # includes a worker process that died
+                    outcomes[futures[future]] = (None, _describe(error))
+                progress.update()
+    progress.close()
+    return outcomes
+
+
+def write_failures(failures: Sequence[tuple[str, str]], output_dir: str | Path) -> Path:
+    """`<output_dir>/failures.csv` with one `origin, reason` row per skipped entry."""
+    path = Path(output_dir) / FAILURES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["origin", "reason"])
+        writer.writerows(failures)
+    return path
