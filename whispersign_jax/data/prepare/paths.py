@@ -10,8 +10,11 @@ class UnsafePathError(ValueError):
     """A path from a CSV points outside the data folder."""
 
 
-def resolve_inside(root: str | Path, written: str, origin: str) -> Path:
-    """`root / written`, lexically normalised; refuses `..` or absolute paths that leave `root`.
+def resolve_inside(
+    root: str | Path, written: str, origin: str, base: str | Path | None = None
+) -> Path:
+    """`base / written` (base defaults to `root`), lexically normalised; refuses `..` or
+    absolute paths that leave `root`.
 
     Windows separators are accepted. The check is lexical (symlinks inside the data folder
     are followed, as a dataset copy may use them), so a CSV cannot name files elsewhere.
@@ -20,7 +23,8 @@ def resolve_inside(root: str | Path, written: str, origin: str) -> Path:
     text = str(written).strip().replace("\\", "/")
     if not text:
         raise ValueError(f"{origin}: empty path")
-    candidate = Path(os.path.normpath(root / text))  # an absolute `text` replaces root here
+    base = root if base is None else Path(os.path.abspath(base))
+    candidate = Path(os.path.normpath(base / text))  # an absolute `text` replaces base here
     if candidate != root and root not in candidate.parents:
         raise UnsafePathError(
             f"{origin}: path {written!r} leaves the data folder {root}; paths in the CSV must "
@@ -29,6 +33,8 @@ def resolve_inside(root: str | Path, written: str, origin: str) -> Path:
     return candidate
 
 
-def find_existing(candidates: list[Path]) -> Path | None:
-    """The first candidate that is a file, else None."""
-    return next((path for path in candidates if path.is_file()), None)
+def is_inside(root: str | Path, path: str | Path) -> bool:
+    """Whether `path` is `root` or lies under it (lexically, after normalisation)."""
+    root = Path(os.path.abspath(root))
+    path = Path(os.path.abspath(path))
+    return path == root or root in path.parents

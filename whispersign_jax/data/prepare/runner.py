@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,7 +49,8 @@ def run_jobs(
                 outcomes[index] = (None, _describe(error))
             progress.update()
     else:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        spawn = multiprocessing.get_context("spawn")  # fresh interpreters: no forked threads
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
             futures = {pool.submit(function, job): index for index, job in enumerate(jobs)}
             for future in concurrent.futures.as_completed(futures):
                 try:
