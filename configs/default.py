@@ -53,8 +53,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.init_checkpoint = ""  # a stage folder of another workdir to start from
 
     config.data = ml_collections.ConfigDict()
-    config.data.source = "synthetic"  # synthetic or processed
+    config.data.source = "synthetic"  # synthetic, processed or tfds
     config.data.dir = ""  # root of the processed layout (data/processed)
+    config.data.name = ""  # TFDS builder (source=tfds), e.g. mp_data or whispersign_processed
+    config.data.tfds_dir = ""  # TFDS data folder; "" = ~/tensorflow_datasets
+    config.data.normalize_hands = False  # clip-level hand centring + bone-length scale
+    config.data.standardize = True  # per-feature mean/std of the train split
+    config.data.parallel_calls = 2  # tf.data workers building batches
+    config.data.prefetch = 2  # batches prepared ahead of the train step
     config.data.buckets = (64, 128, 192, 256, 384, 512, 768)  # padded lengths, in frames
     config.data.max_labels = 8  # longest gloss sequence per sample
     config.data.eval_batch_size = 32
@@ -67,6 +73,10 @@ def get_config() -> ml_collections.ConfigDict:
             scale_range=(0.9, 1.1),
             rotation_degrees=8.0,
             shift=0.05,  # translation of the whole signer, image units
+            time_jitter=0.3,  # random time shift of each resampled frame, in frames
+            joint_mask_prob=0.03,  # joints whose motion features are masked
+            time_mask_segments=1,  # frame segments where both hands are dropped
+            time_mask_frames=6,  # longest dropped segment
         )
     )
     config.data.synthetic = ml_collections.ConfigDict(

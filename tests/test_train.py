@@ -115,17 +115,19 @@ def test_rerun_resumes_exactly(tmp_path, monkeypatch):
     config.run_stages = ("stage2",)
     train.train_and_evaluate(config, str(tmp_path / "straight"))
 
-    original = train.TrainBatches.__getitem__
+    original = train.input_pipeline.train_batches
 
-    def stop_at_step_4(self, step):  # a checkpoint was written after step 4
-        if step == 4:
-            raise KeyboardInterrupt("simulated preemption")
-        return original(self, step)
+    def stop_at_step_4(batches, start_step, total_steps, **kwargs):
+        pipeline = original(batches, start_step, total_steps, **kwargs)
+        for step, batch in zip(range(start_step, total_steps), pipeline, strict=True):
+            if step == 4:  # a checkpoint was written after step 4
+                raise KeyboardInterrupt("simulated preemption")
+            yield batch
 
-    monkeypatch.setattr(train.TrainBatches, "__getitem__", stop_at_step_4)
+    monkeypatch.setattr(train.input_pipeline, "train_batches", stop_at_step_4)
     with pytest.raises(KeyboardInterrupt):
         train.train_and_evaluate(config, str(tmp_path / "resumed"))
-    monkeypatch.setattr(train.TrainBatches, "__getitem__", original)
+    monkeypatch.setattr(train.input_pipeline, "train_batches", original)
     train.train_and_evaluate(config, str(tmp_path / "resumed"))
 
     straight = trained.load_trained(tmp_path / "straight")

@@ -9,6 +9,7 @@ substitutions / insertions / deletions, and ``samples``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 
@@ -69,15 +70,18 @@ def evaluate_samples(
 def evaluate_workdir(workdir: str, split: str = "test", stage: str | None = None) -> dict:
     """Metrics of the best checkpoint of ``stage`` (default: last trained) on ``split``."""
     from whispersign_jax import trained
+    from whispersign_jax.data.normalize import Preprocessor
     from whispersign_jax.data.sources import load_splits
 
     run = trained.load_trained(workdir, stage)
     _, splits = load_splits(run.config.data)
+    preprocess = Preprocessor.load(workdir)  # identity for workdirs from before it existed
+    samples = [dataclasses.replace(s, keypoints=preprocess(s.keypoints)) for s in splits[split]]
     data = run.config.data
     result = evaluate_samples(
         make_eval_step(run.model),
         run.variables,
-        splits[split],
+        samples,
         data.eval_batch_size,
         data.buckets,
         data.max_labels,

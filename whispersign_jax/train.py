@@ -9,6 +9,7 @@ Whisper weights from ``config.pretrained``, else a fresh initialisation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -25,8 +26,9 @@ from clu import metric_writers, periodic_actions
 
 from whispersign_jax import evaluate, losses, optim, sharding, trained
 from whispersign_jax.checkpointing import StageCheckpoints
-from whispersign_jax.data import augment
+from whispersign_jax.data import augment, input_pipeline
 from whispersign_jax.data.batching import TrainBatches
+from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.keypoints import FPS
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
@@ -148,10 +150,13 @@ class StageRunner:
         vocabulary: Vocabulary,
         splits,
         mesh,
+        preprocessor: Preprocessor | None = None,
     ):
         self.config, self.name, self.model = config, stage_name, model
         self.stage = config.stages[stage_name]
         self.vocabulary, self.splits, self.mesh = vocabulary, splits, mesh
+        self.preprocessor = preprocessor or Preprocessor()
+        self.val_samples = preprocess_samples(splits["val"], self.preprocessor)
         self.dir = workdir / stage_name
         self.checkpoints = StageCheckpoints(self.dir, keep_latest=config.keep_checkpoints)
         window = self.stage.get("window_seconds", 0.0)
@@ -167,6 +172,7 @@ class StageRunner:
             else None,
             window_frames=round(window * FPS) or None,
             hop_frames=round(hop * FPS) or None,
+            preprocess=None if self.preprocessor.is_identity else self.preprocessor,
         )
         self.total_steps = self.stage.epochs * self.batches.steps_per_epoch
         self.batch_sharding = sharding.batch_sharding(mesh)
@@ -257,6 +263,7 @@ class StageRunner:
             "total_steps": self.total_steps,
             "model_config": self.model.config.to_dict(),
             "label_map": self.vocabulary.label_map(),
+            "preprocessing": self.preprocessor.to_dict(),
             "metrics": metrics,
         }
 
@@ -269,7 +276,7 @@ class StageRunner:
         return evaluate.evaluate_samples(
             self.eval_step,
             state.model_vars(),
-            self.splits["val"],
+            self.val_samples,
             data.eval_batch_size,
             data.buckets,
             data.max_labels,
@@ -319,8 +326,17 @@ class StageRunner:
             self.stage.batch_size,
         )
         history, window_start = [], time.perf_counter()
-        for step in range(start_step, self.total_steps):
-            batch = sharding.global_batch(self.batches[step], self.batch_sharding)
+        batches = input_pipeline.train_batches(
+            self.batches,
+            start_step,
+            self.total_steps,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+            parallel_calls=config.data.parallel_calls,
+            prefetch=config.data.prefetch,
+        )
+        for step, host_batch in zip(range(start_step, self.total_steps), batches, strict=True):
+            batch = sharding.global_batch(host_batch, self.batch_sharding)
             state, metrics = train_step(state, batch)
             history.append(metrics)
             done = step + 1
@@ -393,11 +409,22 @@ def hparams(config: ml_collections.ConfigDict, stage_name: str) -> dict[str, Any
 
 
 def save_run_files(
-    config: ml_collections.ConfigDict, workdir: Path, vocabulary: Vocabulary
+    config: ml_collections.ConfigDict,
+    workdir: Path,
+    vocabulary: Vocabulary,
+    preprocessor: Preprocessor,
 ) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / trained.CONFIG_FILE).write_text(config.to_json_best_effort(indent=1))
     vocabulary.save(workdir / "label_map.json")
+    preprocessor.save(workdir)
+
+
+def preprocess_samples(samples: list, preprocessor: Preprocessor) -> list:
+    """``samples`` with ``preprocessor`` applied to their keypoints (evaluation inputs)."""
+    if preprocessor.is_identity:
+        return samples
+    return [dataclasses.replace(s, keypoints=preprocessor(s.keypoints)) for s in samples]
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -405,8 +432,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     workdir = Path(workdir)
     vocabulary, splits = load_splits(config.data)
     logging.info("data: %s", {name: len(samples) for name, samples in splits.items()})
+    preprocessor = Preprocessor.fit(
+        (sample.keypoints for sample in splits["train"]),
+        normalize_hands=config.data.normalize_hands,
+        standardize=config.data.standardize,
+    )  # statistics of the train split only
     if jax.process_index() == 0:
-        save_run_files(config, workdir, vocabulary)
+        save_run_files(config, workdir, vocabulary, preprocessor)
     model = WhisperSign(build_model_config(config, vocabulary.num_glosses))
     mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
     stage_order = list(config.stages.keys())
@@ -416,7 +448,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             raise ValueError(f"config.run_stages names {name!r}; stages are {stage_order}.")
         position = stage_order.index(name)
         previous = stage_order[position - 1] if position else None
-        runner = StageRunner(config, name, workdir, model, vocabulary, splits, mesh)
+        runner = StageRunner(config, name, workdir, model, vocabulary, splits, mesh, preprocessor)
         try:
             results[name] = runner.run(previous)
         finally:

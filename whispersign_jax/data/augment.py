@@ -18,6 +18,10 @@ class AugmentConfig:
     scale_range: tuple[float, float] = (0.9, 1.1)  # zoom about the image centre
     rotation_degrees: float = 8.0  # in-plane rotation about the image centre
     shift: float = 0.05  # uniform x, y translation of the whole signer, image units
+    time_jitter: float = 0.3  # random shift of each resampled frame, in source frames (< 0.5)
+    joint_mask_prob: float = 0.03  # share of joints whose motion features are masked
+    time_mask_segments: int = 1  # segments of frames where both hands are dropped
+    time_mask_frames: int = 6  # longest masked segment, in frames
 
 
 def _replace(sample: Sample, keypoints: np.ndarray, spans: np.ndarray | None = None) -> Sample:
@@ -25,12 +29,23 @@ def _replace(sample: Sample, keypoints: np.ndarray, spans: np.ndarray | None = N
     return dataclasses.replace(sample, keypoints=keypoints, spans=spans)
 
 
-def change_speed(sample: Sample, factor: float) -> Sample:
+def speed_frames(frames: int, factor: float) -> int:
+    """Length of a ``frames``-long clip replayed ``factor`` times faster."""
+    return max(2, round(frames / factor))
+
+
+def change_speed(
+    sample: Sample, factor: float, jitter: float = 0.0, rng: np.random.Generator | None = None
+) -> Sample:
     """Replays the sample ``factor`` times faster; positions are interpolated only between
-    frames where the hand is present, velocities recomputed, spans rescaled."""
+    frames where the hand is present, velocities recomputed, spans rescaled. ``jitter`` > 0
+    moves each new frame's source time by up to that many source frames (temporal jitter)."""
     frames = len(sample.keypoints)
-    new_frames = max(2, round(frames / factor))
+    new_frames = speed_frames(frames, factor)
     source_time = np.linspace(0, frames - 1, new_frames)  # (new_frames,)
+    if jitter > 0:
+        source_time += rng.uniform(-jitter, jitter, new_frames)
+        source_time = np.clip(np.sort(source_time), 0, frames - 1)
     lower = np.floor(source_time).astype(int)
     upper = np.minimum(lower + 1, frames - 1)
     weight = (source_time - lower)[:, None, None]
@@ -75,11 +90,21 @@ def add_noise(sample: Sample, std: float, rng: np.random.Generator) -> Sample:
     return _replace(sample, keypoints)
 
 
-def augment(sample: Sample, config: AugmentConfig, rng: np.random.Generator) -> Sample:
-    """One random draw of every augmentation in ``config``."""
+def draw_speed(config: AugmentConfig, rng: np.random.Generator) -> float:
+    """The speed factor of one sample (drawn from its own stream, so batch shapes are known
+    before any augmentation runs)."""
+    return float(rng.uniform(*config.speed_range))
+
+
+def augment(
+    sample: Sample, config: AugmentConfig, rng: np.random.Generator, speed: float | None = None
+) -> Sample:
+    """One random draw of every geometric and temporal augmentation in ``config`` (masking,
+    which acts on preprocessed features, is ``mask_features``)."""
     if rng.random() < config.mirror_prob:
         sample = _replace(sample, kp.mirror_hands(sample.keypoints))
-    sample = change_speed(sample, rng.uniform(*config.speed_range))
+    speed = draw_speed(config, rng) if speed is None else speed
+    sample = change_speed(sample, speed, config.time_jitter, rng)
     sample = transform_plane(
         sample,
         rng.uniform(*config.scale_range),
@@ -87,6 +112,23 @@ def augment(sample: Sample, config: AugmentConfig, rng: np.random.Generator) -> 
         tuple(rng.uniform(-config.shift, config.shift, size=2)),
     )
     return add_noise(sample, config.noise_std, rng)
+
+
+def mask_features(
+    keypoints: np.ndarray, config: AugmentConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """Joint masking (motion features of random joints set to 0 over the whole clip) and
+    time-segment masking (both hands dropped, confidence 0, for a few frames). Applied after
+    preprocessing, so a masked value is the feature's training mean."""
+    keypoints = keypoints.copy()
+    frames = len(keypoints)
+    masked_joints = rng.random(kp.NUM_JOINTS) < config.joint_mask_prob  # (42,)
+    keypoints[:, masked_joints, : kp.CONFIDENCE] = 0.0
+    for _ in range(config.time_mask_segments):
+        length = int(rng.integers(0, config.time_mask_frames + 1))
+        start = int(rng.integers(0, max(frames - length, 0) + 1))
+        keypoints[start : start + length] = 0.0
+    return keypoints
 
 
 def random_window(

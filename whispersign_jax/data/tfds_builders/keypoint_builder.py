@@ -1,0 +1,82 @@
+"""The base of every builder: one feature layout, the label map and train statistics stored
+in the dataset's metadata, bad samples reported and skipped."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import ClassVar
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from whispersign_jax import keypoints as kp
+from whispersign_jax.data.normalize import Preprocessor
+from whispersign_jax.data.sample import Sample
+from whispersign_jax.vocab import Vocabulary
+
+SPLITS = ("train", "val", "test")
+Candidates = Iterable[tuple[str, Sample]]  # (origin: file or entry, sample)
+
+
+def features() -> tfds.features.FeaturesDict:
+    return tfds.features.FeaturesDict(
+        {
+            "keypoints": tfds.features.Tensor(
+                shape=(None, kp.NUM_JOINTS, kp.NUM_FEATURES), dtype=np.float32
+            ),  # (frames, 42, 7), DESIGN.md section 1
+            "labels": tfds.features.Tensor(shape=(None,), dtype=np.int64),  # gloss ids 1..N
+            "spans": tfds.features.Tensor(shape=(None, 2), dtype=np.int64),  # [start, end)
+            "signer": tfds.features.Scalar(dtype=np.int32),  # -1: unknown
+            "origin": tfds.features.Text(),  # file or entry the sample came from
+        }
+    )
+
+
+class KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Subclasses implement ``read_splits(manual_dir)``: the vocabulary and, per split,
+    ``(origin, Sample)`` candidates; invalid ones are skipped with a logged reason."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "First release."}
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(
+            features=features(),
+            metadata=tfds.core.MetadataDict(),
+            disable_shuffling=True,  # keep the source order: splits are reproducible
+        )
+
+    def read_splits(self, manual_dir) -> tuple[Vocabulary, dict[str, Candidates]]:
+        raise NotImplementedError
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        from whispersign_jax.data.sources import valid_pairs
+
+        manual_dir = dl_manager.manual_dir if self.MANUAL_DOWNLOAD_INSTRUCTIONS else None
+        vocabulary, candidates = self.read_splits(manual_dir)
+        splits = {name: valid_pairs(candidates[name], vocabulary, name) for name in SPLITS}
+        if not splits["train"]:
+            raise ValueError(f"{self.name}: the train split has no valid sample.")
+        clips = [sample.keypoints for _, sample in splits["train"]]
+        self.info.metadata["label_map"] = vocabulary.label_map()
+        self.info.metadata["preprocessing"] = {  # train-split statistics, both variants
+            "raw": Preprocessor.fit(clips, False, True).to_dict(),
+            "normalized_hands": Preprocessor.fit(clips, True, True).to_dict(),
+        }
+        logging.info("%s: %s", self.name, {name: len(s) for name, s in splits.items()})
+        return {name: self._generate_examples(samples) for name, samples in splits.items()}
+
+    def _generate_examples(self, samples: list[tuple[str, Sample]]) -> Iterator[tuple[int, dict]]:
+        for index, (origin, sample) in enumerate(samples):
+            yield index, to_example(sample, origin)
+
+
+def to_example(sample: Sample, origin: str) -> dict:
+    return {
+        "keypoints": sample.keypoints.astype(np.float32),
+        "labels": np.asarray(sample.labels, np.int64),
+        "spans": np.asarray(sample.spans, np.int64).reshape(-1, 2),
+        "signer": np.int32(sample.signer),
+        "origin": origin,
+    }

@@ -1,0 +1,43 @@
+"""The built-in synthetic sign data as a TFDS dataset (no manual download)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import tensorflow_datasets as tfds
+
+from whispersign_jax.data import synthetic
+from whispersign_jax.data.tfds_builders.keypoint_builder import SPLITS, KeypointBuilder
+from whispersign_jax.vocab import Vocabulary
+
+
+@dataclasses.dataclass
+class SyntheticBuilderConfig(tfds.core.BuilderConfig):
+    synthetic: synthetic.SyntheticConfig = dataclasses.field(
+        default_factory=synthetic.SyntheticConfig
+    )
+
+
+class WhispersignSynthetic(KeypointBuilder):
+    """``whispersign_synthetic/isolated`` (the demo's data) or ``/continuous``."""
+
+    BUILDER_CONFIGS: ClassVar[list[SyntheticBuilderConfig]] = [
+        SyntheticBuilderConfig(name="isolated", description="One gloss per clip."),
+        SyntheticBuilderConfig(
+            name="continuous",
+            description="2-6 glosses per clip, with spans.",
+            synthetic=synthetic.SyntheticConfig(mode="continuous"),
+        ),
+    ]
+
+    def read_splits(self, manual_dir):
+        config = self.builder_config.synthetic
+        vocabulary = Vocabulary.from_names(synthetic.gloss_names(config))
+        candidates = {split: _split_candidates(config, split) for split in SPLITS}
+        return vocabulary, candidates
+
+
+def _split_candidates(config: synthetic.SyntheticConfig, split: str):
+    for index in range(synthetic.split_size(config, split)):
+        yield f"synthetic {split} {index}", synthetic.generate_sample(config, split, index)
