@@ -248,3 +248,33 @@ def test_augment_keeps_the_keypoint_contract():
     # The always-missing hand is missing after augmentation too (in one slot or the other).
     result = augment.augment(samples[-1], augment_config, rng)
     assert (~hand_present(result.keypoints)).all(axis=0).sum() == 1
+
+
+# ---------------------------------------------------------------- jitter and masking
+def test_temporal_jitter_keeps_length_order_and_missing_hands():
+    present = np.ones(40, bool)
+    present[10:20] = False
+    sample = linear_motion_sample(40, right_present=present)
+    plain = augment.change_speed(sample, 1.0)
+    jittered = augment.change_speed(sample, 1.0, jitter=0.4, rng=np.random.default_rng(0))
+    assert jittered.keypoints.shape == plain.keypoints.shape
+    assert_missing_hands_are_zero(jittered.keypoints)
+    left_x = jittered.keypoints[:, 0, 0]  # moves linearly: jitter keeps time monotonic
+    assert np.all(np.diff(left_x) * np.sign(left_x[-1] - left_x[0]) >= 0)
+    offset = np.abs(jittered.keypoints[:, 0, 0] - plain.keypoints[:, 0, 0])
+    step = np.abs(np.diff(plain.keypoints[:, 0, 0])).max()
+    assert 0 < offset.max() <= 0.4 * step + 1e-6
+
+
+def test_mask_features_masks_joints_and_a_time_segment():
+    keypoints = linear_motion_sample(30).keypoints
+    config = augment.AugmentConfig(joint_mask_prob=0.2, time_mask_segments=1, time_mask_frames=6)
+    masked = augment.mask_features(keypoints, config, np.random.default_rng(1))
+    dropped = ~masked.any(axis=(1, 2))  # frames where everything is zero
+    assert 1 <= dropped.sum() <= 6
+    assert np.ptp(np.flatnonzero(dropped)) == dropped.sum() - 1  # one contiguous segment
+    kept = masked[~dropped]
+    joint_masked = ~kept[:, :, :6].any(axis=(0, 2))  # (42,) motion features zero throughout
+    assert 0 < joint_masked.sum() < 42
+    np.testing.assert_array_equal(kept[:, :, 6], keypoints[~dropped][:, :, 6])  # confidence
+    np.testing.assert_array_equal(kept[:, ~joint_masked], keypoints[~dropped][:, ~joint_masked])
