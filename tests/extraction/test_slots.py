@@ -21,11 +21,17 @@ def _hand(wrist_x: float, label: str, score: float = 0.9, wrist_y: float = 0.6) 
 
 
 @pytest.mark.parametrize(
-    ("label", "mirrored", "slot"),
-    [("Left", False, RIGHT_SLOT), ("Right", False, LEFT_SLOT), ("Left", True, LEFT_SLOT)],
+    ("label", "mirrored", "labels_assume_mirrored", "slot"),
+    [
+        ("Left", False, True, RIGHT_SLOT),  # legacy on a camera filming the signer
+        ("Right", False, True, LEFT_SLOT),
+        ("Left", True, True, LEFT_SLOT),  # legacy on a selfie view
+        ("Left", False, False, LEFT_SLOT),  # Tasks >= 0.10.21 on a camera filming the signer
+        ("Left", True, False, RIGHT_SLOT),
+    ],
 )
-def test_labels_map_to_anatomical_slots(label, mirrored, slot):
-    assert label_to_slot(label, mirrored) == slot
+def test_labels_map_to_anatomical_slots(label, mirrored, labels_assume_mirrored, slot):
+    assert label_to_slot(label, mirrored, labels_assume_mirrored) == slot
 
 
 def test_unknown_label_is_rejected():

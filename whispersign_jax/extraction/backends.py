@@ -7,6 +7,7 @@ MediaPipe's graph. MediaPipe is imported only when a backend is made.
 from __future__ import annotations
 
 import importlib
+import itertools
 from pathlib import Path
 from typing import Protocol
 
@@ -16,10 +17,11 @@ from whispersign_jax.extraction.errors import ExtractionError
 from whispersign_jax.extraction.slots import HandDetection
 
 BACKENDS = ("auto", "tasks", "legacy")
-INSTALL_HINT = 'pip install "opencv-python-headless==4.12.0.88" "mediapipe==1.2.2"'
+INSTALL_HINT = 'pip install "opencv-python-headless==5.0.0.93" "mediapipe==1.2.2"'
 LEGACY_INSTALL_HINT = (
-    'pip install "mediapipe==0.10.21" "opencv-python-headless==4.11.0.86" "numpy<2" '
-    "(in a separate environment: it needs numpy<2 and protobuf<5)"
+    "python -m whispersign_jax.extraction.legacy_env .venvs/mediapipe-legacy, which builds a "
+    'separate environment with "mediapipe==0.10.21" (it needs numpy<2 and protobuf<5) and '
+    "prints its python to run the extractor with (PYTHONPATH=<this project>)"
 )
 
 
@@ -38,7 +40,7 @@ def import_mediapipe():
         return importlib.import_module("mediapipe")
     except ImportError as error:
         raise ExtractionError(
-            f"MediaPipe is not installed ({error}). Install it with {INSTALL_HINT} "
+            f"MediaPipe cannot be imported ({error}). Install it with {INSTALL_HINT} "
             f'(or pip install -e ".[video]"), or for the legacy backend {LEGACY_INSTALL_HINT}.'
         ) from error
 
@@ -51,15 +53,28 @@ def has_legacy_hands(mediapipe) -> bool:
         return hasattr(getattr(mediapipe, "solutions", None), "hands")
 
 
+def tasks_labels_assume_mirrored(mediapipe_version: str) -> bool:
+    """The Tasks HandLandmarker's handedness convention in this mediapipe version.
+
+    Measured on ../shared/fixtures/signing_clip.mp4 (unmirrored): versions 0.10.14 to 0.10.20
+    label hands as if the image were mirrored, like the legacy solution; 0.10.21 and 1.2.2
+    label each hand as it appears in the image.
+    """
+    release = []
+    for part in mediapipe_version.split(".")[:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        release.append(int(digits or 0))
+    return tuple(release) < (0, 10, 21)
+
+
 class TasksBackend:
     """`mediapipe.tasks` HandLandmarker in VIDEO mode with two hands."""
 
     name = "tasks"
-    # Measured on a real unmirrored clip: mediapipe 0.10.21 and 1.2.2 label the hand as seen.
-    labels_assume_mirrored = False
 
     def __init__(self, model_path: Path, num_hands: int = 2):
         self._mediapipe = import_mediapipe()
+        self.labels_assume_mirrored = tasks_labels_assume_mirrored(self._mediapipe.__version__)
         from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.HandLandmarkerOptions(

@@ -1,0 +1,134 @@
+"""Extraction of a real signing clip in a side environment with mediapipe 0.10.21.
+
+The environment (.venvs/mediapipe-legacy, about a minute to build with pip's cache, then
+reused) has the legacy `mp.solutions.hands` and the Tasks API. The Tasks backend runs with a
+hand_landmarker.task assembled from the two hand models in that wheel, because the official
+file cannot be downloaded here.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FIXTURES, REPO
+
+from whispersign_jax import keypoints as kp
+from whispersign_jax.extraction.legacy_env import LegacyEnvError, ensure_legacy_env
+
+CLIP = FIXTURES / "signing_clip.mp4"
+CLIP_FRAMES, CLIP_FPS = 58, 29.9166  # fixtures/README.md and the container
+
+
+@pytest.fixture(scope="session")
+def legacy_python() -> Path:
+    if not CLIP.is_file():
+        pytest.skip(f"{CLIP} is absent (a fresh clone has no ../shared)")
+    start = time.perf_counter()
+    try:
+        python = ensure_legacy_env(REPO / ".venvs" / "mediapipe-legacy")
+    except LegacyEnvError as error:
+        pytest.skip(f"cannot build the mediapipe 0.10.21 side environment: {error}")
+    print(f"side environment ready in {time.perf_counter() - start:.1f} s")
+    return python
+
+
+def _extract(python: Path, out: Path, *options: str) -> str:
+    """Runs the CLI on the clip in the side environment; returns its stdout."""
+    command = [str(python), "-m", "whispersign_jax.extract", "--video", str(CLIP)]
+    command += ["--out", str(out), *options]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def _check_contract(keypoints: np.ndarray) -> None:
+    """Shape for 60 FPS, missing hands all zero, coordinates in range, velocities consistent."""
+    assert keypoints.dtype == np.float32
+    duration = (CLIP_FRAMES - 1) / CLIP_FPS
+    assert abs(keypoints.shape[0] - (duration * kp.FPS + 1)) <= 1.5
+    assert keypoints.shape[1:] == (42, 7)
+    confidence = keypoints[:, ::21, kp.CONFIDENCE]  # (frames, hands)
+    hands = keypoints.reshape(-1, 2, 21, 7)  # (frames, hands, joints, features)
+    assert np.all(hands[confidence == 0] == 0.0)
+    present = confidence > 0
+    assert np.all(hands[..., kp.CONFIDENCE][present] == confidence[present][:, None])
+    assert np.all(confidence <= 1.0)
+    xy = hands[present][..., :2]
+    assert xy.min() > -0.1 and xy.max() < 1.1
+    assert np.abs(hands[present][..., 2]).max() < 1.0
+    # Central differences where a hand is present in three consecutive frames.
+    middle = present[1:-1] & present[:-2] & present[2:]  # (frames - 2, hands)
+    expected = (hands[2:, ..., :3] - hands[:-2, ..., :3]) * kp.FPS / 2
+    np.testing.assert_allclose(
+        hands[1:-1, ..., 3:6][middle], expected[middle], rtol=1e-3, atol=1e-3
+    )
+    assert middle.sum() > 10
+
+
+def test_legacy_backend_on_a_real_signing_clip(legacy_python, tmp_path):
+    out = tmp_path / "clip.npy"
+    summary = _extract(legacy_python, out, "--backend", "legacy")
+    frames_with_hand = int(re.search(r"a hand in (\d+)", summary).group(1))
+    assert 15 <= frames_with_hand <= 30, summary  # about 21 of 58 (fixtures/README.md)
+    keypoints = np.load(out, allow_pickle=False)
+    _check_contract(keypoints)
+    present = keypoints[:, ::21, kp.CONFIDENCE] > 0  # (frames, [left, right])
+    # The clip is unmirrored: the visible hand is the signer's right.
+    assert present[:, 1].sum() >= 25 and present[:, 1].sum() > 5 * present[:, 0].sum()
+
+
+def test_mirrored_option_swaps_the_slots(legacy_python, tmp_path):
+    out = tmp_path / "clip.npy"
+    _extract(legacy_python, out, "--backend", "legacy", "--mirrored", "--target_fps", "none")
+    keypoints = np.load(out, allow_pickle=False)
+    assert keypoints.shape == (CLIP_FRAMES, 42, 7)
+    present = keypoints[:, ::21, kp.CONFIDENCE] > 0
+    assert present[:, 0].sum() > 5 * present[:, 1].sum()
+
+
+def test_tasks_backend_on_a_real_signing_clip(legacy_python, tmp_path):
+    modules = (
+        Path(
+            subprocess.run(
+                [
+                    str(legacy_python),
+                    "-c",
+                    "import mediapipe, os; print(os.path.dirname(mediapipe.__file__))",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+        / "modules"
+    )
+    model = tmp_path / "hand_landmarker.task"
+    with zipfile.ZipFile(model, "w") as bundle:
+        bundle.write(modules / "palm_detection/palm_detection_full.tflite", "hand_detector.tflite")
+        bundle.write(
+            modules / "hand_landmark/hand_landmark_full.tflite", "hand_landmarks_detector.tflite"
+        )
+    out = tmp_path / "clip.npy"
+    _extract(legacy_python, out, "--backend", "tasks", "--model_path", str(model))
+    keypoints = np.load(out, allow_pickle=False)
+    _check_contract(keypoints)
+    present = keypoints[:, ::21, kp.CONFIDENCE] > 0
+    assert present[:, 1].sum() >= 25 and present[:, 1].sum() > 5 * present[:, 0].sum()
+
+
+def test_extraction_modules_import_no_jax_or_tensorflow():
+    code = (
+        "import sys, whispersign_jax.extract, whispersign_jax.extraction.legacy_env; "
+        "print(sorted(m for m in ('jax', 'tensorflow', 'mediapipe', 'cv2') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

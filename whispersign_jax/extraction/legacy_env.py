@@ -1,0 +1,101 @@
+"""A side virtual environment with the legacy MediaPipe (`mp.solutions.hands`).
+
+mediapipe 0.10.21, the last release with `mp.solutions`, needs numpy<2 and protobuf<5, so it
+cannot live next to current JAX. This builds (once) a small venv for it; the extractor then
+runs there with `PYTHONPATH` pointing at this project, since it imports no JAX. MediaPipe is
+installed without its declared dependencies that hand tracking never imports (jax, jaxlib,
+opencv-contrib-python, sentencepiece, sounddevice): about 400 MB instead of 1.1 GB, and
+built about twice as fast.
+
+    python -m whispersign_jax.extraction.legacy_env .venvs/mediapipe-legacy   # prints python
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+# What hand tracking in mediapipe 0.10.21 imports, pinned and installed with dependencies ...
+LEGACY_DEPENDENCIES = (
+    "opencv-python-headless==4.11.0.86",
+    "numpy==1.26.4",
+    "protobuf==4.25.9",
+    "absl-py==2.5.1",
+    "attrs==26.1.0",
+    "flatbuffers==25.12.19",
+    "matplotlib==3.11.2",
+)
+# ... then mediapipe itself, without its declared dependencies.
+LEGACY_MEDIAPIPE = "mediapipe==0.10.21"
+_MARKER = "whispersign-requirements.txt"
+
+
+class LegacyEnvError(RuntimeError):
+    """The side environment could not be built; the message carries pip's output."""
+
+
+def env_python(folder: Path) -> Path:
+    return folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ensure_legacy_env(folder: str | os.PathLike, timeout_s: float = 900.0) -> Path:
+    """Returns the python of a ready side environment at `folder`, building it when needed.
+
+    An existing environment is reused when it was built with the same requirements. A file
+    lock next to `folder` keeps concurrent callers from building it twice.
+    """
+    folder = Path(folder).resolve()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(folder.with_name(folder.name + ".lock")):
+        marker = folder / _MARKER
+        wanted = "\n".join([*LEGACY_DEPENDENCIES, LEGACY_MEDIAPIPE])
+        if env_python(folder).exists() and marker.is_file() and marker.read_text() == wanted:
+            return env_python(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        venv.EnvBuilder(with_pip=True).create(folder)
+        try:
+            _pip_install(folder, LEGACY_DEPENDENCIES, timeout_s)
+            _pip_install(folder, ("--no-deps", LEGACY_MEDIAPIPE), timeout_s)
+        except LegacyEnvError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        marker.write_text(wanted)
+        return env_python(folder)
+
+
+def _pip_install(folder: Path, arguments: tuple[str, ...], timeout_s: float) -> None:
+    command = [str(env_python(folder)), "-m", "pip", "install", "-q"]
+    command += ["--disable-pip-version-check", *arguments]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as error:
+        raise LegacyEnvError(f"pip install took over {timeout_s:.0f} s") from error
+    if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip().splitlines()
+        raise LegacyEnvError(f"pip install {' '.join(arguments)} failed: {output[-5:]}")
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """An exclusive lock on `path` (POSIX flock; no locking where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: callers are not expected to build concurrently there
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".venvs/mediapipe-legacy")
+    print(ensure_legacy_env(target))
