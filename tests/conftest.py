@@ -37,3 +37,71 @@ def tiny_training_config(**stage_epochs: int):
         config.stages[name].batch_size = 8
         config.stages[name].epochs = stage_epochs.get(name, 1)
     return config
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_model():
+    """A tiny WhisperSign over-fitted in seconds to 16 continuous synthetic clips (1-3 of 4
+    glosses), so that CTC and the attention decoder both know them; for decoder, recogniser
+    and streaming tests. Returns a ``trained.TrainedModel`` and the clips."""
+    STEPS = 200
+    import jax
+    import ml_collections
+    import numpy as np
+    import optax
+
+    from whispersign_jax import losses, trained
+    from whispersign_jax.data import synthetic
+    from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
+    from whispersign_jax.vocab import Vocabulary
+
+    data = synthetic.SyntheticConfig(
+        num_glosses=4, mode="continuous", min_glosses=1, max_glosses=3, train_signers=2,
+        continuous_samples_per_signer=6, seed=3,
+    )  # fmt: skip
+    clips = synthetic.generate_split(data, "train")
+    frames, max_labels = 224, 3
+    keypoints = np.zeros((len(clips), frames, 42, 7), np.float32)  # (batch, frames, 42, 7)
+    frame_mask = np.zeros((len(clips), frames), bool)
+    labels = np.zeros((len(clips), max_labels), np.int32)
+    for row, clip in enumerate(clips):
+        length = min(frames, len(clip.keypoints))
+        keypoints[row, :length], frame_mask[row, :length] = clip.keypoints[:length], True
+        labels[row, : len(clip.labels)] = clip.labels
+    label_mask = labels > 0
+    config = ModelConfig(
+        num_glosses=4, d_model=32, encoder_layers=1, decoder_layers=1, num_heads=2, ffn_dim=64,
+        dropout=0.0, channel_dropout=0.0,
+    )  # fmt: skip
+    model = WhisperSign(config)
+    variables = init_variables(model, jax.random.key(0))
+    optimizer = optax.adam(1e-2)
+    inputs, targets, target_mask = losses.teacher_forcing(labels, label_mask, config.num_glosses)
+
+    def loss_fn(params, batch_stats):
+        outputs, updates = model.apply(
+            {"params": params, "batch_stats": batch_stats}, keypoints, frame_mask, inputs,
+            train=True, mutable=["batch_stats"],
+        )  # fmt: skip
+        loss, _ = losses.hybrid_loss(outputs, labels, label_mask, targets, target_mask, 0.5)
+        return loss, updates["batch_stats"]
+
+    @jax.jit
+    def step(params, batch_stats, opt_state):
+        (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch_stats)
+        updates, opt_state = optimizer.update(grads, opt_state)
+        return optax.apply_updates(params, updates), batch_stats, opt_state, loss
+
+    params, batch_stats = variables["params"], variables["batch_stats"]
+    opt_state = optimizer.init(params)
+    for _ in range(STEPS):
+        params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state)
+    return trained.TrainedModel(
+        model=model,
+        variables={"params": params, "batch_stats": batch_stats},
+        vocabulary=Vocabulary.from_names(synthetic.gloss_names(data)),
+        config=ml_collections.ConfigDict({"final_loss": float(loss)}),
+        stage="tiny",
+        step=STEPS,
+        metrics={},
+    ), clips

@@ -1,0 +1,110 @@
+"""One jitted program per decoder: keypoints -> encoder -> decoder -> ids, scores, spans.
+
+``make_decode_fn(model, options)`` returns ``fn(variables, keypoints, frame_mask) -> dict``
+of fixed-shape arrays (see ``result.to_recognitions`` for their meaning).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from whispersign_jax.decoding import attention, ctc
+from whispersign_jax.decoding.joint import CtcPrefixScorer
+from whispersign_jax.model import WhisperSign
+from whispersign_jax.vocab import special_ids
+
+DECODERS = (
+    "ctc_greedy",
+    "ctc_prefix_beam",
+    "attention_rescoring",
+    "attention_beam",
+    "joint_beam",
+)
+DEFAULT_DECODER = "attention_rescoring"
+POSITIONS_PER_GLOSS = 3  # the default gloss cap: one gloss per 3 encoder positions (0.2 s)
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeOptions:
+    decoder: str = DEFAULT_DECODER
+    beam_size: int = 8
+    ctc_weight: float = 0.5  # rescoring and joint search: weight of the CTC score
+    max_glosses: int | None = None  # longest hypothesis; None: positions / POSITIONS_PER_GLOSS
+
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ValueError(f"Unknown decoder {self.decoder!r}; choose one of {DECODERS}.")
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {self.beam_size}.")
+        if not 0.0 <= self.ctc_weight <= 1.0:
+            raise ValueError(f"ctc_weight must lie in [0, 1], got {self.ctc_weight}.")
+        if self.max_glosses is not None and self.max_glosses < 1:
+            raise ValueError(f"max_glosses must be >= 1, got {self.max_glosses}.")
+
+    def glosses_for(self, positions: int) -> int:
+        if self.max_glosses is not None:
+            return min(self.max_glosses, positions)
+        return max(1, -(-positions // POSITIONS_PER_GLOSS))
+
+
+def make_decode_fn(model: WhisperSign, options: DecodeOptions) -> Callable:
+    """Jitted ``(variables, keypoints (B, T, 42, 7), frame_mask (B, T)) -> dict``."""
+
+    @jax.jit
+    def decode(variables, keypoints, frame_mask):
+        encoder_out, encoder_mask, ctc_logits = model.apply(
+            variables, keypoints, frame_mask, method="encode"
+        )
+        log_probs = ctc.ctc_log_probs(ctc_logits)  # (batch, positions, classes)
+        max_glosses = options.glosses_for(encoder_mask.shape[1])
+        return run_decoder(
+            model, variables, options, encoder_out, encoder_mask, log_probs, max_glosses
+        )
+
+    return decode
+
+
+def run_decoder(
+    model, variables, options, encoder_out, encoder_mask, log_probs, max_glosses
+) -> dict:
+    """The chosen decoder on encoder outputs, plus CTC timing of the chosen hypothesis."""
+    name = options.decoder
+    if name == "ctc_greedy":
+        out = ctc.greedy_decode(log_probs, encoder_mask, max_glosses)
+        out["ctc_scores"] = out["scores"]
+    elif name in ("ctc_prefix_beam", "attention_rescoring"):
+        nbest = ctc.prefix_beam_search(log_probs, encoder_mask, options.beam_size, max_glosses)
+        if name == "ctc_prefix_beam":
+            out = {k: v[:, 0] for k, v in nbest.items()}
+            out["ctc_scores"] = out["scores"]
+        else:
+            scores = attention.sequence_log_likelihood(
+                model, variables, encoder_out, encoder_mask, nbest["ids"], nbest["lengths"]
+            )
+            out = attention.rescore(nbest, scores, options.ctc_weight)
+        out.update({f"nbest_{k}": v for k, v in nbest.items()})
+    else:
+        scorer = None
+        if name == "joint_beam":
+            eos = special_ids(model.config.num_glosses)["<eos>"]
+            scorer = CtcPrefixScorer(log_probs, encoder_mask, model.config.decoder_size, eos)
+        out = attention.beam_search(
+            model,
+            variables,
+            encoder_out,
+            encoder_mask,
+            options.beam_size,
+            max_glosses,
+            ctc_scorer=scorer,
+            ctc_weight=options.ctc_weight,
+        )
+    if "spans" not in out:
+        alignment = ctc.forced_alignment(log_probs, encoder_mask, out["ids"], out["lengths"])
+        out["spans"] = alignment["spans"]
+        out.setdefault("ctc_scores", jnp.full_like(out["scores"], jnp.nan))
+    out["confidences"] = ctc.span_confidences(log_probs, out["ids"], out["spans"])
+    return out
