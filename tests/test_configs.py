@@ -54,3 +54,22 @@ def test_any_field_can_be_overridden_on_the_command_line(monkeypatch):
     flag_values(argv)
     assert flag_values.config.stages.stage2.lr == 1e-4
     assert flag_values.config.model.dtype == "bfloat16"
+
+
+def test_small_data_config_is_the_guides_small_dataset_setting():
+    from configs import small_data
+
+    config = small_data.get_config()
+    model = config.model
+    assert (model.size, model.d_model, model.num_heads, model.ffn_dim) == ("custom", 256, 4, 1024)
+    assert (model.encoder_layers, model.decoder_layers, model.dropout) == (4, 4, 0.2)
+    assert config.run_stages == ("stage1", "stage2", "stage3")
+    default_warmup = default.get_config().stages.stage2.warmup_steps
+    assert all(s.warmup_steps < default_warmup for s in config.stages.values())
+    assert train_model_config(config).d_model == 256
+
+
+def train_model_config(config):
+    from whispersign_jax.train import build_model_config
+
+    return build_model_config(config, num_glosses=16)

@@ -72,21 +72,23 @@ def transform_plane(
     """Rotates and scales x, y (and their velocities) about the image centre, then shifts."""
     angle = np.deg2rad(degrees)
     rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    keypoints = sample.keypoints.copy()
+    rotation = rotation.T.astype(np.float32)  # (2, 2), applied to row vectors
+    offset = (0.5 + np.asarray(shift)).astype(np.float32)
+    keypoints = np.asarray(sample.keypoints, np.float32).copy()
     present = keypoints[..., kp.CONFIDENCE : kp.CONFIDENCE + 1] > 0  # (T, 42, 1)
-    xy = keypoints[..., 0:2] - 0.5
-    keypoints[..., 0:2] = np.where(present, xy @ rotation.T + 0.5 + np.asarray(shift), 0.0)
-    keypoints[..., 3:5] = keypoints[..., 3:5] @ rotation.T
-    keypoints[..., 2] *= scale
-    keypoints[..., 5] *= scale
-    return _replace(sample, keypoints.astype(np.float32))
+    xy = keypoints[..., 0:2] - np.float32(0.5)
+    keypoints[..., 0:2] = np.where(present, xy @ rotation + offset, 0.0)
+    keypoints[..., 3:5] = keypoints[..., 3:5] @ rotation
+    keypoints[..., 2] *= np.float32(scale)
+    keypoints[..., 5] *= np.float32(scale)
+    return _replace(sample, keypoints)
 
 
 def add_noise(sample: Sample, std: float, rng: np.random.Generator) -> Sample:
     keypoints = sample.keypoints.copy()
     present = keypoints[..., kp.CONFIDENCE] > 0  # (T, 42)
-    noise = rng.normal(0.0, std, keypoints[..., kp.XYZ].shape).astype(np.float32)
-    keypoints[..., kp.XYZ] += noise * present[..., None]
+    noise = rng.standard_normal(keypoints[..., kp.XYZ].shape, dtype=np.float32)
+    keypoints[..., kp.XYZ] += np.float32(std) * noise * present[..., None]
     return _replace(sample, keypoints)
 
 
