@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,11 @@ import pytest
 from conftest import FIXTURES, REPO
 
 from whispersign_jax import keypoints as kp
-from whispersign_jax.extraction.legacy_env import LegacyEnvError, ensure_legacy_env
+from whispersign_jax.extraction.legacy_env import (
+    LegacyEnvError,
+    assemble_tasks_model,
+    ensure_legacy_env,
+)
 
 CLIP = FIXTURES / "signing_clip.mp4"
 CLIP_FRAMES, CLIP_FPS = 58, 29.9166  # fixtures/README.md and the container
@@ -94,27 +97,7 @@ def test_mirrored_option_swaps_the_slots(legacy_python, tmp_path):
 
 
 def test_tasks_backend_on_a_real_signing_clip(legacy_python, tmp_path):
-    modules = (
-        Path(
-            subprocess.run(
-                [
-                    str(legacy_python),
-                    "-c",
-                    "import mediapipe, os; print(os.path.dirname(mediapipe.__file__))",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-        )
-        / "modules"
-    )
-    model = tmp_path / "hand_landmarker.task"
-    with zipfile.ZipFile(model, "w") as bundle:
-        bundle.write(modules / "palm_detection/palm_detection_full.tflite", "hand_detector.tflite")
-        bundle.write(
-            modules / "hand_landmark/hand_landmark_full.tflite", "hand_landmarks_detector.tflite"
-        )
+    model = assemble_tasks_model(legacy_python, tmp_path / "hand_landmarker.task")
     out = tmp_path / "clip.npy"
     _extract(legacy_python, out, "--backend", "tasks", "--model_path", str(model))
     keypoints = np.load(out, allow_pickle=False)

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 # What hand tracking in mediapipe 0.10.21 imports, pinned and installed with dependencies ...
@@ -78,6 +79,27 @@ def _pip_install(folder: Path, arguments: tuple[str, ...], timeout_s: float) -> 
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip().splitlines()
         raise LegacyEnvError(f"pip install {' '.join(arguments)} failed: {output[-5:]}")
+
+
+def assemble_tasks_model(python: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """Writes a hand_landmarker.task bundled from the hand models inside the mediapipe wheel
+    of `python`, for running the Tasks backend where Google's file cannot be downloaded.
+
+    It is the same two-model bundle (hand_detector.tflite, hand_landmarks_detector.tflite),
+    but not the checksummed official file.
+    """
+    code = "import mediapipe, os; print(os.path.dirname(mediapipe.__file__))"
+    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LegacyEnvError(f"{python} cannot import mediapipe: {result.stderr[-500:]}")
+    modules = Path(result.stdout.strip().splitlines()[-1]) / "modules"
+    destination = Path(destination)
+    with zipfile.ZipFile(destination, "w") as bundle:
+        bundle.write(modules / "palm_detection/palm_detection_full.tflite", "hand_detector.tflite")
+        bundle.write(
+            modules / "hand_landmark/hand_landmark_full.tflite", "hand_landmarks_detector.tflite"
+        )
+    return destination
 
 
 @contextlib.contextmanager
