@@ -1,6 +1,7 @@
 """The tf.data pipeline: same batches as TrainBatches, resumable at any step, per-process rows,
 TensorFlow kept off the GPU and out of modules that do not need it."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -63,9 +64,20 @@ def test_each_process_builds_only_its_rows_of_the_same_global_batch(train_batche
 
 
 def test_errors_inside_the_pipeline_surface_with_their_message(train_batches):
-    batches = TrainBatches(train_batches.samples, 4, BUCKETS, max_labels=0, seed=0)
-    with pytest.raises(RuntimeError, match=r"data\.max_labels"):
+    with pytest.raises(ValueError, match=r"2 glosses but data\.max_labels=1"):
+        TrainBatches([*train_batches.samples[:3], with_two_labels(train_batches.samples[3])],
+                     4, BUCKETS, max_labels=1, seed=0)  # fmt: skip
+
+    def broken(keypoints):
+        raise ValueError("clip 7 is broken")
+
+    batches = TrainBatches(train_batches.samples, 4, BUCKETS, 2, seed=0, preprocess=broken)
+    with pytest.raises(RuntimeError, match=r"input pipeline failed.*clip 7 is broken"):
         next(input_pipeline.train_batches(batches, 0, 2))
+
+
+def with_two_labels(sample):
+    return dataclasses.replace(sample, labels=np.array([1, 2]), spans=np.array([[0, 5], [5, 9]]))
 
 
 def test_tensorflow_sees_no_gpu():

@@ -104,6 +104,12 @@ class TrainBatches:
         self.hop_frames = hop_frames or window_frames
         self.preprocess = preprocess
         self.steps_per_epoch = len(samples) // batch_size
+        most_labels = max(len(sample.labels) for sample in samples)
+        if not window_frames and most_labels > max_labels:  # windows may hold fewer
+            raise ValueError(
+                f"A training sample has {most_labels} glosses but data.max_labels="
+                f"{max_labels}; raise data.max_labels."
+            )
 
     def _rng(self, step: int, row: int, stream: int) -> np.random.Generator:
         epoch, index = divmod(step, self.steps_per_epoch)

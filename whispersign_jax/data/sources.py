@@ -88,6 +88,11 @@ def processed_candidates(root: Path, split: str) -> Iterator[tuple[str, Sample]]
         yield str(feature_path), Sample(keypoints, labels, spans, signer=-1)
 
 
+def _synthetic_candidates(config: synthetic.SyntheticConfig, split: str):
+    for index, sample in enumerate(synthetic.generate_split(config, split)):
+        yield f"synthetic {split} sample {index}", sample
+
+
 def load_processed_split(root: Path, split: str, vocabulary: Vocabulary) -> list[Sample]:
     """``<root>/<split>/{features,labels}/sample_XXXXX.npy``; bad files are skipped and
     reported with their reason."""
@@ -107,7 +112,9 @@ def load_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:
     if data_config.source == "synthetic":
         config = synthetic_config(data_config)
         vocabulary = Vocabulary.from_names(synthetic.gloss_names(config))
-        return vocabulary, {s: synthetic.generate_split(config, s) for s in SPLITS}
+        return vocabulary, {
+            s: keep_valid(_synthetic_candidates(config, s), vocabulary, s) for s in SPLITS
+        }
     if data_config.source == "processed":
         if not data_config.dir:
             raise ValueError("config.data.source='processed' needs --config.data.dir=DIR.")
