@@ -30,6 +30,7 @@ __all__ = [
     "HandTracker",
     "VideoTracks",
     "extract_keypoints",
+    "extract_tracks",
     "open_hand_tracker",
     "track_frames",
     "track_video",
@@ -90,16 +91,23 @@ def extract_keypoints(
     model_path: str | os.PathLike | None = None,
 ) -> np.ndarray:
     """Keypoints float32 `(T, 42, 7)` of one video, resampled to `target_fps` (None: as is)."""
-    require_video_file(video_path)
-    with open_hand_tracker(backend, mirrored=mirrored, model_path=model_path) as tracker:
-        tracks = track_video(video_path, tracker)
+    tracks = extract_tracks(video_path, backend=backend, mirrored=mirrored, model_path=model_path)
     return keypoints_from_tracks(tracks, video_path, target_fps)
 
 
-def require_video_file(video_path: str | os.PathLike) -> None:
-    """Fails before MediaPipe starts when the video file does not exist."""
-    if not Path(video_path).is_file():
-        raise ExtractionError(f"{video_path}: no such video file; check the path")
+def extract_tracks(
+    video_path: str | os.PathLike,
+    *,
+    backend: str = "auto",
+    mirrored: bool = False,
+    model_path: str | os.PathLike | None = None,
+) -> VideoTracks:
+    """Opens the video first (file errors come before MediaPipe starts), then tracks it."""
+    with (
+        VideoReader(video_path) as video,
+        open_hand_tracker(backend, mirrored=mirrored, model_path=model_path) as tracker,
+    ):
+        return track_frames(video.frames(), tracker, video_path, video.fps)
 
 
 def keypoints_from_tracks(
@@ -145,11 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model_path", help="hand_landmarker.task for the tasks backend")
     args = parser.parse_args(argv)
     try:
-        require_video_file(args.video)
-        with open_hand_tracker(
-            args.backend, mirrored=args.mirrored, model_path=args.model_path
-        ) as tracker:
-            tracks = track_video(args.video, tracker)
+        tracks = extract_tracks(
+            args.video, backend=args.backend, mirrored=args.mirrored, model_path=args.model_path
+        )
         keypoints = keypoints_from_tracks(tracks, args.video, args.target_fps)
     except ExtractionError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -115,3 +115,43 @@ def test_extraction_modules_import_no_jax_or_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+WRITE_VIDEOS = """
+import sys
+import cv2
+import numpy as np
+folder = sys.argv[1]
+for name, frames in (("one_frame.mp4", 1), ("no_hands.mp4", 12)):
+    writer = cv2.VideoWriter(f"{folder}/{name}", cv2.VideoWriter_fourcc(*"mp4v"), 30, (160, 120))
+    for index in range(frames):
+        writer.write(np.full((120, 160, 3), 40 + 10 * index, np.uint8))  # plain grey frames
+    writer.release()
+"""
+
+
+@pytest.fixture(scope="module")
+def bad_videos(legacy_python, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("bad_videos")
+    (folder / "garbage.mp4").write_bytes(np.random.default_rng(0).bytes(5000))
+    (folder / "empty.mp4").write_bytes(b"")
+    subprocess.run([str(legacy_python), "-c", WRITE_VIDEOS, str(folder)], check=True)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("garbage.mp4", r"garbage\.mp4: OpenCV cannot open this file as a video"),
+        ("empty.mp4", r"empty\.mp4: OpenCV cannot open this file as a video"),
+        ("one_frame.mp4", r"one_frame\.mp4: 1 readable frame\(s\); a sign needs at least 2"),
+        ("no_hands.mp4", r"no_hands\.mp4: no hand detected in any of its 12 frames"),
+    ],
+)
+def test_bad_videos_fail_with_the_file_named(legacy_python, bad_videos, tmp_path, name, message):
+    command = [str(legacy_python), "-m", "whispersign_jax.extract", "--backend", "legacy"]
+    command += ["--video", str(bad_videos / name), "--out", str(tmp_path / "out.npy")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and not (tmp_path / "out.npy").exists()
+    assert re.search(message, result.stderr), result.stderr[-1000:]
