@@ -39,14 +39,15 @@ def read_source(
     voya_fps: float = 30.0,
     mirrored: bool = False,
     backend: str = "auto",
+    model_path: str | None = None,
 ) -> SourceResult:
     """Reads one source into 60 FPS keypoint samples; bad entries are skipped with reasons.
 
     `source`: kaggle (videos + label.csv), huggingface (a local copy of Kateht/VOYA_VSL),
     video (a folder of videos with `label_csv`), pose (.pose files), mp_data (MP_Data folders).
-    `workers`, `backend`, `mirrored` apply to video extraction (`mirrored` also to MP_Data
-    and .pose hands); `mp_data_fps` and `voya_fps` are the frame rates of sources without
-    timestamps.
+    `workers`, `backend`, `model_path`, `mirrored` apply to video extraction (`mirrored`
+    also to MP_Data and .pose hands); `mp_data_fps` and `voya_fps` are the frame rates of
+    sources without timestamps.
     """
     if source == "mp_data":
         from whispersign_jax.data.prepare.mp_data import read_mp_data
@@ -65,7 +66,13 @@ def read_source(
     if source in ("kaggle", "video"):
         from whispersign_jax.data.prepare import kaggle, video_csv
 
-        options = dict(target_fps=target_fps, workers=workers, mirrored=mirrored, backend=backend)
+        options = dict(
+            target_fps=target_fps,
+            workers=workers,
+            mirrored=mirrored,
+            backend=backend,
+            model_path=model_path,
+        )
         if source == "kaggle":
             return kaggle.read_kaggle(data_dir, **options)
         if label_csv is None:

@@ -1,0 +1,16 @@
+"""Prepares a sign dataset into the processed layout (DESIGN.md section 1). NumPy only.
+
+    python scripts/prepare_vsl_data.py --source {kaggle,huggingface,video,pose,mp_data} \
+        --data_dir DIR [--label_csv CSV] --output_dir data/processed [--target_fps 60] \
+        [--workers N] [--seed 0] [--split_fractions 0.8,0.1,0.1] [--mirrored] \
+        [--backend auto] [--mp_data_fps 30] [--voya_fps 30] [--overwrite]
+
+See README, 'Preparing a dataset', for each source's layout and exact command.
+"""
+
+import sys
+
+from whispersign_jax.data.prepare.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
