@@ -157,13 +157,3 @@ def test_cli_reports_a_missing_video(tmp_path, capsys):
     )
     assert status == 1 and not out.exists()
     assert "missing.mp4: no such video file" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    ("version", "assumes_mirrored"),
-    [("0.10.14", True), ("0.10.20", True), ("0.10.21", False), ("1.2.2", False), ("0.10.9", True)],
-)
-def test_tasks_label_convention_by_mediapipe_version(version, assumes_mirrored):
-    from whispersign_jax.extraction.backends import tasks_labels_assume_mirrored
-
-    assert tasks_labels_assume_mirrored(version) is assumes_mirrored

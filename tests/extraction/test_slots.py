@@ -26,7 +26,7 @@ def _hand(wrist_x: float, label: str, score: float = 0.9, wrist_y: float = 0.6) 
         ("Left", False, True, RIGHT_SLOT),  # legacy on a camera filming the signer
         ("Right", False, True, LEFT_SLOT),
         ("Left", True, True, LEFT_SLOT),  # legacy on a selfie view
-        ("Left", False, False, LEFT_SLOT),  # Tasks >= 0.10.21 on a camera filming the signer
+        ("Left", False, False, LEFT_SLOT),  # Tasks on a camera filming the signer
         ("Left", True, False, RIGHT_SLOT),
     ],
 )

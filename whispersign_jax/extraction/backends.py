@@ -7,7 +7,6 @@ MediaPipe's graph. MediaPipe is imported only when a backend is made.
 from __future__ import annotations
 
 import importlib
-import itertools
 from pathlib import Path
 from typing import Protocol
 
@@ -53,28 +52,16 @@ def has_legacy_hands(mediapipe) -> bool:
         return hasattr(getattr(mediapipe, "solutions", None), "hands")
 
 
-def tasks_labels_assume_mirrored(mediapipe_version: str) -> bool:
-    """The Tasks HandLandmarker's handedness convention in this mediapipe version.
-
-    Measured on ../shared/fixtures/signing_clip.mp4 (unmirrored): versions 0.10.14 to 0.10.20
-    label hands as if the image were mirrored, like the legacy solution; 0.10.21 and 1.2.2
-    label each hand as it appears in the image.
-    """
-    release = []
-    for part in mediapipe_version.split(".")[:3]:
-        digits = "".join(itertools.takewhile(str.isdigit, part))
-        release.append(int(digits or 0))
-    return tuple(release) < (0, 10, 21)
-
-
 class TasksBackend:
     """`mediapipe.tasks` HandLandmarker in VIDEO mode with two hands."""
 
     name = "tasks"
+    # Unlike the legacy solution, HandLandmarker labels each hand as it appears in the image:
+    # measured on ../shared/fixtures/signing_clip.mp4 with mediapipe 0.10.5 to 1.2.2.
+    labels_assume_mirrored = False
 
     def __init__(self, model_path: Path, num_hands: int = 2):
         self._mediapipe = import_mediapipe()
-        self.labels_assume_mirrored = tasks_labels_assume_mirrored(self._mediapipe.__version__)
         from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.HandLandmarkerOptions(

@@ -107,7 +107,5 @@ def _where_to_get_it(destination: Path) -> str:
     return (
         f"Download {MODEL_URL} (SHA-256 {MODEL_SHA256}) on a machine with internet access "
         f"and put it at {destination} (or in the folder named by ${CACHE_ENV}), or pass "
-        "--model_path FILE. Alternatively use the legacy backend (--backend legacy), which "
-        'needs no model file: pip install "mediapipe==0.10.21" "numpy<2" in a separate '
-        "environment."
+        "--model_path FILE."
     )

@@ -9,7 +9,6 @@ import numpy as np
 from whispersign_jax.extraction import model_file
 from whispersign_jax.extraction.backends import (
     BACKENDS,
-    INSTALL_HINT,
     LEGACY_INSTALL_HINT,
     HandBackend,
     LegacyBackend,
@@ -86,8 +85,6 @@ def open_hand_tracker(
         return HandTracker(TasksBackend(model_file.ensure_model(model_path)), mirrored)
     except ExtractionError as error:
         raise ExtractionError(
-            f"No hand tracking backend is usable: the Tasks backend needs its model file "
-            f"({error}) and the legacy backend needs mediapipe 0.10.21 or older "
-            f"(installed: {mediapipe.__version__}). Either get the model file as described, "
-            f"or {LEGACY_INSTALL_HINT}. Current MediaPipe: {INSTALL_HINT}."
+            f"No hand tracking backend is usable. tasks: {error} legacy: needs mediapipe "
+            f"0.10.21 or older (installed: {mediapipe.__version__}); {LEGACY_INSTALL_HINT}."
         ) from error
