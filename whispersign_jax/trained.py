@@ -1,4 +1,5 @@
-"""A trained workdir as a usable model: config, vocabulary, best variables of a stage."""
+"""A trained model ready to use: config, vocabulary, preprocessing and the variables of a
+checkpoint, loaded from a workdir (best checkpoint of a stage) or from a checkpoint folder."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 
 import jax
 import ml_collections
+import orbax.checkpoint as ocp
 
-from whispersign_jax.checkpointing import StageCheckpoints
+from whispersign_jax.checkpointing import StageCheckpoints, abstract_like
+from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.vocab import Vocabulary
 
@@ -27,6 +30,7 @@ class TrainedModel:
     stage: str
     step: int
     metrics: dict[str, Any]
+    preprocessor: Preprocessor = dataclasses.field(default_factory=Preprocessor)
 
 
 def read_config(workdir: Path) -> ml_collections.ConfigDict:
@@ -49,19 +53,68 @@ def load_trained(workdir: str | Path, stage: str | None = None) -> TrainedModel:
         metadata = StageCheckpoints.metadata(checkpoints.best)
         if metadata is None:
             continue
-        model = WhisperSign(ModelConfig.from_dict(metadata["model_config"]))
-        target = jax.eval_shape(functools.partial(init_variables, model), jax.random.key(0))
-        variables, _, metadata = StageCheckpoints.restore(checkpoints.best, target)
-        checkpoints.close()
-        return TrainedModel(
-            model=model,
-            variables=variables,
-            vocabulary=Vocabulary.from_label_map(metadata["label_map"]),
-            config=config,
-            stage=name,
-            step=int(metadata["step"]),
-            metrics=metadata.get("metrics", {}),
-        )
+        try:
+            return _restore(checkpoints.best, None, metadata, config, workdir)
+        finally:
+            checkpoints.close()
     raise FileNotFoundError(
         f"No best checkpoint for {candidates} under {workdir}: train first, or pass --stage."
+    )
+
+
+def load(path: str | Path, stage: str | None = None) -> TrainedModel:
+    """A workdir (``config.json`` inside), a stage folder, a ``checkpoints/{best,latest}``
+    folder or one step folder of it. The model config and label map come from the checkpoint's
+    metadata; the preprocessing from the metadata or the workdir's ``preprocessing.json``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: pass a training workdir or a checkpoint.")
+    if (path / CONFIG_FILE).is_file():
+        return load_trained(path, stage)
+    step = None
+    if (path / "checkpoints" / "best").is_dir():
+        directory = path / "checkpoints" / "best"
+    elif path.name.isdigit() and (path / "metadata").exists():
+        directory, step = path.parent, int(path.name)
+    else:
+        directory = path
+    if not any(child.name.isdigit() for child in directory.iterdir()):
+        raise FileNotFoundError(
+            f"{path} is neither a training workdir (no {CONFIG_FILE}) nor a checkpoint folder "
+            "(no numbered step folders); pass runs/NAME or runs/NAME/stage3/checkpoints/best."
+        )
+    manager = ocp.CheckpointManager(directory.absolute())
+    try:
+        step = manager.latest_step() if step is None else step
+        metadata = manager.restore(
+            step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
+        ).metadata
+        workdir = next((p for p in directory.parents if (p / CONFIG_FILE).is_file()), None)
+        config = read_config(workdir) if workdir else ml_collections.ConfigDict()
+        return _restore(manager, step, metadata, config, workdir)
+    finally:
+        manager.close()
+
+
+def _restore(manager, step, metadata, config, workdir) -> TrainedModel:
+    """Variables of ``step`` (None: the newest) of an Orbax manager, with its metadata."""
+    model = WhisperSign(ModelConfig.from_dict(metadata["model_config"]))
+    target = jax.eval_shape(functools.partial(init_variables, model), jax.random.key(0))
+    step = manager.latest_step() if step is None else step
+    restored = manager.restore(
+        step, args=ocp.args.Composite(model=ocp.args.StandardRestore(abstract_like(target)))
+    )
+    if "preprocessing" in metadata:
+        preprocessor = Preprocessor.from_dict(metadata["preprocessing"])
+    else:
+        preprocessor = Preprocessor.load(workdir) if workdir else Preprocessor()
+    return TrainedModel(
+        model=model,
+        variables=restored.model,
+        vocabulary=Vocabulary.from_label_map(metadata["label_map"]),
+        config=config,
+        stage=str(metadata.get("stage", "")),
+        step=int(metadata["step"]),
+        metrics=metadata.get("metrics", {}),
+        preprocessor=preprocessor,
     )

@@ -1,0 +1,135 @@
+"""The recogniser: loading from a workdir or checkpoint folder, keypoint files, the CLI."""
+
+import json
+import types
+
+import jax
+import numpy as np
+import pytest
+
+from whispersign_jax import recognize, trained
+from whispersign_jax.checkpointing import StageCheckpoints
+from whispersign_jax.data.normalize import Preprocessor
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, tiny_trained_model):
+    """The tiny model saved as a one-stage training workdir."""
+    run, _ = tiny_trained_model
+    root = tmp_path_factory.mktemp("run")
+    (root / trained.CONFIG_FILE).write_text(json.dumps({"run_stages": ["stage2"]}))
+    checkpoints = StageCheckpoints(root / "stage2")
+    metadata = {
+        "stage": "stage2",
+        "step": 200,
+        "model_config": run.model.config.to_dict(),
+        "label_map": run.vocabulary.label_map(),
+        "metrics": {"wer": 0.1},
+        "preprocessing": Preprocessor().to_dict(),
+    }
+    checkpoints.save_best(200, run.variables, {"step": np.zeros((), np.int32)}, metadata)
+    checkpoints.wait()
+    checkpoints.close()
+    return root
+
+
+def flags(**overrides):
+    values = dict(
+        workdir="", stage="", keypoints="", video="", camera=None, decoder="attention_rescoring",
+        beam_size=4, ctc_weight=0.5, json=True, stream=False, realtime=False, window_s=3.0,
+        overlap=0.5, min_confidence=0.0, backend="auto", mirrored=False, model_path="",
+    )  # fmt: skip
+    return types.SimpleNamespace(**{**values, **overrides})
+
+
+def test_loads_a_workdir_or_any_checkpoint_folder(workdir, tiny_trained_model):
+    run, _ = tiny_trained_model
+    best = workdir / "stage2" / "checkpoints" / "best"
+    for path in (workdir, workdir / "stage2", best, best / "200"):
+        loaded = trained.load(path)
+        assert loaded.vocabulary == run.vocabulary and loaded.step == 200
+        assert loaded.model.config == run.model.config and loaded.preprocessor.is_identity
+        leaves = zip(jax.tree.leaves(loaded.variables), jax.tree.leaves(run.variables), strict=True)
+        for restored, original in leaves:
+            np.testing.assert_array_equal(restored, original)
+
+
+def test_missing_or_wrong_folders_are_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        trained.load(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="neither a training workdir"):
+        trained.load(tmp_path)
+
+
+def test_recognize_applies_preprocessing_and_names_glosses(tiny_trained_model):
+    run, clips = tiny_trained_model
+    seen = []
+
+    class Spy(Preprocessor):
+        def __call__(self, keypoints):
+            seen.append(keypoints.shape)
+            return keypoints
+
+    recognizer = recognize.Recognizer(
+        trained.TrainedModel(**{**run.__dict__, "preprocessor": Spy()})
+    )
+    recognition = recognizer.recognize(clips[2].keypoints)
+    assert seen == [clips[2].keypoints.shape]
+    assert recognition.ids == clips[2].labels.tolist()  # [1, 4, 2]
+    assert recognition.names == run.vocabulary.names(recognition.ids)
+    assert recognition.attention_score is not None and recognition.ctc_score is not None
+
+
+def test_bad_keypoint_files_are_explained(tmp_path):
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "shape.npy", np.zeros((10, 21, 7), np.float32))
+    nan = np.zeros((10, 42, 7), np.float32)
+    nan[3, 0, 0] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    (tmp_path / "text.npy").write_text("not an array")
+    with pytest.raises(FileNotFoundError, match="no such keypoint file"):
+        recognize.load_keypoint_file(tmp_path / "absent.npy")
+    for name, message in [
+        ("objects.npy", "not a readable .npy"),
+        ("text.npy", "not a readable .npy"),
+        ("shape.npy", r"must have shape \(frames, 42, 7\)"),
+        ("nan.npy", "NaN or infinite values in 1 frame"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            recognize.load_keypoint_file(tmp_path / name)
+
+
+def test_cli_keypoints_and_video(workdir, tiny_trained_model, tmp_path, capsys, monkeypatch):
+    run, clips = tiny_trained_model
+    np.save(tmp_path / "clip.npy", clips[2].keypoints)
+    recognize.run(flags(workdir=str(workdir), keypoints=str(tmp_path / "clip.npy")))
+    result = json.loads(capsys.readouterr().out)
+    assert result["text"] == " ".join(run.vocabulary.names([1, 4, 2]))
+    assert [g["id"] for g in result["glosses"]] == [1, 4, 2]
+    assert result["frames"] == len(clips[2].keypoints)
+    assert all(g["start_s"] < g["end_s"] for g in result["glosses"])
+
+    def fake_extract(path, backend, mirrored, model_path):  # no MediaPipe here
+        assert (path, backend, mirrored) == ("sign.mp4", "auto", True)
+        return clips[2].keypoints
+
+    monkeypatch.setattr(recognize, "load_video", fake_extract)
+    recognize.run(flags(workdir=str(workdir), video="sign.mp4", mirrored=True, json=False))
+    assert capsys.readouterr().out.startswith("sign.mp4: " + " ".join(result["text"].split()))
+    recognize.run(flags(workdir=str(workdir), video="sign.mp4", mirrored=True, stream=True))
+    streamed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert streamed and all(set(g) >= {"id", "name", "start_s", "end_s"} for g in streamed)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (dict(keypoints="x.npy", video="y.mp4"), "exactly one of"),
+        (dict(), "exactly one of"),
+        (dict(keypoints="absent.npy"), "no such keypoint file"),
+        (dict(workdir="no/such/run", keypoints="x.npy"), "does not exist"),
+    ],
+)
+def test_cli_errors_are_one_clear_line(workdir, overrides, message):
+    with pytest.raises(SystemExit, match=message):
+        recognize.run(flags(**{"workdir": str(workdir), **overrides}))

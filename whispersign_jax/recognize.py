@@ -1,0 +1,237 @@
+"""Recognise glosses in a keypoint file, a video or a camera stream with a trained model.
+
+    python -m whispersign_jax.recognize --workdir=runs/demo --keypoints=clip.npy [--json]
+    python -m whispersign_jax.recognize --workdir=runs/demo --video=clip.mp4 [--stream --realtime]
+    python -m whispersign_jax.recognize --workdir=runs/demo --camera=0
+        [--decoder=attention_rescoring] [--beam_size=8] [--ctc_weight=0.5] [--stage=stage3]
+
+``--workdir`` takes a training workdir or a checkpoint folder (``.../checkpoints/best``); the
+label map and preprocessing travel with the checkpoint. A keypoint file or video is decoded
+whole (``--stream`` replays it through the sliding-window recogniser instead, ``--realtime``
+at its real frame rate); the camera always streams. Videos need MediaPipe and OpenCV
+(``whispersign_jax.extract``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from whispersign_jax import decoding, keypoints, streaming, trained
+from whispersign_jax.decoding import DecodeOptions, Recognition, RecognizedGloss
+
+BUCKET_FRAMES = 60  # inputs are padded to whole seconds: one compiled program per length
+CAMERA_CHUNK_S = 0.25  # camera frames are resampled to 60 FPS in chunks of this length
+
+
+class Recognizer:
+    """A trained model plus a decoder: ``recognize(keypoints (T, 42, 7)) -> Recognition``."""
+
+    def __init__(self, model: trained.TrainedModel, options: DecodeOptions | None = None):
+        self.trained = model
+        self.options = options = options or DecodeOptions()
+        self._decode = decoding.make_decode_fn(model.model, options)
+
+    @classmethod
+    def load(cls, path: str | Path, stage: str | None = None, **options) -> Recognizer:
+        """From a workdir or checkpoint folder; ``options`` are DecodeOptions fields."""
+        return cls(trained.load(path, stage), DecodeOptions(**options))
+
+    @property
+    def max_frames(self) -> int:
+        config = self.trained.model.config
+        return config.max_source_positions * config.patch_size
+
+    def recognize(self, clip: np.ndarray, source: str = "keypoints") -> Recognition:
+        """Glosses of one clip of raw keypoints (preprocessing is applied here)."""
+        clip = keypoints.validate_keypoints(clip, source)
+        if len(clip) > self.max_frames:
+            raise ValueError(
+                f"{source}: {len(clip)} frames exceed the model's limit of {self.max_frames} "
+                f"({self.max_frames / keypoints.FPS:.0f} s); recognise it as a stream "
+                "(--stream) instead."
+            )
+        clip = self.trained.preprocessor(clip)
+        frames = min(-(-len(clip) // BUCKET_FRAMES) * BUCKET_FRAMES, self.max_frames)
+        batch = np.zeros((1, frames, *clip.shape[1:]), np.float32)  # (1, frames, 42, 7)
+        batch[0, : len(clip)] = clip
+        frame_mask = np.arange(frames)[None, :] < len(clip)  # (1, frames)
+        outputs = jax.device_get(self._decode(self.trained.variables, batch, frame_mask))
+        return decoding.to_recognitions(
+            outputs,
+            self.trained.vocabulary,
+            self.options.decoder,
+            self.trained.model.config.patch_size,
+            np.array([len(clip)]),
+        )[0]
+
+    def streaming(self, **kwargs) -> streaming.StreamingRecognizer:
+        """A sliding-window recogniser on this model (``streaming.StreamingRecognizer``)."""
+        return streaming.StreamingRecognizer(self, **kwargs)
+
+
+def load_keypoint_file(path: str | Path) -> np.ndarray:
+    """A ``.npy`` file of ``(T, 42, 7)`` keypoints, checked; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such keypoint file.")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise ValueError(
+            f"{path}: not a readable .npy array ({error}); save keypoints with np.save."
+        ) from error
+    return keypoints.validate_keypoints(array, str(path))
+
+
+def load_video(path: str | Path, backend: str, mirrored: bool, model_path: str | None):
+    """Keypoints of a video through the MediaPipe extractor."""
+    from whispersign_jax.extract import extract_keypoints
+
+    return extract_keypoints(path, backend=backend, mirrored=mirrored, model_path=model_path)
+
+
+def replay(clip: np.ndarray, realtime: bool, chunk: int = 4) -> Iterator[np.ndarray]:
+    """Frames of a clip in small chunks, paced at 60 FPS when ``realtime``."""
+    start = time.perf_counter()
+    for first in range(0, len(clip), chunk):
+        if realtime:
+            time.sleep(max(0.0, start + first / keypoints.FPS - time.perf_counter()))
+        yield clip[first : first + chunk]
+
+
+def camera_chunks(
+    index: int, backend: str, mirrored: bool, model_path: str | None
+) -> Iterator[np.ndarray]:
+    """Live ``(n, 42, 7)`` keypoints from a webcam (OpenCV), resampled to 60 FPS in short
+    chunks; each chunk starts at the previous chunk's last camera frame, so the 60 FPS grid
+    restarts every ``CAMERA_CHUNK_S`` (a sub-frame jitter). Not verified on these machines
+    (no camera, no OpenCV)."""
+    import cv2
+
+    from whispersign_jax.extract import open_hand_tracker
+    from whispersign_jax.extraction.tracks import tracks_to_keypoints
+
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise RuntimeError(f"--camera={index}: cannot open the camera; check the device index.")
+    origin = time.perf_counter()
+    positions, presence, times = [], [], []
+    try:
+        with open_hand_tracker(backend, mirrored=mirrored, model_path=model_path) as tracker:
+            while True:
+                ok, frame_bgr = capture.read()
+                if not ok:
+                    return
+                now = time.perf_counter() - origin
+                frame_positions, frame_presence = tracker.track(
+                    cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), now
+                )
+                positions.append(frame_positions)
+                presence.append(frame_presence)
+                times.append(now)
+                if len(times) >= 2 and times[-1] - times[0] >= CAMERA_CHUNK_S:
+                    chunk = tracks_to_keypoints(
+                        np.stack(positions), np.stack(presence), np.asarray(times)
+                    )
+                    yield chunk[:-1]  # the last frame starts the next chunk
+                    positions, presence, times = positions[-1:], presence[-1:], times[-1:]
+    finally:
+        capture.release()
+
+
+def describe(gloss: RecognizedGloss) -> str:
+    return f"{gloss.start_s:7.2f}-{gloss.end_s:6.2f} s  {gloss.name}  ({gloss.confidence:.2f})"
+
+
+def run_stream(
+    recognizer: Recognizer, chunks: Iterator[np.ndarray], as_json: bool, **kwargs
+) -> list[RecognizedGloss]:
+    """Prints glosses as the stream commits them; Ctrl-C ends the stream cleanly."""
+    streamer = recognizer.streaming(**kwargs)
+    emitted = []
+
+    def show(glosses: list[RecognizedGloss]) -> None:
+        for gloss in glosses:
+            print(json.dumps(gloss.to_dict()) if as_json else describe(gloss), flush=True)
+        emitted.extend(glosses)
+
+    try:
+        for chunk in chunks:
+            show(streamer.push(chunk))
+    except KeyboardInterrupt:
+        pass
+    show(streamer.flush())
+    return emitted
+
+
+def run(args) -> None:
+    """The command line's work; ``args`` has the flags as attributes (absl FLAGS in use)."""
+    sources = [args.keypoints, args.video, args.camera is not None]
+    if sum(bool(s) for s in sources) != 1:
+        raise SystemExit("Pass exactly one of --keypoints=F.npy, --video=F.mp4, --camera=INDEX.")
+    try:
+        recognizer = Recognizer.load(
+            args.workdir,
+            args.stage or None,
+            decoder=args.decoder,
+            beam_size=args.beam_size,
+            ctc_weight=args.ctc_weight,
+        )
+        stream_options = dict(
+            window_s=args.window_s, overlap=args.overlap, min_confidence=args.min_confidence
+        )
+        extractor = (args.backend, args.mirrored, args.model_path or None)
+        if args.camera is not None:
+            run_stream(recognizer, camera_chunks(args.camera, *extractor), args.json,
+                       **stream_options)  # fmt: skip
+            return
+        source = args.keypoints or args.video
+        clip = load_keypoint_file(source) if args.keypoints else load_video(source, *extractor)
+        if args.stream or args.realtime:
+            run_stream(recognizer, replay(clip, args.realtime), args.json, **stream_options)
+            return
+        recognition = recognizer.recognize(clip, source)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        raise SystemExit(f"error: {error}") from None
+    if args.json:
+        print(json.dumps({"source": source, "frames": len(clip), **recognition.to_dict()}))
+    else:
+        print(f"{source}: {' '.join(recognition.names) or '(no gloss)'}")
+        for gloss in recognition.glosses:
+            print("  " + describe(gloss))
+
+
+def main(argv: Sequence[str]) -> None:
+    del argv
+    logging.set_verbosity(logging.WARNING)  # checkpoint loading is chatty at INFO
+    run(FLAGS)
+
+
+if __name__ == "__main__":
+    from absl import app, flags, logging
+
+    FLAGS = flags.FLAGS
+    flags.DEFINE_string("workdir", None, "Training workdir or checkpoint folder.", required=True)
+    flags.DEFINE_string("stage", "", "Stage whose best checkpoint to use (default: the last).")
+    flags.DEFINE_string("keypoints", "", "A (T, 42, 7) keypoint .npy file.")
+    flags.DEFINE_string("video", "", "A video file (needs MediaPipe and OpenCV).")
+    flags.DEFINE_integer("camera", None, "Webcam index for live recognition (OpenCV).")
+    flags.DEFINE_enum("decoder", decoding.DEFAULT_DECODER, decoding.DECODERS, "Decoder.")
+    flags.DEFINE_integer("beam_size", 8, "Beam size of the beam decoders.")
+    flags.DEFINE_float("ctc_weight", 0.5, "CTC weight of rescoring and joint search.")
+    flags.DEFINE_bool("json", False, "Print JSON (one object, or one line per streamed gloss).")
+    flags.DEFINE_bool("stream", False, "Recognise the file with the sliding-window recogniser.")
+    flags.DEFINE_bool("realtime", False, "Replay the file as a live stream at 60 FPS.")
+    flags.DEFINE_float("window_s", streaming.DEFAULT_WINDOW_S, "Streaming window, seconds.")
+    flags.DEFINE_float("overlap", streaming.DEFAULT_OVERLAP, "Window overlap, fraction.")
+    flags.DEFINE_float("min_confidence", 0.0, "Streaming: drop glosses below this confidence.")
+    flags.DEFINE_string("backend", "auto", "Extraction backend: auto, tasks or legacy.")
+    flags.DEFINE_bool("mirrored", False, "The video or camera image is mirrored (selfie).")
+    flags.DEFINE_string("model_path", "", "MediaPipe hand_landmarker.task for the Tasks backend.")
+    app.run(main)
