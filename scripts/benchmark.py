@@ -70,6 +70,8 @@ def train_step_flops(config: ModelConfig, batch: int, frames: int, tokens: int) 
     )
     decoder = config.decoder_layers * (
         tokens * (2 * attention_proj + mlp)  # self + cross attention projections
+        - tokens * 2 * 2 * d * d  # cross-attention keys and values come from the encoder:
+        + positions * 2 * 2 * d * d  # projected once per encoder position, not per token
         + 2 * 2 * tokens * tokens * d
         + 2 * 2 * tokens * positions * d
     )

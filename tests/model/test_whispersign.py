@@ -1,12 +1,13 @@
 """Behaviour of the assembled model: shapes, masking, KV cache, compute dtype."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
-from whispersign_jax.model.frontend import patch_frames
+from whispersign_jax.model.frontend import DepthwiseConv1D, patch_frames
 
 CONFIG = ModelConfig(
     num_glosses=9, d_model=64, encoder_layers=2, decoder_layers=2, num_heads=4, ffn_dim=128
@@ -144,3 +145,15 @@ def test_too_long_inputs_raise_clear_errors(variables):
             jax.ShapeDtypeStruct((1, frames, 42, 7), jnp.float32),
             jax.ShapeDtypeStruct((1, frames), bool),
         )
+
+
+@pytest.mark.parametrize("length", [10, 45])
+def test_depthwise_conv_matches_a_grouped_convolution(length):
+    """The shifted-sum conv equals nn.Conv with one group per channel, same parameters."""
+    x = jax.random.normal(jax.random.key(0), (3, length, 16))
+    layer = DepthwiseConv1D(kernel_size=31, dtype=jnp.float32)
+    variables = layer.init(jax.random.key(1), x)
+    variables["params"]["bias"] = jnp.arange(16.0)
+    reference = nn.Conv(16, kernel_size=(31,), feature_group_count=16, padding="SAME")
+    expected = reference.apply(variables, x)
+    np.testing.assert_allclose(layer.apply(variables, x), expected, atol=1e-5)

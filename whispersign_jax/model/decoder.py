@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from whispersign_jax.model.config import ModelConfig
+from whispersign_jax.model.dropout import Dropout
 from whispersign_jax.model.layers import (
     WEIGHT_INIT,
     FeedForward,
@@ -38,7 +39,7 @@ class DecoderLayer(nn.Module):
         self.encoder_attn = MultiHeadAttention(cfg.d_model, cfg.num_heads, dtype)
         self.final_layer_norm = LayerNorm(dtype=dtype)
         self.mlp = FeedForward(cfg.d_model, cfg.ffn_dim, cfg.dropout, dtype)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
 
     def _cross_and_mlp(self, x, cross_k, cross_v, cross_mask, train: bool) -> jax.Array:
         h = self.encoder_attn.attend(self.encoder_attn_layer_norm(x), cross_k, cross_v, cross_mask)
@@ -96,7 +97,7 @@ class WhisperDecoder(nn.Module):
         )
         self.layers = [DecoderLayer(cfg, name=f"layers_{i}") for i in range(cfg.decoder_layers)]
         self.layer_norm = LayerNorm(dtype=dtype)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
 
     def _check_length(self, length: int) -> None:
         if length > self.config.max_target_positions:

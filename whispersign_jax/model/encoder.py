@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from whispersign_jax.model.config import ModelConfig
+from whispersign_jax.model.dropout import Dropout
 from whispersign_jax.model.layers import (
     FeedForward,
     LayerNorm,
@@ -24,7 +25,7 @@ class EncoderLayer(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, attention_mask: jax.Array, train: bool) -> jax.Array:
         cfg, dtype = self.config, jnp.dtype(self.config.dtype)
-        drop = nn.Dropout(cfg.dropout)
+        drop = Dropout(cfg.dropout)
         h = LayerNorm(dtype=dtype, name="self_attn_layer_norm")(x)
         h = MultiHeadAttention(cfg.d_model, cfg.num_heads, dtype, name="self_attn")(
             h, h, attention_mask
@@ -53,7 +54,7 @@ class WhisperEncoder(nn.Module):
             )
         positions = jnp.asarray(sinusoids(length, cfg.d_model))  # (positions, d_model)
         x = (embeddings + positions).astype(cfg.dtype)
-        x = nn.Dropout(cfg.dropout)(x, deterministic=not train)
+        x = Dropout(cfg.dropout)(x, deterministic=not train)
         attention_mask = key_padding_mask(mask)
         for i in range(cfg.encoder_layers):
             x = EncoderLayer(cfg, name=f"layers_{i}")(x, attention_mask, train)

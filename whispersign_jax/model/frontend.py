@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from whispersign_jax.model.config import ModelConfig
+from whispersign_jax.model.dropout import Dropout
 from whispersign_jax.model.layers import dense, gelu
 
 
@@ -28,6 +29,38 @@ def patch_frames(keypoints: jax.Array, frame_mask: jax.Array, patch_size: int):
     return patches, patch_mask
 
 
+class DepthwiseConv1D(nn.Module):
+    """Depthwise 1-D convolution with "SAME" zero padding, as a sum of shifted products.
+
+    Same parameters as ``nn.Conv(features=C, kernel_size=(K,), feature_group_count=C)``:
+    kernel (K, 1, C) and bias (C,). XLA's CPU backend runs a grouped convolution with
+    C = d_model groups (and its two gradients) as slow generic loops; K shifted
+    multiply-adds fuse into one cheap elementwise kernel instead.
+    """
+
+    kernel_size: int
+    dtype: jnp.dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        channels, length = x.shape[-1], x.shape[-2]
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (self.kernel_size, 1, channels), jnp.float32
+        )
+        bias = self.param("bias", nn.initializers.zeros_init(), (channels,), jnp.float32)
+        kernel, bias, x = (
+            kernel[:, 0].astype(self.dtype),
+            bias.astype(self.dtype),
+            x.astype(self.dtype),
+        )
+        left = (self.kernel_size - 1) // 2
+        padded = jnp.pad(x, ((0, 0), (left, self.kernel_size - 1 - left), (0, 0)))
+        out = sum(
+            padded[:, k : k + length] * kernel[k] for k in range(self.kernel_size)
+        )  # (batch, length, channels)
+        return out + bias
+
+
 class ConvSPE(nn.Module):
     """Convolutional position encoding: depthwise conv + GELU + pointwise, residual."""
 
@@ -40,15 +73,7 @@ class ConvSPE(nn.Module):
         # Zeroing padded positions makes them look like the conv's own zero padding, so
         # appending padding never changes the output at valid positions.
         x = jnp.where(mask[..., None], x, 0)
-        h = nn.Conv(
-            self.d_model,
-            kernel_size=(self.kernel_size,),
-            feature_group_count=self.d_model,
-            padding="SAME",
-            dtype=self.dtype,
-            param_dtype=jnp.float32,
-            name="depthwise",
-        )(x)
+        h = DepthwiseConv1D(self.kernel_size, self.dtype, name="depthwise")(x)
         h = dense(self.d_model, self.dtype, name="pointwise")(gelu(h))
         return x + h
 
@@ -74,6 +99,6 @@ class SkeletalFrontend(nn.Module):
             param_dtype=jnp.float32,
             name="batch_norm",
         )(x, mask=patch_mask[..., None])
-        x = nn.Dropout(cfg.channel_dropout, broadcast_dims=(1,))(x, deterministic=not train)
-        x = nn.Dropout(cfg.dropout)(x, deterministic=not train)
+        x = Dropout(cfg.channel_dropout, broadcast_dims=(1,))(x, deterministic=not train)
+        x = Dropout(cfg.dropout)(x, deterministic=not train)
         return x, patch_mask

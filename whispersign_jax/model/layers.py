@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from whispersign_jax.model.dropout import Dropout
 from whispersign_jax.model.precision import mixed_dot_general
 
 # Whisper (PyTorch) uses exact-erf GELU and LayerNorm eps 1e-5; Flax's defaults differ.
@@ -96,5 +97,5 @@ class FeedForward(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         x = gelu(dense(self.ffn_dim, self.dtype, name="fc1")(x))
-        x = nn.Dropout(self.dropout)(x, deterministic=not train)
+        x = Dropout(self.dropout)(x, deterministic=not train)
         return dense(self.d_model, self.dtype, name="fc2")(x)
