@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from whispersign_jax import losses
 from whispersign_jax.model import WhisperSign
+from whispersign_jax.model.layers import key_padding_mask
 from whispersign_jax.vocab import BLANK_ID, special_ids
 
 NEG_INF = -jnp.inf
@@ -21,19 +22,70 @@ def sequence_log_likelihood(
     model: WhisperSign, variables, encoder_out, encoder_mask, ids, lengths
 ) -> jax.Array:
     """log p_attention(g1 .. gn <eos>) of hypotheses ids (batch, beam, L) in one batched
-    teacher-forced decoder call -> (batch, beam)."""
+    teacher-forced decoder call -> (batch, beam).
+
+    The hypotheses of a sample are packed into one decoder sequence with a block-diagonal
+    causal mask and per-hypothesis positions, so the encoder output is read (and its
+    cross-attention keys and values projected) once per sample, not once per hypothesis.
+    """
     batch, beam, max_glosses = ids.shape
     flat_ids = ids.reshape(batch * beam, max_glosses)
     label_mask = jnp.arange(max_glosses)[None, :] < lengths.reshape(-1, 1)
     inputs, targets, target_mask = losses.teacher_forcing(
         flat_ids, label_mask, model.config.num_glosses
     )  # each (batch * beam, L + 1)
-    repeated_out = jnp.repeat(encoder_out, beam, axis=0)  # (batch * beam, P, d_model)
-    repeated_mask = jnp.repeat(encoder_mask, beam, axis=0)
-    logits = model.apply(variables, inputs, repeated_out, repeated_mask, method="decode")
+    length = max_glosses + 1
+    hypothesis = jnp.arange(beam * length) // length  # (beam * (L + 1),)
+    positions = jnp.tile(jnp.arange(length), beam)
+    self_mask = (hypothesis[:, None] == hypothesis[None, :]) & (
+        positions[None, :] <= positions[:, None]
+    )  # (beam * (L + 1),) ** 2: causal inside each hypothesis
+    logits = model.apply(
+        variables,
+        inputs.reshape(batch, beam * length),
+        positions,
+        self_mask[None, None],
+        encoder_out,
+        encoder_mask,
+        method=_packed_decoder_logits,
+    ).reshape(batch * beam, length, -1)
     log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
     picked = jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
     return jnp.sum(jnp.where(target_mask, picked, 0.0), axis=-1).reshape(batch, beam)
+
+
+def _packed_decoder_logits(module: WhisperSign, tokens, positions, self_mask, encoder_out, mask):
+    """The decoder's teacher-forced pass with given token positions and self-attention mask."""
+    decoder = module.decoder
+    x = decoder.embed(tokens, positions)  # (batch, tokens, d_model)
+    for layer in decoder.layers:
+        x = layer(x, encoder_out, self_mask, key_padding_mask(mask), False)
+    return decoder.logits(x)
+
+
+def rescore_nbest(
+    model: WhisperSign, variables, encoder_out, encoder_mask, nbest: dict, ctc_weight: float
+) -> dict:
+    """Attention rescoring of a CTC n-best list. The decoder runs on the hypotheses cut to
+    the shortest length bucket (1, 2, 4, ...) that holds the longest of them: a
+    ``lax.switch`` between static shapes, so short lists cost a short decoder pass."""
+    max_glosses = nbest["ids"].shape[-1]
+    buckets = sorted({min(2**i, max_glosses) for i in range(max_glosses.bit_length() + 1)})
+    longest = jnp.max(jnp.where(jnp.isfinite(nbest["scores"]), nbest["lengths"], 0))
+    index = jnp.searchsorted(jnp.array(buckets), longest)
+
+    def branch(bucket):
+        def score(ids, lengths):
+            return sequence_log_likelihood(
+                model, variables, encoder_out, encoder_mask, ids[..., :bucket], lengths
+            )
+
+        return score
+
+    attention_scores = jax.lax.switch(
+        index, [branch(b) for b in buckets], nbest["ids"], nbest["lengths"]
+    )
+    return rescore(nbest, attention_scores, ctc_weight)
 
 
 def rescore(nbest: dict, attention_scores: jax.Array, ctc_weight: float) -> dict:
@@ -144,7 +196,7 @@ def beam_search(
             "scores": scores,
             "attention": attention,
             "finished": was_finished | (token == eos),
-            "cache": jax.tree.map(lambda x: x[flat_source], cache),
+            "cache": _reorder(cache, flat_source),
         }
         if ctc_scorer is not None:
             new_state["ctc"] = ctc_scorer.select(state["ctc"], ctc_candidates, source, token)
@@ -166,3 +218,12 @@ def _take(values: jax.Array, source: jax.Array) -> jax.Array:
     """values (batch, beam, ...) reordered along the beam axis by source (batch, beam)."""
     index = source.reshape(source.shape + (1,) * (values.ndim - 2))
     return jnp.take_along_axis(values, index, axis=1)
+
+
+def _reorder(cache, rows: jax.Array):
+    """The cache rows of the chosen hypotheses. Cross-attention keys and values are the same
+    for every hypothesis of a sample, and a sample's beams stay within it: left as they are."""
+    return {
+        layer: {k: v[rows] if k.startswith("self_") else v for k, v in entries.items()}
+        for layer, entries in cache.items()
+    }

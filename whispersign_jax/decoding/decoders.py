@@ -82,10 +82,9 @@ def run_decoder(
             out = {k: v[:, 0] for k, v in nbest.items()}
             out["ctc_scores"] = out["scores"]
         else:
-            scores = attention.sequence_log_likelihood(
-                model, variables, encoder_out, encoder_mask, nbest["ids"], nbest["lengths"]
+            out = attention.rescore_nbest(
+                model, variables, encoder_out, encoder_mask, nbest, options.ctc_weight
             )
-            out = attention.rescore(nbest, scores, options.ctc_weight)
         out.update({f"nbest_{k}": v for k, v in nbest.items()})
     else:
         scorer = None
