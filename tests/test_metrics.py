@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from whispersign_jax.metrics import EditCounts, RecognitionMetrics, edit_counts
+from whispersign_jax.metrics import NONE, EditCounts, RecognitionMetrics, align, edit_counts
 
 
 def levenshtein(reference: list[int], hypothesis: list[int]) -> int:
@@ -129,3 +129,31 @@ def test_empty_metrics_do_not_divide_by_zero():
         "deletions": 0,
         "samples": 0,
     }
+
+
+def test_alignment_pairs_glosses_and_marks_insertions_and_deletions():
+    assert align([1, 2, 3, 4], [1, 5, 3]) == [(1, 1), (2, 5), (3, 3), (4, NONE)]
+    assert align([1, 2], [7, 1, 2]) == [(NONE, 7), (1, 1), (2, 2)]
+    assert align([], [4]) == [(NONE, 4)] and align([4], []) == [(4, NONE)]
+
+
+def test_confusion_matrix_and_per_gloss_accuracy():
+    metrics = RecognitionMetrics()
+    metrics.add([1], [1])
+    metrics.add([1], [2])  # 1 recognised as 2
+    metrics.add([2], [2, 3])  # 3 inserted
+    metrics.add([3, 1], [3])  # 1 deleted
+    matrix = metrics.confusion_matrix(num_glosses=3)
+    expected = np.zeros((4, 4), int)
+    expected[1, 1] = expected[1, 2] = expected[2, 2] = expected[3, 3] = 1
+    expected[NONE, 3] = 1  # insertion
+    expected[1, NONE] = 1  # deletion
+    np.testing.assert_array_equal(matrix, expected)
+    per_gloss = metrics.per_gloss_accuracy(num_glosses=3)
+    assert per_gloss[1] == {"signed": 3, "recognised": 1, "accuracy": pytest.approx(1 / 3)}
+    assert per_gloss[2]["accuracy"] == 1.0 and per_gloss[3]["accuracy"] == 1.0
+    # The matrix holds the same edits as the error rate.
+    assert matrix[NONE].sum() == metrics.edits.insertions
+    assert matrix[:, NONE].sum() == metrics.edits.deletions
+    off_diagonal = matrix[1:, 1:].sum() - np.trace(matrix[1:, 1:])
+    assert off_diagonal == metrics.edits.substitutions

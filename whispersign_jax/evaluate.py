@@ -1,10 +1,15 @@
 """Evaluates a trained workdir on a split and prints one JSON line.
 
     python -m whispersign_jax.evaluate --workdir=runs/demo [--split=test] [--stage=stage3]
+        [--decoder=attention_rescoring] [--beam_size=8] [--ctc_weight=0.5]
 
-Loads the best checkpoint of the last trained stage (or ``--stage``), decodes with CTC greedy
-and reports ``accuracy`` (exact gloss sequence), ``top5_accuracy``, ``wer`` with its
-substitutions / insertions / deletions, and ``samples``.
+Loads the best checkpoint of the last trained stage (or ``--stage``), applies the workdir's
+preprocessing, decodes with ``--decoder`` (default: attention rescoring of the CTC n-best;
+validation during training uses CTC greedy) and prints ``accuracy`` (exact gloss sequence),
+``top5_accuracy``, ``wer`` with its substitutions / insertions / deletions, and ``samples``.
+The full report goes to ``<workdir>/eval/<split>-<decoder>/``: ``metrics.json`` (the summary,
+per-gloss accuracy by name, the confusion matrix), ``confusion.png``, and TensorBoard events
+with the same scalars and the confusion matrix as an image.
 """
 
 from __future__ import annotations
@@ -12,35 +17,54 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import jax
 
 from whispersign_jax import decoding
 from whispersign_jax.data.batching import eval_batches
 from whispersign_jax.data.sample import Sample
+from whispersign_jax.decoding import DecodeOptions
+from whispersign_jax.decoding.decoders import run_decoder
 from whispersign_jax.metrics import RecognitionMetrics
 from whispersign_jax.model import WhisperSign
+from whispersign_jax.vocab import Vocabulary
 
 TOP_K = 5
+GREEDY = DecodeOptions(decoder="ctc_greedy")
 
 
-def make_eval_step(model: WhisperSign) -> Callable:
-    """Jitted: variables, batch -> greedy frame ids, encoder lengths, top-5 single glosses."""
+def make_eval_step(model: WhisperSign, options: DecodeOptions = GREEDY) -> Callable:
+    """Jitted: variables, batch -> the decoder's outputs (``ids``, ``lengths``, n-best for
+    the CTC beam decoders) plus ``top_glosses``, the five most likely single glosses."""
 
     @jax.jit
     def eval_step(variables, batch):
-        _, encoder_mask, ctc_logits = model.apply(
+        encoder_out, encoder_mask, ctc_logits = model.apply(
             variables, batch["keypoints"], batch["frame_mask"], method="encode"
         )
+        log_probs = decoding.ctc_log_probs(ctc_logits)
+        max_glosses = options.glosses_for(encoder_mask.shape[1])
+        out = run_decoder(
+            model, variables, options, encoder_out, encoder_mask, log_probs, max_glosses
+        )
         scores = decoding.single_gloss_log_likelihood(ctc_logits, encoder_mask)
-        top_glosses = jax.lax.top_k(scores, min(TOP_K, scores.shape[-1]))[1] + 1
-        return {
-            "frame_ids": decoding.ctc_greedy_ids(ctc_logits),
-            "lengths": encoder_mask.sum(axis=1),
-            "top_glosses": top_glosses,
-        }
+        out["top_glosses"] = jax.lax.top_k(scores, min(TOP_K, scores.shape[-1]))[1] + 1
+        return out
 
     return eval_step
+
+
+def top5_candidates(out: dict, row: int, hypothesis: list[int], reference: list[int]):
+    """The five best hypotheses: the CTC n-best where the decoder has one, else (for a
+    one-gloss reference) the five most likely single glosses under CTC; else None."""
+    if "nbest_ids" in out:
+        lengths = out["nbest_lengths"][row][:TOP_K].tolist()
+        nbest = [out["nbest_ids"][row, k, :n].tolist() for k, n in enumerate(lengths)]
+        return [hypothesis, *nbest]
+    if len(reference) == 1:
+        return [hypothesis] + [[int(g)] for g in out["top_glosses"][row]]
+    return None
 
 
 def evaluate_samples(
@@ -51,47 +75,107 @@ def evaluate_samples(
     buckets: Sequence[int],
     max_labels: int,
     put_batch: Callable = lambda batch: batch,
+    metrics: RecognitionMetrics | None = None,
 ) -> dict[str, float | int]:
-    """CTC greedy metrics over ``samples``. Top-5: for a one-gloss reference, the five most
-    likely single glosses under CTC; otherwise the greedy hypothesis alone."""
-    metrics = RecognitionMetrics()
+    """Metrics of ``eval_step``'s decoder over ``samples``; pass ``metrics`` to keep the
+    accumulated alignments (confusion matrix, per-gloss accuracy)."""
+    metrics = RecognitionMetrics() if metrics is None else metrics
     for indices, batch in eval_batches(samples, batch_size, buckets, max_labels):
         out = jax.device_get(eval_step(variables, put_batch(batch)))
         for row, index in enumerate(indices):
-            hypothesis = decoding.collapse(out["frame_ids"][row], int(out["lengths"][row]))
+            hypothesis = out["ids"][row, : int(out["lengths"][row])].tolist()
             reference = samples[index].labels.tolist()
-            top5 = None
-            if len(reference) == 1:
-                top5 = [hypothesis] + [[int(g)] for g in out["top_glosses"][row]]
-            metrics.add(reference, hypothesis, top5)
+            metrics.add(reference, hypothesis, top5_candidates(out, row, hypothesis, reference))
     return metrics.result()
 
 
-def evaluate_workdir(workdir: str, split: str = "test", stage: str | None = None) -> dict:
-    """Metrics of the best checkpoint of ``stage`` (default: last trained) on ``split``."""
+def evaluate_workdir(
+    workdir: str,
+    split: str = "test",
+    stage: str | None = None,
+    options: DecodeOptions | None = None,
+    write_report: bool = True,
+) -> dict:
+    """Metrics of the best checkpoint of ``stage`` (default: last trained) on ``split``;
+    with ``write_report`` also the files under ``<workdir>/eval/<split>-<decoder>/``.
+    ``options`` default: the default decoder (attention rescoring of the CTC n-best)."""
     from whispersign_jax import trained
-    from whispersign_jax.data.normalize import Preprocessor
     from whispersign_jax.data.sources import load_splits
 
+    options = options or DecodeOptions()
     run = trained.load_trained(workdir, stage)
     _, splits = load_splits(run.config.data)
-    preprocess = Preprocessor.load(workdir)  # identity for workdirs from before it existed
-    samples = [dataclasses.replace(s, keypoints=preprocess(s.keypoints)) for s in splits[split]]
+    samples = splits[split]
+    if not run.preprocessor.is_identity:
+        samples = [dataclasses.replace(s, keypoints=run.preprocessor(s.keypoints)) for s in samples]
     data = run.config.data
+    metrics = RecognitionMetrics()
     result = evaluate_samples(
-        make_eval_step(run.model),
+        make_eval_step(run.model, options),
         run.variables,
         samples,
         data.eval_batch_size,
         data.buckets,
         data.max_labels,
+        metrics=metrics,
     )
-    return {**result, "split": split, "stage": run.stage, "step": run.step}
+    summary = {
+        **result,
+        "split": split,
+        "stage": run.stage,
+        "step": run.step,
+        "decoder": options.decoder,
+    }
+    if write_report:
+        report_dir = Path(workdir) / "eval" / f"{split}-{options.decoder}"
+        write_report_files(report_dir, summary, metrics, run.vocabulary, run.step)
+        summary["report"] = str(report_dir)
+    return summary
+
+
+def write_report_files(
+    directory: Path, summary: dict, metrics: RecognitionMetrics, vocabulary: Vocabulary, step: int
+) -> None:
+    """``metrics.json``, ``confusion.png`` and TensorBoard events in ``directory``."""
+    from clu import metric_writers
+
+    from whispersign_jax.confusion_image import render_confusion
+
+    directory.mkdir(parents=True, exist_ok=True)
+    matrix = metrics.confusion_matrix(vocabulary.num_glosses)
+    labels = ["(none)", *vocabulary.glosses]
+    per_gloss = {
+        vocabulary.glosses[gloss - 1]: values
+        for gloss, values in metrics.per_gloss_accuracy(vocabulary.num_glosses).items()
+    }
+    report = {
+        **summary,
+        "per_gloss_accuracy": per_gloss,
+        "confusion_matrix": {
+            "labels": labels,
+            "rows": "reference gloss ('(none)': inserted)",
+            "columns": "recognised gloss ('(none)': deleted)",
+            "counts": matrix.tolist(),
+        },
+    }
+    (directory / "metrics.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    image = render_confusion(matrix, labels)  # (height, width, 3) uint8
+    from PIL import Image
+
+    Image.fromarray(image).save(directory / "confusion.png")
+    writer = metric_writers.create_default_writer(str(directory), asynchronous=False)
+    scalars = {k: v for k, v in summary.items() if isinstance(v, int | float)}
+    writer.write_scalars(step, scalars)
+    writer.write_images(step, {"confusion_matrix": image[None]})
+    writer.close()
 
 
 def main(argv: Sequence[str]) -> None:
     del argv
-    print(json.dumps(evaluate_workdir(FLAGS.workdir, FLAGS.split, FLAGS.stage or None)))
+    options = DecodeOptions(
+        decoder=FLAGS.decoder, beam_size=FLAGS.beam_size, ctc_weight=FLAGS.ctc_weight
+    )
+    print(json.dumps(evaluate_workdir(FLAGS.workdir, FLAGS.split, FLAGS.stage or None, options)))
 
 
 if __name__ == "__main__":
@@ -101,4 +185,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("workdir", None, "Training workdir.", required=True)
     flags.DEFINE_enum("split", "test", ["train", "val", "test"], "Split to evaluate.")
     flags.DEFINE_string("stage", "", "Stage to evaluate (default: the last trained one).")
+    flags.DEFINE_enum("decoder", decoding.DEFAULT_DECODER, decoding.DECODERS, "Decoder.")
+    flags.DEFINE_integer("beam_size", 8, "Beam size of the beam decoders.")
+    flags.DEFINE_float("ctc_weight", 0.5, "CTC weight of rescoring and joint search.")
     app.run(main)

@@ -46,8 +46,12 @@ class DecodeOptions:
             raise ValueError(f"max_glosses must be >= 1, got {self.max_glosses}.")
 
     def glosses_for(self, positions: int) -> int:
+        """The hypothesis cap for an input of ``positions`` encoder positions (greedy: none
+        by default, it costs nothing)."""
         if self.max_glosses is not None:
             return min(self.max_glosses, positions)
+        if self.decoder == "ctc_greedy":
+            return positions
         return max(1, -(-positions // POSITIONS_PER_GLOSS))
 
 
