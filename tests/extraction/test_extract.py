@@ -135,6 +135,14 @@ def test_auto_falls_back_to_legacy_without_a_model_file(fake_mediapipe):
     assert tracker.open_hand_tracker("auto").backend.labels_assume_mirrored
 
 
+def test_auto_reports_a_damaged_cached_model_as_such(fake_mediapipe):
+    fake_mediapipe["legacy"] = True
+    model_file.default_model_path().parent.mkdir(parents=True)
+    model_file.default_model_path().write_bytes(b"truncated download")
+    with pytest.raises(extract.ExtractionError, match="does not match the expected"):
+        tracker.open_hand_tracker("auto")
+
+
 def test_auto_without_model_or_legacy_names_both_options(fake_mediapipe):
     with pytest.raises(extract.ExtractionError) as error:
         tracker.open_hand_tracker("auto")

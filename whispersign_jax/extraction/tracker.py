@@ -84,6 +84,8 @@ def open_hand_tracker(
     try:
         return HandTracker(TasksBackend(model_file.ensure_model(model_path)), mirrored)
     except ExtractionError as error:
+        if has_legacy_hands(mediapipe):
+            raise  # the model file given or cached is the problem; the message says which
         raise ExtractionError(
             f"No hand tracking backend is usable. tasks: {error} legacy: needs mediapipe "
             f"0.10.21 or older (installed: {mediapipe.__version__}); {LEGACY_INSTALL_HINT}."
