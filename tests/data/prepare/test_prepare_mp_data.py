@@ -81,6 +81,10 @@ def test_frames_sort_numerically_and_fps_is_configurable(tmp_path):
     np.testing.assert_allclose(at_30.keypoints[5, 0, 3], 0.01 * 30, rtol=1e-4)  # vx per second
     (at_15,) = read_mp_data(tmp_path, fps=15.0).samples
     assert at_15.keypoints.shape[0] == 45
+    (at_5,) = read_mp_data(tmp_path, fps=5.0).samples  # frames 0.2 s apart still interpolate
+    assert at_5.keypoints.shape[0] == 133
+    assert (at_5.keypoints[:, 0, 6] == 1).all()
+    np.testing.assert_allclose(at_5.keypoints[6, 0, 0], 0.305, atol=1e-6)  # halfway
 
 
 def test_bad_sequences_are_reported_and_skipped(tmp_path):

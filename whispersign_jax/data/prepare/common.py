@@ -95,9 +95,10 @@ def tracks_to_sample_keypoints(
     """Hand tracks recorded at a fixed `fps` -> float32 `(T', 42, 7)` keypoints at `target_fps`.
 
     `positions` `(T, 2, 21, 3)` in the anatomical slot order (left, right); `presence` `(T, 2)`
-    is the hand confidence in [0, 1], 0 where a hand is missing.
+    is the hand confidence in [0, 1], 0 where a hand is missing. Consecutive frames are
+    interpolated between at any `fps`; a missing frame is never bridged.
     """
-    from whispersign_jax.extraction.tracks import tracks_to_keypoints
+    from whispersign_jax.extraction.tracks import MAX_INTERPOLATION_GAP_S, tracks_to_keypoints
 
     check_tracks(positions, presence, origin)
     if not fps > 0:
@@ -109,5 +110,6 @@ def tracks_to_sample_keypoints(
         np.asarray(presence, np.float32),
         timestamps,
         target_fps=target_fps,
+        max_gap_s=max(MAX_INTERPOLATION_GAP_S, 1.5 / fps),  # (1, 2) frame periods
     )
     return kp.validate_keypoints(keypoints, origin)

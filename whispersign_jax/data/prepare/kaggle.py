@@ -62,7 +62,8 @@ def read_kaggle(data_dir: str | Path, **options) -> SourceResult:
         raise FileNotFoundError(f"--data_dir {data_dir} is not a folder")
     videos_dir, label_csv = find_layout(data_dir)
     result = SourceResult()
-    videos = labelled_videos(label_csv, data_dir, [videos_dir, label_csv.parent, data_dir], result)
+    search_dirs = [videos_dir, videos_dir.parent, label_csv.parent, data_dir]
+    videos = labelled_videos(label_csv, data_dir, search_dirs, result)
     listed = {video.path for video in videos}
     for path in sorted(videos_dir.rglob("*")):
         if path.suffix.lower() in VIDEO_SUFFIXES and path not in listed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data.prepare.common import (
@@ -107,16 +108,19 @@ def read_mp_data(
         raise FileNotFoundError(
             f"{root} has no gloss folders; expected <root>/<gloss>/<sequence>/<frame>.npy"
         )
-    for gloss_dir in gloss_dirs:
-        sequences = [path for path in gloss_dir.iterdir() if path.is_dir()]
-        for sequence_dir in sorted(sequences, key=_numeric_first):
-            origin = str(sequence_dir)
-            try:
-                keypoints = read_sequence(sequence_dir, fps, target_fps, mirrored, origin)
-            except ValueError as error:
-                result.skip(origin, str(error))
-                continue
-            gloss = clean_gloss(gloss_dir.name)
-            recording = f"mp_data:{gloss_dir.name}/{sequence_dir.name}"
-            result.samples.append(SourceSample(keypoints, (gloss,), recording, origin))
+    sequence_dirs = [
+        sequence_dir
+        for gloss_dir in gloss_dirs
+        for sequence_dir in sorted(filter(Path.is_dir, gloss_dir.iterdir()), key=_numeric_first)
+    ]
+    for sequence_dir in tqdm(sequence_dirs, desc="MP_Data", unit="sequence", disable=None):
+        origin = str(sequence_dir)
+        try:
+            keypoints = read_sequence(sequence_dir, fps, target_fps, mirrored, origin)
+        except ValueError as error:
+            result.skip(origin, str(error))
+            continue
+        gloss = sequence_dir.parent.name
+        recording = f"mp_data:{gloss}/{sequence_dir.name}"
+        result.samples.append(SourceSample(keypoints, (clean_gloss(gloss),), recording, origin))
     return result

@@ -17,6 +17,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data.prepare.common import (
@@ -236,7 +237,7 @@ def read_pose_folder(
     if labels is not None:
         for path in sorted(set(labels) - set(files)):
             result.skip(str(path), f"{path}: listed in {label_csv} but not found")
-    for path in files:
+    for path in tqdm(files, desc=".pose files", unit="file", disable=None):
         if labels is not None:
             gloss = labels.get(path)
             missing = f"{path}: no row in {label_csv}; skipped"

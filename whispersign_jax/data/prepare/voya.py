@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data.prepare.common import (
@@ -183,7 +184,7 @@ def read_voya(
     files, labels_json = find_files(data_dir)
     names = load_label_names(labels_json)
     result, verified = SourceResult(), False
-    for path in files:
+    for path in tqdm(files, desc="VOYA_VSL", unit="class file", disable=None):
         try:
             if not verified:
                 verify_layout(load_class_file(path)[0], str(path))
