@@ -38,17 +38,21 @@ class SourceResult:
         self.failures.append((str(origin), str(reason)))
 
     def summary(self) -> str:
-        """`"320 ok, 2 skipped (1 x no hand ..., ...)"` for logs and the CLI."""
+        """`"318 ok, 2 skipped (2 x no hand detected in any of its N frames; ...)"`."""
         text = f"{len(self.samples)} ok, {len(self.failures)} skipped"
         if self.failures:
-            kinds = Counter(reason_kind(reason) for _, reason in self.failures)
+            kinds = Counter(reason_kind(origin, reason) for origin, reason in self.failures)
             text += " (" + "; ".join(f"{n} x {kind}" for kind, n in kinds.most_common()) + ")"
         return text
 
 
-def reason_kind(reason: str) -> str:
-    """A failure reason without its file-specific numbers, to count alike failures together."""
-    return re.sub(r"\d+(\.\d+)?", "N", reason.split("\n")[0])[:80]
+def reason_kind(origin: str, reason: str) -> str:
+    """A failure reason without its file name and numbers, to count alike failures together."""
+    reason = reason.split("\n")[0]
+    if reason.startswith(origin):
+        reason = reason[len(origin) :].lstrip(": ")
+    reason = re.sub(r"\d+(\.\d+)?", "N", reason)
+    return reason if len(reason) <= 70 else reason[:69] + "…"
 
 
 def clean_gloss(name: str) -> str:

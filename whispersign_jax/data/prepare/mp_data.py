@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data.prepare.common import (
@@ -20,6 +19,7 @@ from whispersign_jax.data.prepare.common import (
     hand_presence,
     tracks_to_sample_keypoints,
 )
+from whispersign_jax.data.prepare.runner import progress
 
 DEFAULT_FPS = 30.0
 HAND_VALUES = kp.JOINTS_PER_HAND * 3  # 63: x, y, z of 21 points
@@ -113,7 +113,7 @@ def read_mp_data(
         for gloss_dir in gloss_dirs
         for sequence_dir in sorted(filter(Path.is_dir, gloss_dir.iterdir()), key=_numeric_first)
     ]
-    for sequence_dir in tqdm(sequence_dirs, desc="MP_Data", unit="sequence", disable=None):
+    for sequence_dir in progress(sequence_dirs, "MP_Data", "sequence"):
         origin = str(sequence_dir)
         try:
             keypoints = read_sequence(sequence_dir, fps, target_fps, mirrored, origin)

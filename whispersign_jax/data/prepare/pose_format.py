@@ -17,7 +17,6 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data.prepare.common import (
@@ -27,6 +26,7 @@ from whispersign_jax.data.prepare.common import (
     tracks_to_sample_keypoints,
 )
 from whispersign_jax.data.prepare.paths import resolve_inside
+from whispersign_jax.data.prepare.runner import progress
 
 # (left, right) hand component names of the pose-format estimators, tried in order.
 HAND_COMPONENTS = (
@@ -237,7 +237,7 @@ def read_pose_folder(
     if labels is not None:
         for path in sorted(set(labels) - set(files)):
             result.skip(str(path), f"{path}: listed in {label_csv} but not found")
-    for path in tqdm(files, desc=".pose files", unit="file", disable=None):
+    for path in progress(files, ".pose files", "file"):
         if labels is not None:
             gloss = labels.get(path)
             missing = f"{path}: no row in {label_csv}; skipped"

@@ -11,9 +11,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 FAILURES_FILE = "failures.csv"
+
+
+def progress(items, description: str, unit: str, total: int | None = None):
+    """`items` with a tqdm progress bar on a terminal; plain `items` where tqdm is absent
+    (a light extraction environment)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=description, unit=unit, total=total, disable=None)
 
 
 def default_workers() -> int:
@@ -40,25 +48,22 @@ def run_jobs(
     """
     workers = default_workers() if workers is None else int(workers)
     outcomes: list[tuple[Any, str | None]] = [(None, "not run")] * len(jobs)
-    progress = tqdm(total=len(jobs), desc=description, unit="file", disable=None)
     if workers <= 1 or len(jobs) <= 1:
-        for index, job in enumerate(jobs):
+        for index, job in progress(enumerate(jobs), description, "file", len(jobs)):
             try:
                 outcomes[index] = (function(job), None)
             except Exception as error:  # reported and skipped, the run goes on
                 outcomes[index] = (None, _describe(error))
-            progress.update()
     else:
         spawn = multiprocessing.get_context("spawn")  # fresh interpreters: no forked threads
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
             futures = {pool.submit(function, job): index for index, job in enumerate(jobs)}
-            for future in concurrent.futures.as_completed(futures):
+            done = concurrent.futures.as_completed(futures)
+            for future in progress(done, description, "file", len(jobs)):
                 try:
                     outcomes[futures[future]] = (future.result(), None)
                 except Exception as error:  # includes a worker process that died
                     outcomes[futures[future]] = (None, _describe(error))
-                progress.update()
-    progress.close()
     return outcomes
 
 

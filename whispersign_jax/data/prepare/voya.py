@@ -20,7 +20,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data.prepare.common import (
@@ -31,6 +30,7 @@ from whispersign_jax.data.prepare.common import (
     tracks_to_sample_keypoints,
 )
 from whispersign_jax.data.prepare.hand_anatomy import hand_fit, rank_offsets
+from whispersign_jax.data.prepare.runner import progress
 
 DEFAULT_FPS = 30.0
 POINTS, VALUES = 535, 1605
@@ -184,7 +184,7 @@ def read_voya(
     files, labels_json = find_files(data_dir)
     names = load_label_names(labels_json)
     result, verified = SourceResult(), False
-    for path in tqdm(files, desc="VOYA_VSL", unit="class file", disable=None):
+    for path in progress(files, "VOYA_VSL", "class file"):
         try:
             if not verified:
                 verify_layout(load_class_file(path)[0], str(path))
