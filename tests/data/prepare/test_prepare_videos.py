@@ -83,8 +83,11 @@ def test_kaggle_layout_keeps_a_recording_and_its_variant_labels_together(tmp_pat
 def test_kaggle_dataset_copy_layout_is_detected(tmp_path, fake_extractor):
     write(tmp_path / "Dataset" / "Videos" / "D0001.mp4", "frames:4")
     write(tmp_path / "Dataset" / "Labels" / "label.csv", "ID,VIDEO,LABEL\n1,D0001.mp4,Bố\n")
+    write(tmp_path / "Dataset" / "Videos" / "D0002.mp4", "frames:3")
+    with open(tmp_path / "Dataset" / "Labels" / "label.csv", "a", encoding="utf-8") as f:
+        f.write("2,../Videos/D0002.mp4,Mẹ\n")  # relative to the CSV's folder, still inside
     result = read_source("kaggle", tmp_path, workers=1)
-    assert [s.glosses for s in result.samples] == [("Bố",)]
+    assert [s.glosses for s in result.samples] == [("Bố",), ("Mẹ",)]
     assert result.failures == []
     with pytest.raises(FileNotFoundError, match=r"Dataset/Videos/ \+ Dataset/Labels/label\.csv"):
         read_source("kaggle", tmp_path / "Dataset" / "Videos")

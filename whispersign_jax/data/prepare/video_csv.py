@@ -110,14 +110,15 @@ def labelled_videos(
         if not written or not gloss:
             result.skip(origin, f"{origin}: empty {video_column if not written else label_column}")
             continue
-        try:
-            paths = [
-                resolve_inside(data_dir, candidate, origin, base=folder)
-                for candidate in video_candidates(written)
-                for folder in search_dirs
-            ]
-        except ValueError as error:
-            result.skip(origin, str(error))
+        paths, refused = [], None
+        for candidate in video_candidates(written):
+            for folder in search_dirs:
+                try:
+                    paths.append(resolve_inside(data_dir, candidate, origin, base=folder))
+                except ValueError as error:  # leaves the data folder from this base
+                    refused = error
+        if not paths and refused is not None:
+            result.skip(origin, str(refused))
             continue
         path = next((p for p in paths if p.is_file()), None)
         if path is None:
