@@ -29,8 +29,9 @@ def split_by_recording(
 ) -> dict[str, list[SourceSample]]:
     """{"train", "val", "test"} -> samples, each recording wholly in one split.
 
-    Recordings are grouped by their first gloss (stratified: every gloss with enough
-    recordings appears in every split), shuffled with `seed`, and dealt out in that order to
+    Recordings are grouped by gloss (a recording under several labels by the first in sorted
+    order), so every gloss with enough recordings appears in every split; groups and the
+    recordings in them are shuffled with `seed` and dealt out in that order, each recording to
     the split furthest below its share of samples. Deterministic for a seed; the sample order
     inside each split follows the input order.
     """
