@@ -36,8 +36,9 @@ def workdir(tmp_path_factory, tiny_trained_model):
 def flags(**overrides):
     values = dict(
         workdir="", stage="", keypoints="", video="", camera=None, decoder="attention_rescoring",
-        beam_size=4, ctc_weight=0.5, json=True, stream=False, realtime=False, window_s=3.0,
-        overlap=0.5, min_confidence=0.0, backend="auto", mirrored=False, model_path="",
+        beam_size=4, ctc_weight=0.5, dtype="", json=True, stream=False, realtime=False,
+        window_s=3.0, overlap=0.5, min_confidence=0.0, backend="auto", mirrored=False,
+        model_path="",
     )  # fmt: skip
     return types.SimpleNamespace(**{**values, **overrides})
 
@@ -52,6 +53,13 @@ def test_loads_a_workdir_or_any_checkpoint_folder(workdir, tiny_trained_model):
         leaves = zip(jax.tree.leaves(loaded.variables), jax.tree.leaves(run.variables), strict=True)
         for restored, original in leaves:
             np.testing.assert_array_equal(restored, original)
+
+
+def test_bfloat16_compute_recognises_the_same_glosses(workdir, tiny_trained_model):
+    _, clips = tiny_trained_model
+    recognizer = recognize.Recognizer.load(workdir, dtype="bfloat16", beam_size=4)
+    assert recognizer.trained.model.config.dtype == "bfloat16"
+    assert recognizer.recognize(clips[2].keypoints).ids == clips[2].labels.tolist()
 
 
 def test_missing_or_wrong_folders_are_explained(tmp_path):

@@ -1,7 +1,7 @@
 """Evaluates a trained workdir on a split and prints one JSON line.
 
     python -m whispersign_jax.evaluate --workdir=runs/demo [--split=test] [--stage=stage3]
-        [--decoder=attention_rescoring] [--beam_size=8] [--ctc_weight=0.5]
+        [--decoder=attention_rescoring] [--beam_size=8] [--ctc_weight=0.5] [--dtype=bfloat16]
 
 Loads the best checkpoint of the last trained stage (or ``--stage``), applies the workdir's
 preprocessing, decodes with ``--decoder`` (default: attention rescoring of the CTC n-best;
@@ -95,6 +95,7 @@ def evaluate_workdir(
     stage: str | None = None,
     options: DecodeOptions | None = None,
     write_report: bool = True,
+    dtype: str | None = None,
 ) -> dict:
     """Metrics of the best checkpoint of ``stage`` (default: last trained) on ``split``;
     with ``write_report`` also the files under ``<workdir>/eval/<split>-<decoder>/``.
@@ -103,7 +104,7 @@ def evaluate_workdir(
     from whispersign_jax.data.sources import load_splits
 
     options = options or DecodeOptions()
-    run = trained.load_trained(workdir, stage)
+    run = trained.load_trained(workdir, stage, dtype)
     _, splits = load_splits(run.config.data)
     samples = splits[split]
     if not run.preprocessor.is_identity:
@@ -125,9 +126,11 @@ def evaluate_workdir(
         "stage": run.stage,
         "step": run.step,
         "decoder": options.decoder,
+        "dtype": run.model.config.dtype,
     }
     if write_report:
-        report_dir = Path(workdir) / "eval" / f"{split}-{options.decoder}"
+        name = f"{split}-{options.decoder}" + ("-" + dtype if dtype else "")
+        report_dir = Path(workdir) / "eval" / name
         write_report_files(report_dir, summary, metrics, run.vocabulary, run.step)
         summary["report"] = str(report_dir)
     return summary
@@ -175,7 +178,10 @@ def main(argv: Sequence[str]) -> None:
     options = DecodeOptions(
         decoder=FLAGS.decoder, beam_size=FLAGS.beam_size, ctc_weight=FLAGS.ctc_weight
     )
-    print(json.dumps(evaluate_workdir(FLAGS.workdir, FLAGS.split, FLAGS.stage or None, options)))
+    summary = evaluate_workdir(
+        FLAGS.workdir, FLAGS.split, FLAGS.stage or None, options, dtype=FLAGS.dtype or None
+    )
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
@@ -188,4 +194,5 @@ if __name__ == "__main__":
     flags.DEFINE_enum("decoder", decoding.DEFAULT_DECODER, decoding.DECODERS, "Decoder.")
     flags.DEFINE_integer("beam_size", 8, "Beam size of the beam decoders.")
     flags.DEFINE_float("ctc_weight", 0.5, "CTC weight of rescoring and joint search.")
+    flags.DEFINE_string("dtype", "", "Compute dtype override: float32 or bfloat16.")
     app.run(main)

@@ -38,9 +38,12 @@ class Recognizer:
         self._decode = decoding.make_decode_fn(model.model, options)
 
     @classmethod
-    def load(cls, path: str | Path, stage: str | None = None, **options) -> Recognizer:
-        """From a workdir or checkpoint folder; ``options`` are DecodeOptions fields."""
-        return cls(trained.load(path, stage), DecodeOptions(**options))
+    def load(
+        cls, path: str | Path, stage: str | None = None, dtype: str | None = None, **options
+    ) -> Recognizer:
+        """From a workdir or checkpoint folder; ``dtype`` overrides the compute dtype;
+        ``options`` are DecodeOptions fields."""
+        return cls(trained.load(path, stage, dtype), DecodeOptions(**options))
 
     @property
     def max_frames(self) -> int:
@@ -179,6 +182,7 @@ def run(args) -> None:
         recognizer = Recognizer.load(
             args.workdir,
             args.stage or None,
+            dtype=args.dtype or None,
             decoder=args.decoder,
             beam_size=args.beam_size,
             ctc_weight=args.ctc_weight,
@@ -225,6 +229,7 @@ if __name__ == "__main__":
     flags.DEFINE_enum("decoder", decoding.DEFAULT_DECODER, decoding.DECODERS, "Decoder.")
     flags.DEFINE_integer("beam_size", 8, "Beam size of the beam decoders.")
     flags.DEFINE_float("ctc_weight", 0.5, "CTC weight of rescoring and joint search.")
+    flags.DEFINE_string("dtype", "", "Compute dtype override: float32 or bfloat16.")
     flags.DEFINE_bool("json", False, "Print JSON (one object, or one line per streamed gloss).")
     flags.DEFINE_bool("stream", False, "Recognise the file with the sliding-window recogniser.")
     flags.DEFINE_bool("realtime", False, "Replay the file as a live stream at 60 FPS.")

@@ -43,8 +43,11 @@ def read_config(workdir: Path) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
-def load_trained(workdir: str | Path, stage: str | None = None) -> TrainedModel:
-    """The best checkpoint of ``stage``, by default the last stage that has one."""
+def load_trained(
+    workdir: str | Path, stage: str | None = None, dtype: str | None = None
+) -> TrainedModel:
+    """The best checkpoint of ``stage``, by default the last stage that has one; ``dtype``
+    overrides the compute dtype it was trained with (parameters stay float32)."""
     workdir = Path(workdir)
     config = read_config(workdir)
     candidates = [stage] if stage else list(reversed(config.run_stages))
@@ -54,7 +57,7 @@ def load_trained(workdir: str | Path, stage: str | None = None) -> TrainedModel:
         if metadata is None:
             continue
         try:
-            return _restore(checkpoints.best, None, metadata, config, workdir)
+            return _restore(checkpoints.best, None, metadata, config, workdir, dtype)
         finally:
             checkpoints.close()
     raise FileNotFoundError(
@@ -62,15 +65,16 @@ def load_trained(workdir: str | Path, stage: str | None = None) -> TrainedModel:
     )
 
 
-def load(path: str | Path, stage: str | None = None) -> TrainedModel:
+def load(path: str | Path, stage: str | None = None, dtype: str | None = None) -> TrainedModel:
     """A workdir (``config.json`` inside), a stage folder, a ``checkpoints/{best,latest}``
     folder or one step folder of it. The model config and label map come from the checkpoint's
-    metadata; the preprocessing from the metadata or the workdir's ``preprocessing.json``."""
+    metadata; the preprocessing from the metadata or the workdir's ``preprocessing.json``.
+    ``dtype`` (``float32`` / ``bfloat16``) overrides the compute dtype."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: pass a training workdir or a checkpoint.")
     if (path / CONFIG_FILE).is_file():
-        return load_trained(path, stage)
+        return load_trained(path, stage, dtype)
     step = None
     if (path / "checkpoints" / "best").is_dir():
         directory = path / "checkpoints" / "best"
@@ -91,14 +95,17 @@ def load(path: str | Path, stage: str | None = None) -> TrainedModel:
         ).metadata
         workdir = next((p for p in directory.parents if (p / CONFIG_FILE).is_file()), None)
         config = read_config(workdir) if workdir else ml_collections.ConfigDict()
-        return _restore(manager, step, metadata, config, workdir)
+        return _restore(manager, step, metadata, config, workdir, dtype)
     finally:
         manager.close()
 
 
-def _restore(manager, step, metadata, config, workdir) -> TrainedModel:
+def _restore(manager, step, metadata, config, workdir, dtype=None) -> TrainedModel:
     """Variables of ``step`` (None: the newest) of an Orbax manager, with its metadata."""
-    model = WhisperSign(ModelConfig.from_dict(metadata["model_config"]))
+    model_config = ModelConfig.from_dict(metadata["model_config"])
+    if dtype:
+        model_config = dataclasses.replace(model_config, dtype=dtype)
+    model = WhisperSign(model_config)
     target = jax.eval_shape(functools.partial(init_variables, model), jax.random.key(0))
     step = manager.latest_step() if step is None else step
     restored = manager.restore(
