@@ -18,11 +18,18 @@ on ``../shared/fixtures/signing_clip.mp4``, best of 3 passes, for each backend a
 the main environment has no MediaPipe it runs in the side environment of mediapipe 0.10.21
 (``.venvs/mediapipe-legacy``, built on first use): the legacy backend, and the Tasks backend
 with a hand_landmarker.task assembled from that wheel's two hand models.
+
+``infer.<size>[.bfloat16].<decoder>.{compile_s,p50_ms,p95_ms}`` (``--only infer``): latency of
+one 3 s window (180 frames, batch 1) through ``Recognizer.recognize`` for ``tiny`` and
+``base`` and every decoder, after compilation, float32 and bfloat16 compute.
+``stream.latency_{p50,p95}_ms``: from the last frame of a sign to its gloss's emission in the
+sliding-window stream, counting the base default decoder's window time.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -219,10 +226,113 @@ def benchmark_extract() -> dict[str, float | str]:
     return results
 
 
+# ---- inference (issue 5) -------------------------------------------------------------------
+WINDOW_FRAMES = 180  # one 3-second streaming window at 60 FPS
+INFER_STREAM_DECODER = "attention_rescoring"  # the default decoder, timed in the stream
+
+
+def _recognizer(size: str, decoder: str, dtype: str):
+    """A randomly initialised ``size`` model as a Recognizer. Its CTC head is biased towards
+    the blank, so that, like a trained model on a 3 s window, it emits a few glosses, not one
+    per position (the n-best stays short); the attention decoder is left random, so the
+    attention beam searches run to their length cap (their worst case)."""
+    from whispersign_jax import decoding, recognize, trained
+    from whispersign_jax.vocab import Vocabulary
+
+    model = WhisperSign(ModelConfig.preset(size, NUM_GLOSSES, dtype=dtype))
+    variables = init_variables(model, jax.random.key(0))
+    bias = variables["params"]["ctc_head"]["bias"]
+    variables["params"]["ctc_head"]["bias"] = bias.at[0].set(8.0)
+    run = trained.TrainedModel(
+        model=model,
+        variables=variables,
+        vocabulary=Vocabulary(tuple(f"g{i}" for i in range(NUM_GLOSSES))),
+        config=ml_collections.ConfigDict(),
+        stage="random",
+        step=0,
+        metrics={},
+    )
+    return recognize.Recognizer(run, decoding.DecodeOptions(decoder=decoder))
+
+
+def benchmark_infer(sizes, dtypes, repeats: int = 50) -> dict[str, float]:
+    """``infer.<size>[.bfloat16].<decoder>.{compile_s,p50_ms,p95_ms}``: one 3 s window at
+    batch 1 through ``Recognizer.recognize`` (padding, jitted encoder + decoder, results with
+    names and time spans), after compilation."""
+    from whispersign_jax.decoding import DECODERS
+
+    window = np.random.default_rng(0).normal(size=(WINDOW_FRAMES, 42, 7)).astype(np.float32)
+    results = {}
+    for size in sizes:
+        for dtype in dtypes:
+            for decoder in DECODERS:
+                prefix = f"infer.{size}{'' if dtype == 'float32' else '.' + dtype}.{decoder}"
+                recognize = functools.partial(_recognizer(size, decoder, dtype).recognize, window)
+                results[f"{prefix}.compile_s"] = _timed(recognize)
+                times = sorted(_timed(recognize) for _ in range(repeats))
+                results[f"{prefix}.p50_ms"] = 1e3 * times[len(times) // 2]
+                results[f"{prefix}.p95_ms"] = 1e3 * times[int(0.95 * (len(times) - 1))]
+    return results
+
+
+class _SignMiddles:
+    """Stands in for the model's timing: emits each sign that lies wholly inside the window
+    at its middle (what a well-trained CTC head does)."""
+
+    def __init__(self, signs):
+        self.signs = signs  # (gloss, start frame, end frame), stream frames
+        self.start = 0
+
+    def recognize(self, clip):
+        from whispersign_jax.decoding import Recognition, RecognizedGloss
+
+        start, end = int(clip[0, 0, 0]), int(clip[-1, 0, 0]) + 1
+        glosses = tuple(
+            RecognizedGloss(g, str(g), 1.0, (a + b) // 2 - start - 2, (a + b) // 2 - start + 2)
+            for g, a, b in self.signs
+            if start <= a and b <= end
+        )
+        return Recognition(glosses, 0.0, "timing")
+
+
+def benchmark_streaming_latency(window_ms: float) -> dict[str, float]:
+    """``stream.latency_{p50,p95}_ms``: from the last frame of a sign to the emission of its
+    gloss, when the stream is fed frame by frame (3 s windows, 50% overlap) and each window
+    takes ``window_ms`` to recognise; 30 continuous synthetic sentences of 10-14 signs."""
+    from whispersign_jax.data import synthetic
+    from whispersign_jax.streaming import StreamingRecognizer
+
+    config = synthetic.SyntheticConfig(mode="continuous", min_glosses=10, max_glosses=14)
+    latencies = []
+    for index in range(30):
+        sample = synthetic.generate_sample(config, "test", index)
+        signs = [
+            (int(g), int(a), int(b)) for g, (a, b) in zip(sample.labels, sample.spans, strict=True)
+        ]
+        frames = np.zeros((len(sample.keypoints), 42, 7), np.float32)
+        frames[:, 0, 0] = np.arange(len(frames))  # the oracle reads its window's place here
+        streamer = StreamingRecognizer(_SignMiddles(signs))
+        ends = {(a + b) // 2: b for _, a, b in signs}
+        for frame in range(len(frames)):
+            for gloss in streamer.push(frames[frame]):
+                middle = (gloss.start_frame + gloss.end_frame) // 2
+                latencies.append((frame + 1 - ends[middle]) / 60 * 1e3 + window_ms)
+        for gloss in streamer.flush():  # the stream ends with its last frame
+            middle = (gloss.start_frame + gloss.end_frame) // 2
+            latencies.append((len(frames) - ends[middle]) / 60 * 1e3 + window_ms)
+    latencies.sort()
+    return {
+        "stream.window_ms": window_ms,
+        "stream.latency_p50_ms": latencies[len(latencies) // 2],
+        "stream.latency_p95_ms": latencies[int(0.95 * (len(latencies) - 1))],
+        "stream.glosses": float(len(latencies)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
-    parser.add_argument("--only", choices=["train", "pipeline", "extract"], default=None)
+    parser.add_argument("--only", choices=["train", "pipeline", "extract", "infer"], default=None)
     parser.add_argument("--sizes", default="base", help="comma-separated model sizes")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--frames", type=int, default=180)
@@ -257,6 +367,10 @@ def main() -> None:
         results.update(benchmark_pipeline(args.batch))
     if args.only in (None, "extract"):
         results.update(benchmark_extract())
+    if args.only in (None, "infer"):
+        results.update(benchmark_infer(("tiny", "base"), ("float32", "bfloat16")))
+        window_ms = results[f"infer.base.{INFER_STREAM_DECODER}.p50_ms"]
+        results.update(benchmark_streaming_latency(window_ms))
     width = max(len(k) for k in results)
     for key, value in results.items():
         shown = f"{value:.4g}" if isinstance(value, float) else value
