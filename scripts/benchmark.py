@@ -251,7 +251,7 @@ def _recognizer(size: str, decoder: str, dtype: str):
     variables["params"]["ctc_head"]["bias"] = bias.at[0].set(8.0)
     run = trained.TrainedModel(
         model=model,
-        variables=variables,
+        variables=trained.inference_variables(variables, dtype),
         vocabulary=Vocabulary(tuple(f"g{i}" for i in range(NUM_GLOSSES))),
         config=ml_collections.ConfigDict(),
         stage="random",
