@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from brute_force import label_probabilities
 
 from whispersign_jax.decoding import (
     collapse,
@@ -95,18 +96,6 @@ def test_single_gloss_log_likelihood_matches_brute_force_paths():
     np.testing.assert_allclose(np.asarray(got)[0], expected, atol=1e-5)
     # The two single-gloss labels do not exhaust the path space (blank-only, two-gloss paths).
     assert np.exp(expected).sum() < 1.0
-
-
-def label_probabilities(log_probs: np.ndarray) -> dict[tuple[int, ...], float]:
-    """Brute force: the probability of every label sequence, summed over its frame paths."""
-    positions, classes = log_probs.shape
-    totals: dict[tuple[int, ...], float] = {}
-    for path in itertools.product(range(classes), repeat=positions):
-        labels = tuple(token for token, _ in itertools.groupby(path) if token != 0)
-        totals[labels] = totals.get(labels, 0.0) + np.exp(
-            sum(log_probs[t, c] for t, c in enumerate(path))
-        )
-    return totals
 
 
 def as_log_probs(probabilities) -> jnp.ndarray:

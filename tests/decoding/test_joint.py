@@ -1,27 +1,15 @@
 """CTC prefix scores of the joint search against brute-force sums over frame paths."""
 
-import itertools
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from brute_force import label_probabilities
 
 from whispersign_jax.decoding.joint import CtcPrefixScorer
 
 NUM_GLOSSES = 2
 DECODER_SIZE = NUM_GLOSSES + 4  # blank, glosses, <sos> <eos> <pad>
 EOS = NUM_GLOSSES + 2
-
-
-def label_probabilities(log_probs: np.ndarray) -> dict[tuple[int, ...], float]:
-    positions, classes = log_probs.shape
-    totals: dict[tuple[int, ...], float] = {}
-    for path in itertools.product(range(classes), repeat=positions):
-        labels = tuple(token for token, _ in itertools.groupby(path) if token != 0)
-        totals[labels] = totals.get(labels, 0.0) + np.exp(
-            sum(log_probs[t, c] for t, c in enumerate(path))
-        )
-    return totals
 
 
 def prefix_probability(totals, prefix) -> float:
