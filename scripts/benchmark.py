@@ -113,7 +113,7 @@ def benchmark_train(
     )
     step_fn = jax.jit(
         train.make_train_step(
-            model, optimizer, labels, stage, run_config, jax.random.key(1, impl="rbg")
+            model, optimizer, labels, stage, run_config, jax.random.key(1)
         ),
         donate_argnums=0,
     )

@@ -296,7 +296,7 @@ class StageRunner:
             logging.info("%s: already finished (%d steps), skipping.", self.name, self.total_steps)
             return (StageCheckpoints.metadata(self.checkpoints.best) or {}).get("metrics", {})
         state, labels, schedule, optimizer = self.initial_state(previous)
-        base_rng = jax.random.key(config.seed + 1, impl="rbg")  # fast dropout bits on CPU
+        base_rng = jax.random.key(config.seed + 1)
         state_shardings = jax.tree.map(lambda x: x.sharding, state)
         train_step = jax.jit(
             make_train_step(self.model, optimizer, labels, self.stage, config, base_rng),
