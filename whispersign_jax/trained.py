@@ -17,6 +17,7 @@ import orbax.checkpoint as ocp
 from whispersign_jax.checkpointing import StageCheckpoints, abstract_like
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
+from whispersign_jax.model.inference_layout import inference_params
 from whispersign_jax.vocab import Vocabulary
 
 CONFIG_FILE = "config.json"
@@ -35,14 +36,16 @@ class TrainedModel:
 
 
 def inference_variables(variables: dict[str, Any], dtype: str) -> dict[str, Any]:
-    """Variables to run inference with: in bfloat16 compute, float32 arrays become bfloat16
-    once here, instead of being converted on every call (which costs as much as the matmuls
-    themselves at batch 1: 27 -> 13 ms for a base window, docs/benchmarks.md)."""
+    """Variables to run inference with. In bfloat16 compute, float32 arrays become bfloat16
+    once here instead of on every call (which costs as much as the matmuls themselves at
+    batch 1: 27 -> 13 ms for a base window), and Dense kernels are stored transposed, the
+    faster layout for bfloat16 matmuls on CPU (docs/benchmarks.md)."""
     if jnp.dtype(dtype) != jnp.bfloat16:
         return variables
-    return jax.tree.map(
+    variables = jax.tree.map(
         lambda x: x.astype(jnp.bfloat16) if x.dtype == jnp.float32 else x, variables
     )
+    return {**variables, "params": inference_params(variables["params"])}
 
 
 def read_config(workdir: Path) -> ml_collections.ConfigDict:

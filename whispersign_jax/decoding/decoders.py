@@ -25,6 +25,7 @@ DECODERS = (
     "joint_beam",
 )
 DEFAULT_DECODER = "attention_rescoring"
+CTC_ONLY = ("ctc_greedy", "ctc_prefix_beam")  # decoders that never run the attention decoder
 POSITIONS_PER_GLOSS = 3  # the default gloss cap: one gloss per 3 encoder positions (0.2 s)
 
 
@@ -69,7 +70,16 @@ def make_decode_fn(model: WhisperSign, options: DecodeOptions) -> Callable:
             model, variables, options, encoder_out, encoder_mask, log_probs, max_glosses
         )
 
-    return decode
+    if options.decoder not in CTC_ONLY:
+        return decode
+
+    def decode_without_attention_decoder(variables, keypoints, frame_mask):
+        """CTC decoders never read the attention decoder's weights; leaving them out of
+        the call spares passing ~130 more arrays per window (~0.1 ms for ``base``)."""
+        params = {name: value for name, value in variables["params"].items() if name != "decoder"}
+        return decode({**variables, "params": params}, keypoints, frame_mask)
+
+    return decode_without_attention_decoder
 
 
 def run_decoder(

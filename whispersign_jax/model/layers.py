@@ -10,7 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from whispersign_jax.model.dropout import Dropout
-from whispersign_jax.model.precision import mixed_dot_general
+from whispersign_jax.model.inference_layout import (
+    MLP_HALVES,
+    MLP_OUTPUT_BIAS,
+    TRANSPOSED_KERNEL,
+)
+from whispersign_jax.model.precision import matmul, matmul_transposed
 
 # Whisper (PyTorch) uses exact-erf GELU and LayerNorm eps 1e-5; Flax's defaults differ.
 gelu = functools.partial(jax.nn.gelu, approximate=False)
@@ -18,18 +23,34 @@ LayerNorm = functools.partial(nn.LayerNorm, epsilon=1e-5, param_dtype=jnp.float3
 WEIGHT_INIT = nn.initializers.normal(stddev=0.02)  # Whisper's init_std
 
 
-def dense(features: int, dtype, use_bias: bool = True, name: str | None = None) -> nn.Dense:
-    """Float32 parameters; in bfloat16 compute the matmul is bfloat16 with float32 output."""
-    mixed = jnp.dtype(dtype) == jnp.bfloat16
-    return nn.Dense(
-        features,
-        use_bias=use_bias,
-        dtype=dtype,
-        param_dtype=jnp.float32,
-        kernel_init=WEIGHT_INIT,
-        dot_general=mixed_dot_general if mixed else jax.lax.dot_general,
-        name=name,
-    )
+class Dense(nn.Module):
+    """``x @ kernel + bias`` with float32 parameters named as ``nn.Dense`` names them
+    (kernel (in, out), bias (out,)), so checkpoints and Whisper's converted weights fit.
+
+    In bfloat16 compute the matmul takes bfloat16 operands and returns float32. Variables in
+    the inference layout (inference_layout.py) hold ``kernel_t`` (out, in) instead.
+    """
+
+    features: int
+    dtype: jnp.dtype = jnp.float32
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """x (..., in) -> (..., features), float32."""
+        if self.has_variable("params", TRANSPOSED_KERNEL):
+            y = matmul_transposed(x, self.get_variable("params", TRANSPOSED_KERNEL), self.dtype)
+        else:
+            shape = (x.shape[-1], self.features)
+            y = matmul(x, self.param("kernel", WEIGHT_INIT, shape, jnp.float32), self.dtype)
+        if self.use_bias:
+            bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+            y = y + bias.astype(self.dtype)
+        return y
+
+
+def dense(features: int, dtype, use_bias: bool = True, name: str | None = None) -> Dense:
+    return Dense(features, dtype=dtype, use_bias=use_bias, name=name)
 
 
 def key_padding_mask(key_mask: jax.Array) -> jax.Array:
@@ -87,7 +108,8 @@ class MultiHeadAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Whisper's MLP: fc1 -> GELU -> dropout -> fc2."""
+    """Whisper's MLP: fc1 -> GELU -> dropout -> fc2 (or its two halves, summed, in the
+    inference layout)."""
 
     d_model: int
     ffn_dim: int
@@ -96,6 +118,15 @@ class FeedForward(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        if self.has_variable("params", MLP_HALVES):
+            out = sum(self._half(x, half) for half in self.get_variable("params", MLP_HALVES))
+            return out + self.get_variable("params", MLP_OUTPUT_BIAS).astype(self.dtype)
         x = gelu(dense(self.ffn_dim, self.dtype, name="fc1")(x))
         x = Dropout(self.dropout)(x, deterministic=not train)
         return dense(self.d_model, self.dtype, name="fc2")(x)
+
+    def _half(self, x: jax.Array, half: dict) -> jax.Array:
+        """x (..., d_model) through half of the MLP's width -> (..., d_model), no fc2 bias."""
+        h = matmul_transposed(x, half["fc1_kernel_t"], self.dtype)
+        h = gelu(h + half["fc1_bias"].astype(self.dtype))
+        return matmul_transposed(h, half["fc2_kernel_t"], self.dtype)
