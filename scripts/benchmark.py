@@ -112,9 +112,7 @@ def benchmark_train(
         optimizer.init(variables["params"]),
     )
     step_fn = jax.jit(
-        train.make_train_step(
-            model, optimizer, labels, stage, run_config, jax.random.key(1)
-        ),
+        train.make_train_step(model, optimizer, labels, stage, run_config, jax.random.key(1)),
         donate_argnums=0,
     )
     rng = np.random.default_rng(0)
