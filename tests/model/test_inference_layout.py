@@ -44,7 +44,7 @@ def test_layout_is_an_exact_rearrangement(variables):
     moved = layout["encoder"]["layers_0"]["self_attn"]["q_proj"]
     np.testing.assert_array_equal(moved["kernel_t"], q_proj["kernel"].T)  # (out, in)
     np.testing.assert_array_equal(moved["bias"], q_proj["bias"])
-    mlp, halves = params["decoder"]["layers_1"]["mlp"], layout["decoder"]["layers_1"]["mlp"]
+    mlp, halves = params["encoder"]["layers_1"]["mlp"], layout["encoder"]["layers_1"]["mlp"]
     first, second = halves["halves"]
     assert first["fc1_kernel_t"].shape == (48, 64) and first["fc2_kernel_t"].shape == (64, 48)
     fc1 = np.concatenate([first["fc1_kernel_t"], second["fc1_kernel_t"]]).T
@@ -52,9 +52,10 @@ def test_layout_is_an_exact_rearrangement(variables):
     np.testing.assert_array_equal(fc1, mlp["fc1"]["kernel"])
     np.testing.assert_array_equal(fc2, mlp["fc2"]["kernel"])
     np.testing.assert_array_equal(halves["fc2_bias"], mlp["fc2"]["bias"])
-    # the depthwise conv kernel (3-D) and the embeddings keep their layout
+    assert layout["ctc_head"]["kernel_t"].shape == (10, 64)
+    # the depthwise conv kernel (3-D) and the whole attention decoder keep their layout
     assert layout["frontend"]["conv_spe"]["depthwise"]["kernel"].shape == (31, 1, 64)
-    assert "embedding" in layout["decoder"]["embed_tokens"]
+    assert layout["decoder"] is params["decoder"]
     count = sum(leaf.size for leaf in jax.tree.leaves(params))
     assert sum(leaf.size for leaf in jax.tree.leaves(layout)) == count
 
