@@ -1,18 +1,24 @@
-"""Trains WhisperSign: ``python -m whispersign_jax.main --config=configs/demo.py --workdir=DIR``.
+"""Trains WhisperSign: ``python -m whispersign_jax.main --config=configs/demo.py [--workdir=DIR]``.
 
 Any config field can be overridden: ``--config.stages.stage2.lr=1e-4``. Rerunning the same
-command resumes where it stopped; finished stages are skipped.
+command resumes where it stopped; finished stages are skipped. Without ``--workdir`` the run
+goes to ``runs/<config name>`` (``runs/demo``, ``runs/demo-quick`` for ``demo.py:quick``).
 """
 
 import logging as std_logging
+from pathlib import Path
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Folder for checkpoints and TensorBoard events.")
+flags.DEFINE_string(
+    "workdir", None, "Folder for checkpoints and TensorBoard events (default: runs/<config>)."
+)
 config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["config"])
+
+RUNS_DIR = "runs"
 
 
 class QuietLibraries(std_logging.Filter):
@@ -26,6 +32,13 @@ class QuietLibraries(std_logging.Filter):
         )
 
 
+def default_workdir(config_argument: str) -> str:
+    """``configs/demo.py:quick`` -> ``runs/demo-quick``: one folder per config and variant."""
+    path, _, variant = config_argument.partition(":")
+    name = Path(path).stem + (f"-{variant}" if variant else "")
+    return str(Path(RUNS_DIR) / name)
+
+
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -34,14 +47,23 @@ def main(argv) -> None:
 
     from whispersign_jax import train
 
+    workdir = FLAGS.workdir or default_workdir(config_flags.get_config_filename(FLAGS["config"]))
+    logging.info("workdir: %s", workdir)
+    if not FLAGS.workdir:
+        print(f"No --workdir given: writing to {workdir}", flush=True)
     logging.info(
         "JAX process %d / %d, local devices: %s",
         jax.process_index(),
         jax.process_count(),
         jax.local_devices(),
     )
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    train.train_and_evaluate(FLAGS.config, workdir)
+
+
+def run() -> None:
+    """The ``whispersign-train`` console script."""
+    app.run(main)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()
