@@ -25,6 +25,7 @@ def stage(**fields) -> ml_collections.ConfigDict:
         epochs=100,
         batch_size=16,  # global batch, split over the mesh's devices
         weight_decay=1e-4,  # AdamW, on kernels and embeddings of trainable parameters
+        update_batch_norm=True,  # the frontend's BatchNorm running statistics follow the data
         window_seconds=0.0,  # > 0: train on sliding-window crops of this length
         overlap_seconds=0.0,  # overlap of consecutive windows
     )
@@ -34,7 +35,10 @@ def stage(**fields) -> ml_collections.ConfigDict:
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.seed = 0
-    config.run_stages = ("stage1", "stage2", "stage3")
+    # Every stage in training order: each starts from the best parameters of the one before
+    # it in the same workdir. run_stages: the ones this run trains, in that order.
+    config.stage_order = ("stage1", "stage2", "stage3")
+    config.run_stages = config.stage_order
 
     config.model = ml_collections.ConfigDict()
     config.model.size = "base"  # tiny, base, small, medium, large-v3 or custom

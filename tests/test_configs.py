@@ -73,3 +73,32 @@ def train_model_config(config):
     from whispersign_jax.train import build_model_config
 
     return build_model_config(config, num_glosses=16)
+
+
+def test_model_config_is_built_from_config_model_fields():
+    from whispersign_jax.model import ModelConfig
+
+    config = default.get_config()
+    config.model.ffn_dim = 1000  # a size field overrides the preset's value
+    model = train_model_config(config)
+    assert (model.d_model, model.encoder_layers, model.ffn_dim) == (512, 6, 1000)
+    assert (model.dropout, model.patch_size, model.dtype) == (0.1, 4, "float32")
+    with pytest.raises(ValueError, match=r"Unknown model config fields \['dropout_rate'\]"):
+        ModelConfig.from_settings({**config.model, "dropout_rate": 0.2}, num_glosses=3)
+    with pytest.raises(ValueError, match="custom' needs"):
+        ModelConfig.from_settings({**config.model, "size": "custom", "d_model": 0}, 3)
+
+
+def test_every_stage_has_the_same_fields_and_an_explicit_order():
+    config = default.get_config()
+    assert config.stage_order == ("stage1", "stage2", "stage3")
+    fields = {name: set(stage) for name, stage in config.stages.items()}
+    assert len({frozenset(f) for f in fields.values()}) == 1
+    assert all(stage.update_batch_norm for stage in config.stages.values())
+
+
+def test_main_without_workdir_defaults_to_runs_config_name():
+    from whispersign_jax.main import default_workdir
+
+    assert default_workdir("configs/stage2.py") == "runs/stage2"
+    assert default_workdir("configs/demo.py:quick") == "runs/demo-quick"

@@ -77,3 +77,15 @@ def test_hybrid_loss_is_weighted_sum_with_label_smoothing():
     np.testing.assert_allclose(metrics["loss/attention"], attention, rtol=1e-5)
     np.testing.assert_allclose(metrics["loss/ctc"], ctc, rtol=1e-5)
     np.testing.assert_allclose(total, 0.3 * ctc + 0.7 * attention, rtol=1e-5)
+
+
+def test_ctc_only_loss_needs_no_decoder_outputs():
+    rng = np.random.default_rng(0)
+    ctc_logits = jnp.asarray(rng.normal(size=(2, 6, 5)), jnp.float32)
+    outputs = {"ctc_logits": ctc_logits, "encoder_mask": jnp.ones((2, 6), bool)}
+    labels, label_mask = jnp.array([[1, 2], [3, 0]]), jnp.array([[True, True], [True, False]])
+    assert not losses.uses_decoder(1.0) and losses.uses_decoder(0.3)
+    total, metrics = losses.hybrid_loss(outputs, labels, label_mask, None, None, alpha=1.0)
+    ctc, _ = losses.ctc_loss(ctc_logits, outputs["encoder_mask"], labels, label_mask)
+    np.testing.assert_allclose(total, ctc)
+    assert set(metrics) == {"loss/total", "loss/ctc", "ctc_infeasible"}

@@ -134,3 +134,60 @@ def test_rerun_resumes_exactly(tmp_path, monkeypatch):
     resumed = trained.load_trained(tmp_path / "resumed")
     assert straight.step == resumed.step
     assert leaves_equal(straight.variables, resumed.variables)
+
+
+def test_stage_order_is_the_configs_not_alphabetical():
+    config = tiny_training_config()
+    config.stages.warmup = config.stages.stage1
+    config.stages.joint = config.stages.stage2
+    config.stage_order = ("warmup", "joint")  # alphabetically "joint" comes first
+    config.run_stages = ("warmup", "joint")
+    assert train.stage_sequence(config) == [("warmup", None), ("joint", "warmup")]
+    config.run_stages = ("joint",)
+    assert train.stage_sequence(config) == [("joint", "warmup")]
+    config.run_stages = ("joint", "warmup")
+    with pytest.raises(ValueError, match=r"must follow config\.stage_order"):
+        train.stage_sequence(config)
+    config.run_stages = ("stage9",)
+    with pytest.raises(ValueError, match="unknown: \\['stage9'\\]"):
+        train.stage_sequence(config)
+
+
+@pytest.mark.parametrize("update", [True, False])
+def test_batch_norm_statistics_follow_the_stage_config(tmp_path, update):
+    config = tiny_training_config()
+    config.stages.stage2.update_batch_norm = update
+    vocabulary, splits = load_splits(config.data)
+    model = WhisperSign(train.build_model_config(config, vocabulary.num_glosses))
+    runner = train.StageRunner(config, "stage2", tmp_path, model, vocabulary, splits, make_mesh())
+    state, labels, _, optimizer = runner.initial_state(previous=None)
+    before = jax.device_get(state.batch_stats)
+    step = jax.jit(
+        train.make_train_step(model, optimizer, labels, runner.stage, config, jax.random.key(0))
+    )
+    state, metrics = step(state, global_batch(runner.batches[0], runner.batch_sharding))
+    assert leaves_equal(before, jax.device_get(state.batch_stats)) is not update
+    assert "loss/attention" in metrics  # stage 2 runs the decoder
+
+
+def test_starting_points_that_cannot_be_right_are_warned_about(tmp_path, caplog):
+    config = tiny_training_config()
+    vocabulary, splits = load_splits(config.data)
+    model = WhisperSign(train.build_model_config(config, vocabulary.num_glosses))
+    mesh = make_mesh()
+    stage2 = train.StageRunner(config, "stage2", tmp_path, model, vocabulary, splits, mesh)
+    labels = optim.trainable_labels(stage2.abstract_variables["params"], (".*",))
+    with caplog.at_level("WARNING"):
+        _, description = stage2.initial_model_vars("stage1", labels)
+    assert description == "fresh initialisation"
+    assert "has no best checkpoint of stage1" in caplog.text
+    assert "--config.init_checkpoint" in caplog.text
+    assert "stay random" not in caplog.text  # nothing is frozen in stage 2
+
+    caplog.clear()
+    stage1 = train.StageRunner(config, "stage1", tmp_path, model, vocabulary, splits, mesh)
+    labels = optim.trainable_labels(stage1.abstract_variables["params"], ("frontend/.*",))
+    with caplog.at_level("WARNING"):
+        stage1.initial_model_vars(None, labels)
+    assert "stage1 freezes ctc_head, decoder, encoder" in caplog.text
+    assert "--config.pretrained=openai/whisper-base" in caplog.text

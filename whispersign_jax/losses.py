@@ -65,15 +65,21 @@ def attention_loss(decoder_logits, targets, target_mask, label_smoothing: float 
     return jnp.sum(per_token * target_mask) / jnp.maximum(target_mask.sum(), 1)
 
 
+def uses_decoder(alpha: float) -> bool:
+    """Whether the loss has an attention term; at ``alpha == 1`` (CTC only) the decoder is
+    not run at all."""
+    return alpha < 1.0
+
+
 def hybrid_loss(outputs, labels, label_mask, targets, target_mask, alpha: float, **kwargs):
-    """``alpha * CTC + (1 - alpha) * attention``; returns (total, metrics dict)."""
+    """``alpha * CTC + (1 - alpha) * attention``; returns (total, metrics dict).
+
+    ``outputs`` hold ``decoder_logits`` only when ``uses_decoder(alpha)``: CTC only otherwise.
+    """
     ctc, feasible = ctc_loss(outputs["ctc_logits"], outputs["encoder_mask"], labels, label_mask)
+    metrics = {"loss/ctc": ctc, "ctc_infeasible": jnp.sum(~feasible)}
+    if not uses_decoder(alpha):
+        return ctc, {"loss/total": ctc, **metrics}
     attention = attention_loss(outputs["decoder_logits"], targets, target_mask, **kwargs)
     total = alpha * ctc + (1.0 - alpha) * attention
-    metrics = {
-        "loss/total": total,
-        "loss/ctc": ctc,
-        "loss/attention": attention,
-        "ctc_infeasible": jnp.sum(~feasible),
-    }
-    return total, metrics
+    return total, {"loss/total": total, **metrics, "loss/attention": attention}

@@ -38,6 +38,17 @@ def trainable_labels(params, trainable: Sequence[str]):
     return labels
 
 
+def frozen_parts(labels) -> list[str]:
+    """The top-level parts (``encoder``, ``decoder`` ...) that have a frozen parameter."""
+    return sorted(
+        {
+            path_name(path[:1])
+            for path, label in jax.tree_util.tree_leaves_with_path(labels)
+            if label == FROZEN
+        }
+    )
+
+
 def decay_mask(params):
     return jax.tree_util.tree_map_with_path(
         lambda path, _: path_name(path).rsplit("/", 1)[-1] in DECAYED_LEAVES, params

@@ -32,9 +32,8 @@ from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.keypoints import FPS
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
+from whispersign_jax.model.config import SIZE_FIELDS
 from whispersign_jax.vocab import Vocabulary
-
-SIZE_FIELDS = ("d_model", "encoder_layers", "decoder_layers", "num_heads", "ffn_dim")
 
 
 @flax.struct.dataclass
@@ -49,35 +48,20 @@ class TrainState:
 
 
 def build_model_config(config: ml_collections.ConfigDict, num_glosses: int) -> ModelConfig:
-    """``config.model`` -> ModelConfig: a preset with any non-zero size field overriding it,
-    or ``size='custom'`` with every size given; ``config.pretrained`` fixes the sizes."""
-    model = config.model
-    sizes = {name: model[name] for name in SIZE_FIELDS if model[name]}
-    other = dict(
-        patch_size=model.patch_size,
-        conv_kernel=model.conv_kernel,
-        dropout=model.dropout,
-        channel_dropout=model.channel_dropout,
-        dtype=model.dtype,
-    )
-    if config.pretrained:
-        from whispersign_jax.model import pretrained
+    """``config.model`` -> ModelConfig; ``config.pretrained`` fixes the sizes to its own."""
+    if not config.pretrained:
+        return ModelConfig.from_settings(config.model, num_glosses)
+    from whispersign_jax.model import pretrained
 
-        path = pretrained.resolve_checkpoint(config.pretrained)
-        return pretrained.whisper_model_config(path, num_glosses, **other)
-    if model.size == "custom":
-        missing = [name for name in SIZE_FIELDS if name not in sizes]
-        if missing:
-            raise ValueError(f"config.model.size='custom' needs config.model.{missing} set.")
-        return ModelConfig(num_glosses=num_glosses, **sizes, **other)
-    return ModelConfig.preset(model.size, num_glosses, **sizes, **other)
+    other = {k: v for k, v in config.model.items() if k != "size" and k not in SIZE_FIELDS}
+    return pretrained.whisper_model_config(config.pretrained, num_glosses, **other)
 
 
 def make_train_step(model: WhisperSign, optimizer, labels, stage, config, base_rng):
-    """The pure train step of one stage. ``stage.alpha == 1`` skips the decoder (CTC only)."""
+    """The pure train step of one stage; the loss decides whether the decoder runs."""
     alpha = float(stage.alpha)
     num_glosses = model.config.num_glosses
-    update_batch_stats = labels["frontend"]["batch_norm"]["scale"] == optim.TRAINABLE
+    run_decoder = losses.uses_decoder(alpha)
 
     def loss_fn(params, state: TrainState, batch, rng):
         params = optim.freeze(params, labels)
@@ -85,26 +69,11 @@ def make_train_step(model: WhisperSign, optimizer, labels, stage, config, base_r
         inputs, targets, target_mask = losses.teacher_forcing(
             batch["labels"], batch["label_mask"], num_glosses
         )
-        if alpha >= 1.0:
-            (_, encoder_mask, ctc_logits), updates = model.apply(
-                variables,
-                batch["keypoints"],
-                batch["frame_mask"],
-                train=True,
-                rngs={"dropout": rng},
-                mutable=["batch_stats"],
-                method="encode",
-            )
-            ctc, feasible = losses.ctc_loss(
-                ctc_logits, encoder_mask, batch["labels"], batch["label_mask"]
-            )
-            metrics = {"loss/total": ctc, "loss/ctc": ctc, "ctc_infeasible": jnp.sum(~feasible)}
-            return ctc, (metrics, updates["batch_stats"])
         outputs, updates = model.apply(
             variables,
             batch["keypoints"],
             batch["frame_mask"],
-            inputs,
+            inputs if run_decoder else None,
             train=True,
             rngs={"dropout": rng},
             mutable=["batch_stats"],
@@ -126,7 +95,7 @@ def make_train_step(model: WhisperSign, optimizer, labels, stage, config, base_r
         (_, (metrics, batch_stats)), grads = grad_fn(state.params, state, batch, rng)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        if not update_batch_stats:
+        if not stage.update_batch_norm:
             batch_stats = state.batch_stats
         metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
         metrics["valid_frames"] = batch["frame_mask"].sum()
@@ -159,8 +128,8 @@ class StageRunner:
         self.val_samples = preprocess_samples(splits["val"], self.preprocessor)
         self.dir = workdir / stage_name
         self.checkpoints = StageCheckpoints(self.dir, keep_latest=config.keep_checkpoints)
-        window = self.stage.get("window_seconds", 0.0)
-        hop = window - self.stage.get("overlap_seconds", 0.0)
+        window = self.stage.window_seconds
+        hop = window - self.stage.overlap_seconds
         self.batches = TrainBatches(
             splits["train"],
             batch_size=self.stage.batch_size,
@@ -194,7 +163,7 @@ class StageRunner:
         shardings = sharding.state_sharding(self.mesh, tree)
         return jax.device_put(tree, shardings)
 
-    def initial_model_vars(self, previous: str | None) -> tuple[dict, str]:
+    def initial_model_vars(self, previous: str | None, labels) -> tuple[dict, str]:
         """Parameters to start from when this stage has no checkpoint of its own."""
         target = self.abstract_variables
         sources = []
@@ -208,6 +177,18 @@ class StageRunner:
             checkpoints.close()
             if restored is not None:
                 return restored[0], description
+        if previous:
+            logging.warning(
+                "%s: %s has no best checkpoint of %s, so this stage does NOT start from its "
+                "result. Run %s first with the same --workdir (e.g. --config=configs/%s.py), "
+                "or pass --config.init_checkpoint=<other workdir>/%s.",
+                self.name,
+                self.dir.parent,
+                previous,
+                previous,
+                previous,
+                previous,
+            )
         variables = init_variables(self.model, jax.random.key(self.config.seed))
         if self.config.pretrained:
             from whispersign_jax.model import pretrained
@@ -217,6 +198,17 @@ class StageRunner:
             )
             logging.info("%s", report.summary())
             return {**variables, "params": params}, f"Whisper {self.config.pretrained}"
+        frozen = optim.frozen_parts(labels)
+        if frozen:
+            logging.warning(
+                "%s freezes %s, which start from a random initialisation and so stay random. "
+                "Pass --config.pretrained=openai/whisper-base (or a local Whisper folder), "
+                "--config.init_checkpoint=<workdir>/<stage>, or train them with "
+                "--config.stages.%s.trainable.",
+                self.name,
+                ", ".join(frozen),
+                self.name,
+            )
         return variables, "fresh initialisation"
 
     def initial_state(self, previous: str | None) -> tuple[TrainState, Any, Any, Any]:
@@ -239,7 +231,7 @@ class StageRunner:
                 train_vars["opt_state"],
             )
             return state, labels, schedule, optimizer
-        model_vars, description = self.initial_model_vars(previous)
+        model_vars, description = self.initial_model_vars(previous, labels)
         logging.info("%s: starting from %s", self.name, description)
         model_vars = self._shard(model_vars)
         opt_state = jax.jit(
@@ -409,14 +401,11 @@ def hparams(config: ml_collections.ConfigDict, stage_name: str) -> dict[str, Any
 
 
 def save_run_files(
-    config: ml_collections.ConfigDict,
-    workdir: Path,
-    vocabulary: Vocabulary,
-    preprocessor: Preprocessor,
+    config: ml_collections.ConfigDict, workdir: Path, preprocessor: Preprocessor
 ) -> None:
+    """The run's config and preprocessing; the label map travels in every checkpoint."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / trained.CONFIG_FILE).write_text(config.to_json_best_effort(indent=1))
-    vocabulary.save(workdir / "label_map.json")
     preprocessor.save(workdir)
 
 
@@ -425,6 +414,24 @@ def preprocess_samples(samples: list, preprocessor: Preprocessor) -> list:
     if preprocessor.is_identity:
         return samples
     return [dataclasses.replace(s, keypoints=preprocessor(s.keypoints)) for s in samples]
+
+
+def stage_sequence(config: ml_collections.ConfigDict) -> list[tuple[str, str | None]]:
+    """``(stage, the stage before it in config.stage_order or None)`` for each of
+    ``config.run_stages``; a clear error for a stage that is not configured or out of order."""
+    order = tuple(config.stage_order)
+    unknown = [name for name in (*order, *config.run_stages) if name not in config.stages]
+    if unknown or not set(config.run_stages) <= set(order):
+        raise ValueError(
+            f"config.run_stages {tuple(config.run_stages)} and config.stage_order {order} "
+            f"must name stages of config.stages {tuple(config.stages)}; unknown: {unknown}."
+        )
+    positions = [order.index(name) for name in config.run_stages]
+    if positions != sorted(positions):
+        raise ValueError(
+            f"config.run_stages {tuple(config.run_stages)} must follow config.stage_order {order}."
+        )
+    return [(order[i], order[i - 1] if i else None) for i in positions]
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -438,16 +445,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         standardize=config.data.standardize,
     )  # statistics of the train split only
     if jax.process_index() == 0:
-        save_run_files(config, workdir, vocabulary, preprocessor)
+        save_run_files(config, workdir, preprocessor)
     model = WhisperSign(build_model_config(config, vocabulary.num_glosses))
     mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
-    stage_order = list(config.stages.keys())
     results = {}
-    for name in config.run_stages:
-        if name not in stage_order:
-            raise ValueError(f"config.run_stages names {name!r}; stages are {stage_order}.")
-        position = stage_order.index(name)
-        previous = stage_order[position - 1] if position else None
+    for name, previous in stage_sequence(config):
         runner = StageRunner(config, name, workdir, model, vocabulary, splits, mesh, preprocessor)
         try:
             results[name] = runner.run(previous)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from whispersign_jax import vocab
@@ -18,6 +19,8 @@ WHISPER_PRESETS: dict[str, dict[str, int]] = {
     ),
 }
 DTYPES = ("float32", "bfloat16")
+SIZE_FIELDS = tuple(WHISPER_PRESETS["base"])  # the fields a preset fixes
+CUSTOM_SIZE = "custom"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,16 +60,32 @@ class ModelConfig:
         if size not in WHISPER_PRESETS:
             raise ValueError(
                 f"Unknown model size {size!r}; choose one of {sorted(WHISPER_PRESETS)} "
-                "or 'custom' with explicit sizes."
+                f"or {CUSTOM_SIZE!r} with explicit sizes."
             )
-        return cls(num_glosses=num_glosses, **{**WHISPER_PRESETS[size], **overrides})
+        return cls.from_dict({"num_glosses": num_glosses, **WHISPER_PRESETS[size], **overrides})
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], num_glosses: int) -> ModelConfig:
+        """``config.model`` -> ModelConfig. ``size`` names a preset (or ``custom``); a size
+        field of 0 takes the preset's value; every other key is a field of this class."""
+        settings = dict(settings)
+        size = settings.pop("size")
+        fields = {k: v for k, v in settings.items() if v or k not in SIZE_FIELDS}
+        if size != CUSTOM_SIZE:
+            return cls.preset(size, num_glosses, **fields)
+        missing = [name for name in SIZE_FIELDS if name not in fields]
+        if missing:
+            raise ValueError(f"config.model.size='custom' needs config.model.{missing} set.")
+        return cls.from_dict({"num_glosses": num_glosses, **fields})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f"Unknown model config fields {sorted(unknown)}.")
+            raise ValueError(
+                f"Unknown model config fields {sorted(unknown)}; known: {sorted(known)}."
+            )
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:

@@ -38,19 +38,19 @@ class WhisperSign(nn.Module):
         encoder_out = self.encoder(embeddings, encoder_mask, train)
         return encoder_out, encoder_mask, self.ctc_head(encoder_out)
 
-    def __call__(self, keypoints, frame_mask, decoder_inputs, train: bool = False):
+    def __call__(self, keypoints, frame_mask, decoder_inputs=None, train: bool = False):
         """Training forward pass; decoder_inputs (batch, L) start with ``<sos>``.
 
-        Returns a dict with ``ctc_logits``, ``encoder_mask`` and ``decoder_logits``
-        (batch, L, decoder_size).
+        Returns a dict with ``ctc_logits`` and ``encoder_mask``, plus ``decoder_logits``
+        (batch, L, decoder_size) when ``decoder_inputs`` are given (None: pass 1 only).
         """
         encoder_out, encoder_mask, ctc_logits = self.encode(keypoints, frame_mask, train)
-        decoder_logits = self.decoder(decoder_inputs, encoder_out, encoder_mask, train)
-        return {
-            "ctc_logits": ctc_logits,
-            "encoder_mask": encoder_mask,
-            "decoder_logits": decoder_logits,
-        }
+        outputs = {"ctc_logits": ctc_logits, "encoder_mask": encoder_mask}
+        if decoder_inputs is not None:
+            outputs["decoder_logits"] = self.decoder(
+                decoder_inputs, encoder_out, encoder_mask, train
+            )
+        return outputs
 
     def decode(self, tokens, encoder_out, encoder_mask) -> jax.Array:
         """Teacher-forced decoder logits for given encoder output (used for rescoring)."""
