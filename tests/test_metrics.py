@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from whispersign_jax.metrics import NONE, EditCounts, RecognitionMetrics, align, edit_counts
+from whispersign_jax.metrics import NONE, EditCounts, RecognitionMetrics, align, counts_of
+
+
+def edit_counts(reference, hypothesis) -> EditCounts:
+    return counts_of(align(reference, hypothesis))
 
 
 def levenshtein(reference: list[int], hypothesis: list[int]) -> int:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from whispersign_jax import vocab
 from whispersign_jax.vocab import Vocabulary
 
 
@@ -12,8 +13,8 @@ def test_label_map_round_trip_and_special_ids(tmp_path):
     loaded = Vocabulary.load(path)
     assert loaded == vocabulary
     assert loaded.label_map() == {"<blank>": 0, "xin chào": 1, "cảm ơn": 2, "tạm biệt": 3}
-    assert (loaded.sos_id, loaded.eos_id, loaded.pad_id) == (4, 5, 6)
-    assert (loaded.ctc_size, loaded.decoder_size) == (4, 7)
+    assert vocab.special_ids(loaded.num_glosses) == {"<sos>": 4, "<eos>": 5, "<pad>": 6}
+    assert (vocab.ctc_size(3), vocab.decoder_size(3)) == (4, 7)
     assert loaded.names([3, 1]) == ["tạm biệt", "xin chào"]
     assert loaded.ids(["cảm ơn"]) == [2]
 

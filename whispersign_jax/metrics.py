@@ -69,12 +69,8 @@ def align(reference: Sequence[int], hypothesis: Sequence[int]) -> list[tuple[int
     return pairs[::-1]
 
 
-def edit_counts(reference: Sequence[int], hypothesis: Sequence[int]) -> EditCounts:
-    """Levenshtein alignment of two gloss sequences, split into S / I / D."""
-    return counts_of(align(reference, hypothesis))
-
-
 def counts_of(pairs: Sequence[tuple[int, int]]) -> EditCounts:
+    """The S / I / D counts of an ``align`` result."""
     substitutions = sum(r != NONE and h != NONE and r != h for r, h in pairs)
     insertions = sum(r == NONE for r, _ in pairs)
     deletions = sum(h == NONE for _, h in pairs)

@@ -85,30 +85,6 @@ class Vocabulary:
     def num_glosses(self) -> int:
         return len(self.glosses)
 
-    @property
-    def blank_id(self) -> int:
-        return BLANK_ID
-
-    @property
-    def sos_id(self) -> int:
-        return special_ids(self.num_glosses)["<sos>"]
-
-    @property
-    def eos_id(self) -> int:
-        return special_ids(self.num_glosses)["<eos>"]
-
-    @property
-    def pad_id(self) -> int:
-        return special_ids(self.num_glosses)["<pad>"]
-
-    @property
-    def ctc_size(self) -> int:
-        return ctc_size(self.num_glosses)
-
-    @property
-    def decoder_size(self) -> int:
-        return decoder_size(self.num_glosses)
-
     def names(self, ids: Sequence[int]) -> list[str]:
         """Gloss names for gloss ids; special ids are not glosses and raise."""
         out = []
