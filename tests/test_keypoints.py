@@ -22,12 +22,14 @@ def test_layout_constants_match_the_contract():
 def test_hand_topology_is_mediapipes():
     assert len(kp.HAND_PARENTS) == 21 and kp.HAND_PARENTS[0] == -1
     assert len(kp.HAND_BONES) == 20
-    for finger in kp.FINGERS.values():
+    fingers = {"thumb": kp.THUMB, "index": kp.INDEX, "middle": kp.MIDDLE, "ring": kp.RING,
+               "little": kp.LITTLE}  # fmt: skip
+    for finger in fingers.values():
         # Each finger is a chain that starts at the wrist and ends at its tip.
         assert kp.HAND_PARENTS[finger[0]] == kp.WRIST
         assert [kp.HAND_PARENTS[joint] for joint in finger[1:]] == list(finger[:-1])
-    assert sorted(j for finger in kp.FINGERS.values() for j in finger) == list(range(1, 21))
-    assert kp.FINGERS["index"] == (5, 6, 7, 8) and kp.FINGERS["little"][-1] == 20
+    assert sorted(j for finger in fingers.values() for j in finger) == list(range(1, 21))
+    assert fingers["index"] == (5, 6, 7, 8) and fingers["little"][-1] == 20
 
 
 def test_velocities_match_np_gradient_when_hands_are_always_present():

@@ -29,7 +29,6 @@ INDEX = (5, 6, 7, 8)
 MIDDLE = (9, 10, 11, 12)
 RING = (13, 14, 15, 16)
 LITTLE = (17, 18, 19, 20)
-FINGERS = {"thumb": THUMB, "index": INDEX, "middle": MIDDLE, "ring": RING, "little": LITTLE}
 # Parent of each joint (the wrist is the root); every finger chain starts at the wrist.
 HAND_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
 # (parent, child) pairs, one per bone.

@@ -81,14 +81,6 @@ def test_same_label_with_one_remembered_wrist():
     assert positions[RIGHT_SLOT, 0, 0] == pytest.approx(0.3)
 
 
-def test_reset_forgets_history():
-    assigner = SlotAssigner()
-    assigner.assign([_hand(0.8, "Left"), _hand(0.2, "Right")])
-    assigner.reset()
-    positions, _ = assigner.assign([_hand(0.21, "Right"), _hand(0.78, "Right")])
-    assert positions[RIGHT_SLOT, 0, 0] == pytest.approx(0.21)  # image side decides again
-
-
 def test_duplicate_and_extra_detections_are_dropped():
     best, twin, third = _hand(0.3, "Left", 0.9), _hand(0.305, "Right", 0.6), _hand(0.7, "Right")
     positions, presence = SlotAssigner().assign([twin, best])

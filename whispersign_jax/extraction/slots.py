@@ -73,10 +73,6 @@ class SlotAssigner:
         }
         return positions, presence
 
-    def reset(self) -> None:
-        """Forgets the previous frame (call between videos)."""
-        self._previous_wrists = {}
-
     def _split_same_label(self, hands: Sequence[HandDetection]) -> list[int]:
         """Slots for two hands with the same label: tracking continuity, else image side."""
         wrists = np.stack([hand.landmarks[kp.WRIST, :2] for hand in hands])  # (2, xy)
