@@ -91,7 +91,7 @@ def whisper_model_config(source: str | Path, num_glosses: int, **overrides: Any)
     """A ``ModelConfig`` with the checkpoint's sizes; ``overrides`` set any other field."""
     path = resolve_checkpoint(source)
     hf_config = _read_config(path)
-    positions = hf_config.get("max_target_positions", 448)
+    positions = hf_config.get("max_target_positions", ModelConfig.max_target_positions)
     sizes = {**_whisper_sizes(hf_config, path), "max_target_positions": positions}
     return ModelConfig(num_glosses=num_glosses, **{**sizes, **overrides})
 
