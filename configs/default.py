@@ -1,4 +1,4 @@
-"""WhisperSign, all three stages at Whisper's `base` size (DESIGN.md section 3).
+"""WhisperSign, all three stages at Whisper's `base` size (docs/design.md, "Training").
 
     python -m whispersign_jax.main --config=configs/default.py --workdir=runs/default \
         --config.pretrained=openai/whisper-base --config.data.source=processed \

@@ -202,7 +202,6 @@ def benchmark_extract() -> dict[str, float | str]:
     import tempfile
 
     from whispersign_jax.extraction import model_file
-    from whispersign_jax.extraction.legacy_env import assemble_tasks_model, ensure_legacy_env
 
     if not EXTRACT_CLIP.is_file():
         return {"extract.skipped": f"{EXTRACT_CLIP} is absent"}
@@ -217,6 +216,8 @@ def benchmark_extract() -> dict[str, float | str]:
         if model_file.available_model() is not None:
             runs["tasks"] = (sys.executable, str(model_file.available_model()))
     else:
+        from legacy_env import assemble_tasks_model, ensure_legacy_env  # scripts/legacy_env.py
+
         python = str(ensure_legacy_env(repo / ".venvs" / "mediapipe-legacy"))
         model = assemble_tasks_model(python, Path(scratch.name) / "hand_landmarker.task")
         runs = {"legacy": (python, ""), "tasks": (python, str(model))}

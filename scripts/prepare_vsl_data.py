@@ -1,4 +1,4 @@
-"""Prepares a sign dataset into the processed layout (DESIGN.md section 1). NumPy only.
+"""Prepares a sign dataset into the processed layout (docs/design.md, "Data contract"). NumPy only.
 
     python scripts/prepare_vsl_data.py --source {kaggle,huggingface,video,pose,mp_data} \
         --data_dir DIR [--label_csv CSV] --output_dir data/processed [--target_fps 60] \

@@ -1,6 +1,10 @@
-"""Shared test helpers: paths to the optional ../shared fixtures, tiny training configs."""
+"""Shared test helpers: paths to the optional ../shared fixtures, scripts/ modules, tiny
+training configs."""
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -13,6 +17,17 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"{FIXTURES} is absent (a fresh clone has no ../shared)")
     return FIXTURES
+
+
+def load_script(name: str) -> ModuleType:
+    """The module of scripts/<name>.py (scripts/ is not a package), loaded once."""
+    module_name = f"scripts_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, REPO / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
 
 
 def tiny_training_config(**stage_epochs: int):

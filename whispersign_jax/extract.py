@@ -1,4 +1,5 @@
-"""Video -> `(T, 42, 7)` keypoints with MediaPipe (DESIGN.md section 1). No JAX, no TensorFlow.
+"""Video -> `(T, 42, 7)` keypoints with MediaPipe (docs/design.md, "Data contract").
+No JAX, no TensorFlow.
 
     python -m whispersign_jax.extract --video F.mp4 --out F.npy [--backend auto|tasks|legacy]
         [--target_fps 60] [--mirrored] [--model_path hand_landmarker.task]

@@ -1,7 +1,8 @@
-"""The keypoint contract of DESIGN.md section 1: joint order, feature layout and their helpers.
+"""The keypoint contract: joint order, feature layout and their helpers.
 
-This is the one module that knows how a `(frames, 42, 7)` keypoint array is laid out. It
-imports NumPy only, so the extractor and the data tools can use it without JAX.
+This is the one module that knows how a `(frames, 42, 7)` keypoint array is laid out
+(docs/design.md, "Data contract"). It imports NumPy only, so the extractor and the data
+tools can use it without JAX.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def validate_keypoints(array: np.ndarray, source: str) -> np.ndarray:
     if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_JOINTS, NUM_FEATURES):
         raise ValueError(
             f"{source}: keypoints must have shape {expected}, got {keypoints.shape}; "
-            "see DESIGN.md section 1 for the joint and feature layout"
+            "see docs/design.md, 'Data contract', for the joint and feature layout"
         )
     if keypoints.shape[0] < 1:
         raise ValueError(f"{source}: keypoints have no frames, expected shape {expected}")

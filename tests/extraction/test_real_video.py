@@ -15,14 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES, REPO, load_script
 
 from whispersign_jax import keypoints as kp
-from whispersign_jax.extraction.legacy_env import (
-    LegacyEnvError,
-    assemble_tasks_model,
-    ensure_legacy_env,
-)
+
+legacy_env = load_script("legacy_env")
 
 CLIP = FIXTURES / "signing_clip.mp4"
 CLIP_FRAMES, CLIP_FPS = 58, 29.9166  # fixtures/README.md and the container
@@ -34,8 +31,8 @@ def legacy_python() -> Path:
         pytest.skip(f"{CLIP} is absent (a fresh clone has no ../shared)")
     start = time.perf_counter()
     try:
-        python = ensure_legacy_env(REPO / ".venvs" / "mediapipe-legacy")
-    except LegacyEnvError as error:
+        python = legacy_env.ensure_legacy_env(REPO / ".venvs" / "mediapipe-legacy")
+    except legacy_env.LegacyEnvError as error:
         pytest.skip(f"cannot build the mediapipe 0.10.21 side environment: {error}")
     print(f"side environment ready in {time.perf_counter() - start:.1f} s")
     return python
@@ -97,7 +94,7 @@ def test_mirrored_option_swaps_the_slots(legacy_python, tmp_path):
 
 
 def test_tasks_backend_on_a_real_signing_clip(legacy_python, tmp_path):
-    model = assemble_tasks_model(legacy_python, tmp_path / "hand_landmarker.task")
+    model = legacy_env.assemble_tasks_model(legacy_python, tmp_path / "hand_landmarker.task")
     out = tmp_path / "clip.npy"
     _extract(legacy_python, out, "--backend", "tasks", "--model_path", str(model))
     keypoints = np.load(out, allow_pickle=False)
@@ -108,7 +105,7 @@ def test_tasks_backend_on_a_real_signing_clip(legacy_python, tmp_path):
 
 def test_extraction_modules_import_no_jax_or_tensorflow():
     code = (
-        "import sys, whispersign_jax.extract, whispersign_jax.extraction.legacy_env; "
+        "import sys, whispersign_jax.extract; "
         "print(sorted(m for m in ('jax', 'tensorflow', 'mediapipe', 'cv2') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -18,8 +18,8 @@ from whispersign_jax.extraction.slots import HandDetection
 BACKENDS = ("auto", "tasks", "legacy")
 INSTALL_HINT = 'pip install "opencv-python-headless==5.0.0.93" "mediapipe==1.2.2"'
 LEGACY_INSTALL_HINT = (
-    "python -m whispersign_jax.extraction.legacy_env .venvs/mediapipe-legacy, which builds a "
-    'separate environment with "mediapipe==0.10.21" (it needs numpy<2 and protobuf<5) and '
+    "python scripts/legacy_env.py .venvs/mediapipe-legacy in a checkout of this project, which "
+    'builds a separate environment with "mediapipe==0.10.21" (it needs numpy<2 and protobuf<5) and '
     "prints its python to run the extractor with (PYTHONPATH=<this project>)"
 )
 

@@ -1,4 +1,4 @@
-"""MediaPipe hand detections -> the two anatomical hand slots of DESIGN.md section 1.
+"""MediaPipe hand detections -> the two anatomical hand slots (docs/design.md, "Data contract").
 
 The legacy `mp.solutions.hands` labels handedness as if the image were mirrored (a selfie
 view): on a camera that films the signer (`mirrored=False`) its "Left" is the signer's

@@ -22,7 +22,7 @@ def tracks_to_keypoints(
     target_fps: float | None = kp.FPS,
     max_gap_s: float = MAX_INTERPOLATION_GAP_S,
 ) -> np.ndarray:
-    """Builds float32 `(T', 42, 7)` keypoints (DESIGN.md section 1) from hand tracks.
+    """Builds float32 `(T', 42, 7)` keypoints (docs/design.md, "Data contract") from hand tracks.
 
     `positions` is `(T, 2, 21, 3)` x, y, z per anatomical hand slot (0 = left, 1 = right),
     `presence` `(T, 2)` confidence in [0, 1] with 0 where the hand is missing, `timestamps`

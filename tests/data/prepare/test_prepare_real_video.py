@@ -8,9 +8,9 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES, REPO, load_script
 
-from whispersign_jax.extraction.legacy_env import LegacyEnvError, ensure_legacy_env
+legacy_env = load_script("legacy_env")
 
 CLIP = FIXTURES / "signing_clip.mp4"
 
@@ -20,8 +20,8 @@ def side_python():
     if not CLIP.is_file():
         pytest.skip(f"{CLIP} is absent (a fresh clone has no ../shared)")
     try:
-        return ensure_legacy_env(REPO / ".venvs" / "mediapipe-legacy")
-    except LegacyEnvError as error:
+        return legacy_env.ensure_legacy_env(REPO / ".venvs" / "mediapipe-legacy")
+    except legacy_env.LegacyEnvError as error:
         pytest.skip(f"cannot build the mediapipe 0.10.21 side environment: {error}")
 
 

@@ -1,4 +1,4 @@
-"""A side virtual environment with the legacy MediaPipe (`mp.solutions.hands`).
+"""Builds a side virtual environment with the legacy MediaPipe (`mp.solutions.hands`).
 
 mediapipe 0.10.21, the last release with `mp.solutions`, needs numpy<2 and protobuf<5, so it
 cannot live next to current JAX. This builds (once) a small venv for it; the extractor then
@@ -7,7 +7,13 @@ installed without its declared dependencies that hand tracking never imports (ja
 opencv-contrib-python, sentencepiece, sounddevice): about 400 MB instead of 1.1 GB, and
 built about twice as fast.
 
-    python -m whispersign_jax.extraction.legacy_env .venvs/mediapipe-legacy   # prints python
+    python scripts/legacy_env.py .venvs/mediapipe-legacy   # prints the environment's python
+
+It only ever deletes a folder it made itself: the target must be missing, empty, or carry
+its marker file, which is written before anything else (first as "building", then the
+requirements once the build is complete), so that an interrupted build is recognised and
+rebuilt. Tests and `scripts/benchmark.py` load this file by its path; the library does not
+use it.
 """
 
 from __future__ import annotations
@@ -33,40 +39,88 @@ LEGACY_DEPENDENCIES = (
 )
 # ... then mediapipe itself, without its declared dependencies.
 LEGACY_MEDIAPIPE = "mediapipe==0.10.21"
-_MARKER = "whispersign-requirements.txt"
+MARKER = "whispersign-requirements.txt"  # in every folder this script made
+BUILDING = "building\n"  # the marker's first line until the build is complete
+DEFAULT_FOLDER = Path(".venvs/mediapipe-legacy")
 
 
 class LegacyEnvError(RuntimeError):
     """The side environment could not be built; the message carries pip's output."""
 
 
+class UnsafeTargetError(RuntimeError):
+    """The target folder holds files this script did not create, so it is left alone."""
+
+
 def env_python(folder: Path) -> Path:
     return folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def requirements() -> str:
+    """The marker's content for a complete environment."""
+    return "\n".join([*LEGACY_DEPENDENCIES, LEGACY_MEDIAPIPE])
+
+
+def check_target(folder: str | os.PathLike) -> bool:
+    """True when `folder` may be (re)built: missing, empty, or made by this script (marker).
+
+    Raises UnsafeTargetError for anything else, which is never deleted.
+    """
+    folder = Path(folder)
+    if not folder.exists() and not folder.is_symlink():
+        return True
+    if not folder.is_dir():
+        raise UnsafeTargetError(
+            f"{folder} exists and is not a folder; give the side environment a new folder, "
+            f"e.g. {DEFAULT_FOLDER}"
+        )
+    if (folder / MARKER).is_file() or not any(folder.iterdir()):
+        return True
+    raise UnsafeTargetError(
+        f"{folder.resolve()} is not empty and was not made by scripts/legacy_env.py (it has no "
+        f"{MARKER}); nothing was deleted. Give a new or empty folder, e.g. {DEFAULT_FOLDER}, "
+        "or delete this one yourself if it is an old side environment."
+    )
 
 
 def ensure_legacy_env(folder: str | os.PathLike, timeout_s: float = 900.0) -> Path:
     """Returns the python of a ready side environment at `folder`, building it when needed.
 
-    An existing environment is reused when it was built with the same requirements. A file
-    lock next to `folder` keeps concurrent callers from building it twice.
+    An environment is reused when it was built with the same requirements; one of ours that
+    is stale or incomplete is rebuilt; any other non-empty folder is refused (see
+    `check_target`). A file lock next to `folder` keeps concurrent callers from building it
+    twice.
     """
     folder = Path(folder).resolve()
+    check_target(folder)  # before the lock file is made next to it
     folder.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(folder.with_name(folder.name + ".lock")):
-        marker = folder / _MARKER
-        wanted = "\n".join([*LEGACY_DEPENDENCIES, LEGACY_MEDIAPIPE])
-        if env_python(folder).exists() and marker.is_file() and marker.read_text() == wanted:
+        marker = folder / MARKER
+        ready = marker.is_file() and marker.read_text() == requirements()
+        if ready and env_python(folder).exists():
             return env_python(folder)
-        shutil.rmtree(folder, ignore_errors=True)
-        venv.EnvBuilder(with_pip=True).create(folder)
+        check_target(folder)  # again: another process may have changed it meanwhile
+        if marker.is_file():
+            shutil.rmtree(folder)  # ours: stale or incomplete
+        existed = folder.is_dir()  # and empty
+        folder.mkdir(exist_ok=True)
+        marker.write_text(BUILDING + requirements())  # an interrupted build keeps this
         try:
-            _pip_install(folder, LEGACY_DEPENDENCIES, timeout_s)
-            _pip_install(folder, ("--no-deps", LEGACY_MEDIAPIPE), timeout_s)
-        except LegacyEnvError:
-            shutil.rmtree(folder, ignore_errors=True)
+            _build(folder, timeout_s)
+        except Exception:
+            shutil.rmtree(folder)  # only what this call put there
+            if existed:
+                folder.mkdir()
             raise
-        marker.write_text(wanted)
+        marker.write_text(requirements())
         return env_python(folder)
+
+
+def _build(folder: Path, timeout_s: float) -> None:
+    """Creates the venv in `folder` (which holds only the marker) and installs MediaPipe."""
+    venv.EnvBuilder(with_pip=True).create(folder)
+    _pip_install(folder, LEGACY_DEPENDENCIES, timeout_s)
+    _pip_install(folder, ("--no-deps", LEGACY_MEDIAPIPE), timeout_s)
 
 
 def _pip_install(folder: Path, arguments: tuple[str, ...], timeout_s: float) -> None:
@@ -118,6 +172,15 @@ def _file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def main(argv: list[str]) -> int:
+    target = Path(argv[1]) if len(argv) > 1 else DEFAULT_FOLDER
+    try:
+        print(ensure_legacy_env(target))
+    except (UnsafeTargetError, LegacyEnvError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".venvs/mediapipe-legacy")
-    print(ensure_legacy_env(target))
+    sys.exit(main(sys.argv))
