@@ -45,19 +45,25 @@ def test_schedule_peaks_after_warmup_and_ends_at_one_percent():
     np.testing.assert_allclose(schedule(110), 1e-5, rtol=1e-6)
 
 
-def test_stage1_step_updates_only_frontend_and_ctc_head(tmp_path):
-    config = tiny_training_config()
-    config.stages.stage1.warmup_steps = 0  # the warm-up's first learning rate is 0
+def first_train_step(config, stage: str, workdir):
+    """The stage's initial state and the state and metrics after its first train step."""
     vocabulary, splits = load_splits(config.data)
     model = WhisperSign(train.build_model_config(config, vocabulary.num_glosses))
-    runner = train.StageRunner(config, "stage1", tmp_path, model, vocabulary, splits, make_mesh())
+    runner = train.StageRunner(config, stage, workdir, model, vocabulary, splits, make_mesh())
     state, labels, _, optimizer = runner.initial_state(previous=None)
-    before = jax.device_get(state.params)
+    before = jax.device_get(state)
     step = jax.jit(
         train.make_train_step(model, optimizer, labels, runner.stage, config, jax.random.key(0))
     )
     state, metrics = step(state, global_batch(runner.batches[0], runner.batch_sharding))
-    after = jax.device_get(state.params)
+    return before, jax.device_get(state), metrics
+
+
+def test_stage1_step_updates_only_frontend_and_ctc_head(tmp_path):
+    config = tiny_training_config()
+    config.stages.stage1.warmup_steps = 0  # the warm-up's first learning rate is 0
+    initial, state, metrics = first_train_step(config, "stage1", tmp_path)
+    before, after = initial.params, state.params
     for part in ("encoder", "decoder"):
         assert leaves_equal(before[part], after[part]), part
     for part in ("frontend", "ctc_head"):
@@ -157,16 +163,8 @@ def test_stage_order_is_the_configs_not_alphabetical():
 def test_batch_norm_statistics_follow_the_stage_config(tmp_path, update):
     config = tiny_training_config()
     config.stages.stage2.update_batch_norm = update
-    vocabulary, splits = load_splits(config.data)
-    model = WhisperSign(train.build_model_config(config, vocabulary.num_glosses))
-    runner = train.StageRunner(config, "stage2", tmp_path, model, vocabulary, splits, make_mesh())
-    state, labels, _, optimizer = runner.initial_state(previous=None)
-    before = jax.device_get(state.batch_stats)
-    step = jax.jit(
-        train.make_train_step(model, optimizer, labels, runner.stage, config, jax.random.key(0))
-    )
-    state, metrics = step(state, global_batch(runner.batches[0], runner.batch_sharding))
-    assert leaves_equal(before, jax.device_get(state.batch_stats)) is not update
+    initial, state, metrics = first_train_step(config, "stage2", tmp_path)
+    assert leaves_equal(initial.batch_stats, state.batch_stats) is not update
     assert "loss/attention" in metrics  # stage 2 runs the decoder
 
 
