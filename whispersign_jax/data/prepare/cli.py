@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = p.add_argument
-    add("--format", "--source", dest="format", required=True, choices=FORMATS,
+    add("--format", "--source", dest="format", required=True, choices=FORMATS, metavar="FORMAT",
         help="the raw dataset format (listed below)")  # fmt: skip
     add("--data_dir", required=True, help="the dataset folder")
     add("--output_dir", default="data/processed", help="where the processed layout goes")
