@@ -1,11 +1,13 @@
-"""Prepares a sign dataset into the processed layout (docs/design.md, "Data contract"). NumPy only.
+"""Prepares a sign dataset into the processed layout (docs/design.md, "Data contract").
+NumPy only.
 
-    python scripts/prepare_vsl_data.py --source {kaggle,huggingface,video,pose,mp_data} \
+    python scripts/prepare_vsl_data.py --format {kaggle,huggingface,video,pose,mp_data} \
         --data_dir DIR [--label_csv CSV] --output_dir data/processed [--target_fps 60] \
         [--workers N] [--seed 0] [--split_fractions 0.8,0.1,0.1] [--mirrored] \
-        [--backend auto] [--mp_data_fps 30] [--voya_fps 30] [--overwrite]
+        [--backend auto] [--fps 30] [--overwrite]
 
-See README, 'Preparing a dataset', for each source's layout and exact command.
+`--source` is accepted for `--format`, `--mp_data_fps`/`--voya_fps` for `--fps`; `--help`
+lists the formats and which options each takes. See README, 'Preparing a dataset'.
 """
 
 import sys

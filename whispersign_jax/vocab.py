@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+LABEL_MAP_FILE = "label_map.json"  # the vocabulary on disk, next to data and checkpoints
 BLANK = "<blank>"
 SPECIAL_TOKENS = ("<sos>", "<eos>", "<pad>")
 BLANK_ID = 0
@@ -78,7 +79,7 @@ class Vocabulary:
         )
 
     def label_map(self) -> dict[str, int]:
-        """``{"<blank>": 0, gloss: id}``, the on-disk ``label_map.json`` format."""
+        """``{"<blank>": 0, gloss: id}``, the on-disk ``LABEL_MAP_FILE`` format."""
         return {BLANK: 0, **{name: i + 1 for i, name in enumerate(self.glosses)}}
 
     @property

@@ -1,1 +1,1 @@
-"""Data sources that produce keypoints in the contract of DESIGN.md section 1."""
+"""Data sources that produce keypoints in the contract of docs/design.md ("Data contract")."""

@@ -16,9 +16,9 @@ import functools
 import numpy as np
 
 from whispersign_jax import keypoints as kp
+from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
 
-SPLITS = ("train", "val", "test")
 MODES = ("isolated", "continuous")
 IMAGE_ASPECT = 4 / 3  # image width / height: a length of 1 width unit spans 4/3 height units
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from whispersign_jax.data.prepare import read_source, split_by_recording
+from whispersign_jax.data.prepare import read_format, split_by_recording
 from whispersign_jax.data.prepare.mp_data import LAYOUTS, read_mp_data
 
 
@@ -13,7 +13,7 @@ def fixture_result(request):
 
     if not FIXTURES.is_dir():
         pytest.skip(f"{FIXTURES} is absent (a fresh clone has no ../shared)")
-    return read_source("mp_data", FIXTURES / "mp_data_asl")
+    return read_format("mp_data", FIXTURES / "mp_data_asl")
 
 
 def test_reads_the_real_fixture_at_60_fps(fixture_result):

@@ -4,7 +4,7 @@ import struct
 
 import numpy as np
 
-from whispersign_jax.data.prepare import read_source
+from whispersign_jax.data.prepare import read_format
 from whispersign_jax.data.prepare.pose_format import parse_pose, read_pose_keypoints
 
 
@@ -62,7 +62,7 @@ def test_reads_version_0_2_and_labels_from_folders(tmp_path):
     (tmp_path / "mẹ").mkdir()
     (tmp_path / "mẹ" / "a.pose").write_bytes(pose_bytes(*hand_frames(), fps=60.0))
     (tmp_path / "loose.pose").write_bytes(pose_bytes(*hand_frames()))
-    result = read_source("pose", tmp_path)
+    result = read_format("pose", tmp_path)
     (sample,) = result.samples
     assert sample.glosses == ("mẹ",)
     np.testing.assert_allclose(sample.keypoints[:, 0, 0], 0.25)
@@ -75,7 +75,7 @@ def test_reads_version_0_2_and_labels_from_folders(tmp_path):
             f"{tmp_path / 'loose.pose'}: no label; put it in a <gloss>/ folder or pass --label_csv",
         )
     ]
-    mirrored = read_source("pose", tmp_path, mirrored=True).samples[0]
+    mirrored = read_format("pose", tmp_path, mirrored=True).samples[0]
     np.testing.assert_array_equal(mirrored.keypoints[:, 21:], sample.keypoints[:, :21])
 
 
@@ -93,7 +93,7 @@ def test_labels_from_a_csv_and_bad_files_are_reported(tmp_path):
     names = ["good", "short", "old", "body", "one", "nan", "absent"]
     rows = "".join(f"{name}.pose,{name.upper()}\n" for name in names)
     (tmp_path / "labels.csv").write_text("file,gloss\n" + rows + "../x.pose,X\n")
-    result = read_source("pose", tmp_path, label_csv=tmp_path / "labels.csv")
+    result = read_format("pose", tmp_path, label_csv=tmp_path / "labels.csv")
     assert [s.glosses for s in result.samples] == [("GOOD",)]
     reasons = {origin.rsplit("/", 1)[-1]: reason for origin, reason in result.failures}
     assert "truncated" in reasons["short.pose"]

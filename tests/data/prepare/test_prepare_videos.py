@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from whispersign_jax import extract
-from whispersign_jax.data.prepare import read_source
+from whispersign_jax.data.prepare import read_format
 from whispersign_jax.data.prepare.paths import UnsafePathError, resolve_inside
 from whispersign_jax.data.prepare.runner import run_jobs, write_failures
 
@@ -54,7 +54,7 @@ def test_kaggle_layout_keeps_a_recording_and_its_variant_labels_together(tmp_pat
         "4,c,Xin chào N\n5,broken.mp4,Ăn\n6,../../outside.mp4,Uống\n7,missing.mp4,Đi\n"
         "8,nan.mp4,Ngủ\n9,b.mp4,\n",
     )
-    result = read_source("kaggle", tmp_path, workers=1, backend="legacy", mirrored=True)
+    result = read_format("kaggle", tmp_path, workers=1, backend="legacy", mirrored=True)
     glosses = {s.glosses[0]: s for s in result.samples}
     assert sorted(glosses) == ["Cảm ơn", "Xin chào B", "Xin chào N", "Xin chào T"]
     assert glosses["Xin chào B"].recording == glosses["Xin chào T"].recording
@@ -86,18 +86,18 @@ def test_kaggle_dataset_copy_layout_is_detected(tmp_path, fake_extractor):
     write(tmp_path / "Dataset" / "Videos" / "D0002.mp4", "frames:3")
     with open(tmp_path / "Dataset" / "Labels" / "label.csv", "a", encoding="utf-8") as f:
         f.write("2,../Videos/D0002.mp4,Mẹ\n")  # relative to the CSV's folder, still inside
-    result = read_source("kaggle", tmp_path, workers=1)
+    result = read_format("kaggle", tmp_path, workers=1)
     assert [s.glosses for s in result.samples] == [("Bố",), ("Mẹ",)]
     assert result.failures == []
     with pytest.raises(FileNotFoundError, match=r"Dataset/Videos/ \+ Dataset/Labels/label\.csv"):
-        read_source("kaggle", tmp_path / "Dataset" / "Videos")
+        read_format("kaggle", tmp_path / "Dataset" / "Videos")
 
 
 def test_video_csv_detects_columns_and_resolves_paths_inside_the_folder(tmp_path, fake_extractor):
     write(tmp_path / "clips" / "x.mp4", "frames:5")
     write(tmp_path / "y.avi", "frames:2")
     write(tmp_path / "labels.csv", "Video Path;Gloss\nclips\\x.mp4;mẹ\ny.avi;  me\u0300  \n")
-    result = read_source("video", tmp_path, label_csv="labels.csv", workers=1)
+    result = read_format("video", tmp_path, label_csv="labels.csv", workers=1)
     assert [s.glosses for s in result.samples] == [("mẹ",), ("mè",)]  # NFC, trimmed
     assert [s.keypoints.shape[0] for s in result.samples] == [5, 2]
 
@@ -105,14 +105,14 @@ def test_video_csv_detects_columns_and_resolves_paths_inside_the_folder(tmp_path
 def test_video_csv_errors_name_the_columns_and_the_flags(tmp_path, fake_extractor):
     write(tmp_path / "a.csv", "front_video,side_video,label\nx.mp4,x.mp4,a\n")
     with pytest.raises(ValueError, match=r"among \['front_video', 'side_video', 'label'\]"):
-        read_source("video", tmp_path, label_csv=tmp_path / "a.csv")
+        read_format("video", tmp_path, label_csv=tmp_path / "a.csv")
     write(tmp_path / "b.csv", "name,label\nx.mp4,a\n")
     with pytest.raises(ValueError, match="cannot tell the video and label columns apart"):
-        read_source("video", tmp_path, label_csv=tmp_path / "b.csv")
+        read_format("video", tmp_path, label_csv=tmp_path / "b.csv")
     with pytest.raises(ValueError, match="needs --label_csv"):
-        read_source("video", tmp_path)
+        read_format("video", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"--label_csv nope\.csv"):
-        read_source("video", tmp_path, label_csv="nope.csv")
+        read_format("video", tmp_path, label_csv="nope.csv")
 
 
 def test_resolve_inside_refuses_paths_that_leave_the_folder(tmp_path):

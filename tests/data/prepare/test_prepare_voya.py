@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from whispersign_jax.data import synthetic
-from whispersign_jax.data.prepare import read_source, split_by_recording
+from whispersign_jax.data.prepare import read_format, split_by_recording
 from whispersign_jax.data.prepare.voya import LayoutError
 
 CONFIG = synthetic.SyntheticConfig(num_glosses=6, samples_per_gloss_per_signer=1)
@@ -54,7 +54,7 @@ def voya_dir(tmp_path):
 
 
 def test_reads_class_files_with_hands_in_the_anatomical_slots(voya_dir):
-    result = read_source("huggingface", voya_dir)
+    result = read_format("huggingface", voya_dir)
     assert result.failures == []
     assert len(result.samples) == 24
     assert len({s.recording for s in result.samples}) == 6  # one recording per class file
@@ -80,7 +80,7 @@ def test_layout_that_does_not_fit_is_a_clear_error(tmp_path):
     write_class_file(tmp_path / "Merged", 0, moved)  # hands first, then the pose
     (tmp_path / "labels.json").write_text(json.dumps(["ăn"]))
     with pytest.raises(LayoutError, match=r"points (25-45|46-66) are not a (left|right) hand"):
-        read_source("huggingface", tmp_path)
+        read_format("huggingface", tmp_path)
 
 
 def test_hands_swapped_against_the_pose_wrists_are_an_error(tmp_path):
@@ -89,7 +89,7 @@ def test_hands_swapped_against_the_pose_wrists_are_an_error(tmp_path):
     write_class_file(tmp_path / "Merged", 1, points)
     (tmp_path / "labels.json").write_text(json.dumps({"x": 0, "y": 1}))
     with pytest.raises(LayoutError, match="hands are swapped relative to the pose"):
-        read_source("huggingface", tmp_path)
+        read_format("huggingface", tmp_path)
 
 
 def test_bad_files_and_labels_are_reported_and_skipped(voya_dir):
@@ -101,7 +101,7 @@ def test_bad_files_and_labels_are_reported_and_skipped(voya_dir):
     np.savez(merged / "class_0008.npz", sequences=np.zeros((2, 60, 1600)), labels=[1, 1])
     (merged / "class_0009.npz").write_bytes(b"not a zip")
     write_class_file(merged, 10, voya_frames(3)[:1], copies=1, labels=[3])
-    result = read_source("huggingface", voya_dir)
+    result = read_format("huggingface", voya_dir)
     assert len(result.samples) == 24 + 1
     reasons = {origin.rsplit("/", 1)[-1]: reason for origin, reason in result.failures}
     assert "label '99' is not in labels.json" in reasons["class_0006.npz[1]"]

@@ -1,6 +1,6 @@
-"""Command line of `scripts/prepare_vsl_data.py`: a source -> the processed layout.
+"""Command line of `scripts/prepare_vsl_data.py`: a raw dataset format -> the processed layout.
 
-    python scripts/prepare_vsl_data.py --source mp_data --data_dir MP_Data \
+    python scripts/prepare_vsl_data.py --format mp_data --data_dir MP_Data \
         --output_dir data/processed
 
 Prints a summary (samples per split, glosses, skipped files with reasons) and writes
@@ -14,7 +14,9 @@ import argparse
 import sys
 
 from whispersign_jax import keypoints as kp
-from whispersign_jax.data.prepare import SOURCES, read_source, split_by_recording, write_processed
+from whispersign_jax.data.contract import SPLIT_FRACTIONS, SPLIT_SEED, UNTIMED_FPS
+from whispersign_jax.data.prepare import split_by_recording, write_processed
+from whispersign_jax.data.prepare.formats import FORMATS, OPTIONS, read_format, taking
 from whispersign_jax.data.prepare.runner import write_failures
 
 
@@ -24,49 +26,52 @@ def fractions(text: str) -> tuple[float, float, float]:
     except ValueError:
         values = ()
     if len(values) != 3:
-        raise argparse.ArgumentTypeError(f"{text!r}: give train,val,test, e.g. 0.8,0.1,0.1")
+        example = ",".join(map(str, SPLIT_FRACTIONS))
+        raise argparse.ArgumentTypeError(f"{text!r}: give train,val,test, e.g. {example}")
     return values
 
 
+def option_help(option: str, default: str = "") -> str:
+    """The option's meaning, the formats that take it and its default."""
+    return f"{OPTIONS[option]} ({', '.join(taking(option))}{default})"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    formats = "\n".join(f"  {f.name:12} {f.description}" for f in FORMATS.values())
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=f"formats:\n{formats}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add = p.add_argument
-    add("--source", required=True, choices=SOURCES, help="dataset kind (README: 'Data')")
+    add("--format", "--source", dest="format", required=True, choices=FORMATS, metavar="FORMAT",
+        help="the raw dataset format (listed below)")  # fmt: skip
     add("--data_dir", required=True, help="the dataset folder")
-    add("--label_csv", default=None, help="video/pose source: CSV of file paths and labels")
     add("--output_dir", default="data/processed", help="where the processed layout goes")
     add("--target_fps", type=float, default=float(kp.FPS), help="output frame rate")
-    add("--split_fractions", type=fractions, default=(0.8, 0.1, 0.1), help="train,val,test")
-    add("--seed", type=int, default=0, help="seed of the split by recording")
-    add("--workers", type=int, default=None, help="video extraction processes (default: CPUs)")
-    add("--backend", default="auto", help="MediaPipe backend: auto, tasks or legacy")
-    add("--model_path", default=None, help="hand_landmarker.task for the tasks backend")
-    add("--mirrored", action="store_true", help="videos/tracks are mirrored (selfie view)")
-    add("--mp_data_fps", type=float, default=30.0, help="frame rate of MP_Data sequences")
-    add("--voya_fps", type=float, default=30.0, help="frame rate of VOYA_VSL sequences")
+    add("--split_fractions", type=fractions, default=SPLIT_FRACTIONS, help="train,val,test")
+    add("--seed", type=int, default=SPLIT_SEED, help="seed of the split by recording")
     add("--overwrite", action="store_true", help="replace a dataset already in --output_dir")
+    # Format options: left unset (None) unless given, so a format never gets one it lacks.
+    add("--label_csv", help=option_help("label_csv"))
+    add("--fps", "--mp_data_fps", "--voya_fps", dest="fps", type=float,
+        help=option_help("fps", f"; default {UNTIMED_FPS:g}"))  # fmt: skip
+    add("--mirrored", action="store_true", default=None, help=option_help("mirrored"))
+    add("--workers", type=int, help=option_help("workers", "; default: CPUs"))
+    add("--backend", help=option_help("backend", "; default auto"))
+    add("--model_path", help=option_help("model_path"))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    options = {option: getattr(args, option) for option in OPTIONS}
     try:
-        result = read_source(
-            args.source,
-            args.data_dir,
-            label_csv=args.label_csv,
-            target_fps=args.target_fps,
-            workers=args.workers,
-            mp_data_fps=args.mp_data_fps,
-            voya_fps=args.voya_fps,
-            mirrored=args.mirrored,
-            backend=args.backend,
-            model_path=args.model_path,
-        )
+        result = read_format(args.format, args.data_dir, target_fps=args.target_fps, **options)
         failures_file = write_failures(result.failures, args.output_dir)
         for origin, reason in result.failures:
             print(f"skipped {origin}: {reason}", file=sys.stderr)
-        print(f"{args.source}: {result.summary()}")
+        print(f"{args.format}: {result.summary()}")
         if not result.samples:
             print(f"error: no usable samples; see {failures_file}", file=sys.stderr)
             return 1

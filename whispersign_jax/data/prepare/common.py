@@ -21,7 +21,7 @@ HAND_POINTS = (2, kp.JOINTS_PER_HAND, 3)  # (hands, joints, xyz) of one frame of
 class SourceSample:
     """One prepared clip."""
 
-    keypoints: np.ndarray  # float32 (T, 42, 7), DESIGN.md section 1, 60 FPS
+    keypoints: np.ndarray  # float32 (T, 42, 7) at 60 FPS, docs/design.md "Data contract"
     glosses: tuple[str, ...]  # gloss names (isolated datasets: one)
     recording: str  # group id: samples sharing it always land in one split
     origin: str  # file/entry it came from, for messages

@@ -56,7 +56,7 @@ def find_layout(data_dir: Path) -> tuple[Path, Path]:
 
 
 def read_kaggle(data_dir: str | Path, **options) -> SourceResult:
-    """`--source kaggle`: every video that label.csv lists; unlisted videos are reported."""
+    """`--format kaggle`: every video that label.csv lists; unlisted videos are reported."""
     data_dir = Path(os.path.abspath(data_dir))
     if not data_dir.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} is not a folder")

@@ -1,8 +1,9 @@
 """MP_Data folders of the MediaPipe-Holistic sign tutorial: `<root>/<gloss>/<sequence>/<frame>.npy`.
 
 One `.npy` per frame, frames numbered 0, 1, ... (sorted numerically); one sequence is one
-sample of one gloss and its own recording. No timestamps: frames are `fps` apart (30 by
-default, a webcam's rate). The frame layout is detected from its length (see `LAYOUTS`).
+sample of one gloss and its own recording. No timestamps: frames are `fps` apart (default
+`contract.UNTIMED_FPS`, a webcam's rate). The frame layout is detected from its length (see
+`LAYOUTS`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from whispersign_jax import keypoints as kp
+from whispersign_jax.data.contract import UNTIMED_FPS
 from whispersign_jax.data.prepare.common import (
     SourceResult,
     SourceSample,
@@ -21,7 +23,6 @@ from whispersign_jax.data.prepare.common import (
 )
 from whispersign_jax.data.prepare.runner import progress
 
-DEFAULT_FPS = 30.0
 HAND_VALUES = kp.JOINTS_PER_HAND * 3  # 63: x, y, z of 21 points
 # Values per frame -> where Holistic's left hand starts (the right hand follows it).
 # 1662: pose 33 x 4, face 468 x 3, left, right. 258: pose 33 x 4, left, right. 126: hands only.
@@ -96,7 +97,7 @@ def _numeric_first(path: Path) -> tuple:
 def read_mp_data(
     data_dir: str | Path,
     *,
-    fps: float = DEFAULT_FPS,
+    fps: float = UNTIMED_FPS,
     target_fps: float = kp.FPS,
     mirrored: bool = False,
 ) -> SourceResult:

@@ -222,7 +222,7 @@ def read_pose_folder(
     target_fps: float = kp.FPS,
     mirrored: bool = False,
 ) -> SourceResult:
-    """`--source pose`: every `.pose` file under `data_dir`, one sample each.
+    """`--format pose`: every `.pose` file under `data_dir`, one sample each.
 
     The gloss comes from `label_csv` (a file/path column and a label/gloss column) when
     given, else from the file's folder: `<data_dir>/<gloss>/<name>.pose`. A file is its own

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from whispersign_jax.data.contract import SPLIT_FRACTIONS, SPLIT_SEED, SPLITS
 from whispersign_jax.data.prepare.common import SourceSample
-
-SPLITS = ("train", "val", "test")
 
 
 def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
@@ -17,15 +16,15 @@ def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
     if fractions.shape != (3,) or (fractions < 0).any() or not np.isclose(fractions.sum(), 1.0):
         raise ValueError(
             f"split fractions {tuple(fractions.tolist())} must be three non-negative numbers "
-            "(train, val, test) that sum to 1, e.g. 0.8,0.1,0.1"
+            "(train, val, test) that sum to 1, e.g. " + ",".join(map(str, SPLIT_FRACTIONS))
         )
     return fractions
 
 
 def split_by_recording(
     samples: Sequence[SourceSample],
-    fractions: Sequence[float] = (0.8, 0.1, 0.1),
-    seed: int = 0,
+    fractions: Sequence[float] = SPLIT_FRACTIONS,
+    seed: int = SPLIT_SEED,
 ) -> dict[str, list[SourceSample]]:
     """{"train", "val", "test"} -> samples, each recording wholly in one split.
 

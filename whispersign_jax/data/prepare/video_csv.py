@@ -1,4 +1,4 @@
-"""A folder of videos with a CSV of video paths and gloss labels (`--source video`).
+"""A folder of videos with a CSV of video paths and gloss labels (`--format video`).
 
 Columns are found by name, case-insensitively: the video column is named like `video`,
 `path` or `file`, the label column like `label` or `gloss`. Paths in the CSV are relative to
@@ -183,7 +183,7 @@ def extract_videos(
 
 
 def read_video_csv(data_dir: str | Path, label_csv: str | Path, **options) -> SourceResult:
-    """`--source video`: the videos that `label_csv` lists, relative to `data_dir`."""
+    """`--format video`: the videos that `label_csv` lists, relative to `data_dir`."""
     data_dir = Path(os.path.abspath(data_dir))
     if not data_dir.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} is not a folder")

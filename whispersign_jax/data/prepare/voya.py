@@ -1,4 +1,4 @@
-"""VOYA_VSL (`--source huggingface`): a local copy of the Hugging Face dataset `Kateht/VOYA_VSL`.
+"""VOYA_VSL (`--format huggingface`): a local copy of the Hugging Face dataset `Kateht/VOYA_VSL`.
 
     <data_dir>/labels.json                  class id -> gloss name (or name -> id, or a list)
     <data_dir>/Merged/class_0000.npz        sequences (N, 60, 1605), labels (N,)
@@ -8,8 +8,8 @@ A 1605-value frame is 535 points x (x, y, z): 25 upper-body pose points, the lef
 not documented, so it is verified on the data (bone-length ratios, `hand_anatomy`) and
 against the pose wrists before anything is written. Each class file holds augmented copies
 of one recording, so a class file is one recording: it never spans two splits. The frame
-rate is not published; `fps` (default 30, the camera rate of MediaPipe webcam captures, and
-60 frames = 2 s, a typical isolated sign) is a setting.
+rate is not published; `fps` (default `contract.UNTIMED_FPS`, the camera rate of MediaPipe
+webcam captures; at 30, 60 frames = 2 s, a typical isolated sign) is a setting.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from whispersign_jax import keypoints as kp
+from whispersign_jax.data.contract import UNTIMED_FPS
 from whispersign_jax.data.prepare.common import (
     SourceResult,
     SourceSample,
@@ -32,7 +33,6 @@ from whispersign_jax.data.prepare.common import (
 from whispersign_jax.data.prepare.hand_anatomy import hand_fit, rank_offsets
 from whispersign_jax.data.prepare.runner import progress
 
-DEFAULT_FPS = 30.0
 POINTS, VALUES = 535, 1605
 HAND_STARTS = (25, 46)  # left, right
 POSE_WRISTS = (15, 16)  # MediaPipe Pose left, right wrist among the 25 pose points
@@ -177,7 +177,7 @@ def read_class_file(
 
 
 def read_voya(
-    data_dir: str | Path, *, fps: float = DEFAULT_FPS, target_fps: float = kp.FPS
+    data_dir: str | Path, *, fps: float = UNTIMED_FPS, target_fps: float = kp.FPS
 ) -> SourceResult:
     """Every class file; the layout is verified on the first readable one (LayoutError)."""
     data_dir = Path(os.path.abspath(data_dir))

@@ -1,22 +1,20 @@
-"""The base of every builder: one feature layout, the label map and train statistics stored
-in the dataset's metadata, bad samples reported and skipped."""
+"""The base of every builder: one feature layout, the label map stored in the dataset's
+metadata, bad samples reported and skipped."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from whispersign_jax import keypoints as kp
-from whispersign_jax.data.normalize import Preprocessor
+from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
+from whispersign_jax.data.validation import Candidates, valid_pairs
 from whispersign_jax.vocab import Vocabulary
-
-SPLITS = ("train", "val", "test")
-Candidates = Iterable[tuple[str, Sample]]  # (origin: file or entry, sample)
 
 
 def features() -> tfds.features.FeaturesDict:
@@ -24,7 +22,7 @@ def features() -> tfds.features.FeaturesDict:
         {
             "keypoints": tfds.features.Tensor(
                 shape=(None, kp.NUM_JOINTS, kp.NUM_FEATURES), dtype=np.float32
-            ),  # (frames, 42, 7), DESIGN.md section 1
+            ),  # (frames, 42, 7), docs/design.md "Data contract"
             "labels": tfds.features.Tensor(shape=(None,), dtype=np.int64),  # gloss ids 1..N
             "spans": tfds.features.Tensor(shape=(None, 2), dtype=np.int64),  # [start, end)
             "signer": tfds.features.Scalar(dtype=np.int32),  # -1: unknown
@@ -51,19 +49,12 @@ class KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         raise NotImplementedError
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        from whispersign_jax.data.sources import valid_pairs
-
         manual_dir = dl_manager.manual_dir if self.MANUAL_DOWNLOAD_INSTRUCTIONS else None
         vocabulary, candidates = self.read_splits(manual_dir)
         splits = {name: valid_pairs(candidates[name], vocabulary, name) for name in SPLITS}
         if not splits["train"]:
             raise ValueError(f"{self.name}: the train split has no valid sample.")
-        clips = [sample.keypoints for _, sample in splits["train"]]
-        self.info.metadata["label_map"] = vocabulary.label_map()
-        self.info.metadata["preprocessing"] = {  # train-split statistics, both variants
-            "raw": Preprocessor.fit(clips, False, True).to_dict(),
-            "normalized_hands": Preprocessor.fit(clips, True, True).to_dict(),
-        }
+        self.info.metadata["label_map"] = vocabulary.label_map()  # read by reading.py
         logging.info("%s: %s", self.name, {name: len(s) for name, s in splits.items()})
         return {name: self._generate_examples(samples) for name, samples in splits.items()}
 

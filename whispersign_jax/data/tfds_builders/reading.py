@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import tensorflow_datasets as tfds
 
 from whispersign_jax.data import tfds_builders  # registers the builders
+from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
-from whispersign_jax.data.tfds_builders.keypoint_builder import SPLITS
 from whispersign_jax.vocab import Vocabulary
 
 

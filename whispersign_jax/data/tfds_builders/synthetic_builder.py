@@ -8,7 +8,8 @@ from typing import ClassVar
 import tensorflow_datasets as tfds
 
 from whispersign_jax.data import synthetic
-from whispersign_jax.data.tfds_builders.keypoint_builder import SPLITS, KeypointBuilder
+from whispersign_jax.data.contract import SPLITS
+from whispersign_jax.data.tfds_builders.keypoint_builder import KeypointBuilder
 from whispersign_jax.vocab import Vocabulary
 
 

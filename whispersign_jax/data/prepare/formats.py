@@ -1,0 +1,131 @@
+"""The raw dataset formats that `prepare` reads: the one table to extend for a new format.
+
+An entry names its reader (imported on first use, so `prepare` stays light), the options it
+takes, and its TFDS builder; `read_format`, the `--format` flag of
+`scripts/prepare_vsl_data.py` and the TFDS builders of `data/tfds_builders` all follow it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+
+from whispersign_jax import keypoints as kp
+from whispersign_jax.data.prepare.common import SourceResult
+
+# Options a reader may take (besides `target_fps`, which all take), with their meaning.
+OPTIONS = {
+    "label_csv": "CSV of file paths and labels",
+    "fps": "frame rate of a format without timestamps",
+    "mirrored": "videos/tracks are mirrored (selfie view)",
+    "workers": "video extraction processes",
+    "backend": "MediaPipe backend: auto, tasks or legacy",
+    "model_path": "hand_landmarker.task for the tasks backend",
+}
+VIDEO_OPTIONS = ("mirrored", "workers", "backend", "model_path")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetFormat:
+    """One raw dataset format."""
+
+    name: str  # the --format value
+    description: str  # one line, for --help and the TFDS dataset description
+    reader: str  # "module:function" in whispersign_jax.data.prepare
+    options: tuple[str, ...]  # keys of OPTIONS that the reader takes
+    tfds_name: str  # name of its TFDS builder (the snake_case of the builder's class name)
+    manual_download: str  # TFDS manual-download instructions
+    needs_label_csv: bool = False  # label_csv is required, not optional
+
+    def read(self, data_dir: str | Path, **options) -> SourceResult:
+        """Runs the reader with `options` (None values count as not given); an option the
+        format does not take is a ValueError naming the option and the format."""
+        options = {key: value for key, value in options.items() if value is not None}
+        refused = sorted(set(options) - {"target_fps", *self.options})
+        if refused:
+            flags = ", ".join(f"--{key}" for key in refused)
+            takes = ", ".join(f"--{key}" for key in self.options) or "none of them"
+            raise ValueError(
+                f"{flags} does not apply to --format {self.name} (it takes {takes}); leave it out."
+            )
+        if self.needs_label_csv and "label_csv" not in options:
+            raise ValueError(f"--format {self.name} needs --label_csv ({OPTIONS['label_csv']})")
+        module, function = self.reader.split(":")
+        module = importlib.import_module(f"whispersign_jax.data.prepare.{module}")
+        return getattr(module, function)(data_dir, **options)
+
+
+FORMATS = {
+    f.name: f
+    for f in (
+        DatasetFormat(
+            name="kaggle",
+            description='Kaggle "VSL - Vietnamese Sign Languages": videos + label.csv '
+            "(ID, VIDEO, LABEL).",
+            reader="kaggle:read_kaggle",
+            options=VIDEO_OPTIONS,
+            tfds_name="vsl_kaggle",
+            manual_download="Download the Kaggle dataset 'VSL - Vietnamese Sign Languages' and "
+            "unpack it in the manual folder (videos/ + label.csv, or Dataset/Videos/ + "
+            "Dataset/Labels/label.csv).",
+        ),
+        DatasetFormat(
+            name="huggingface",
+            description="Hugging Face Kateht/VOYA_VSL: Merged/class_XXXX.npz + labels.json.",
+            reader="voya:read_voya",
+            options=("fps",),
+            tfds_name="voya_vsl",
+            manual_download="Download Kateht/VOYA_VSL from Hugging Face (`huggingface-cli "
+            "download Kateht/VOYA_VSL --repo-type dataset --local-dir DIR`) and use DIR as "
+            "the manual folder.",
+        ),
+        DatasetFormat(
+            name="video",
+            description="A folder of videos with a CSV of video paths and gloss labels.",
+            reader="video_csv:read_video_csv",
+            options=("label_csv", *VIDEO_OPTIONS),
+            tfds_name="sign_videos",
+            manual_download="Put the videos and a labels.csv (a video path and a label "
+            "column) in the manual folder.",
+            needs_label_csv=True,
+        ),
+        DatasetFormat(
+            name="pose",
+            description=".pose files (pose-format), labelled by a CSV or by their folder names.",
+            reader="pose_format:read_pose_folder",
+            options=("label_csv", "mirrored"),
+            tfds_name="sign_pose_files",
+            manual_download="Put the .pose files (and optionally a labels.csv) in the manual "
+            "folder.",
+        ),
+        DatasetFormat(
+            name="mp_data",
+            description="MP_Data folders of the MediaPipe Holistic tutorial: "
+            "<gloss>/<sequence>/<frame>.npy.",
+            reader="mp_data:read_mp_data",
+            options=("fps", "mirrored"),
+            tfds_name="mp_data",
+            manual_download="Put the MP_Data folder (or its gloss folders) in the manual folder.",
+        ),
+    )
+}
+
+
+def get(name: str) -> DatasetFormat:
+    if name not in FORMATS:
+        raise ValueError(f"Unknown dataset format {name!r}; choose one of {', '.join(FORMATS)}.")
+    return FORMATS[name]
+
+
+def taking(option: str) -> list[str]:
+    """Names of the formats that take `option`, for help texts."""
+    return [f.name for f in FORMATS.values() if option in f.options]
+
+
+def read_format(
+    name: str, data_dir: str | Path, *, target_fps: float = kp.FPS, **options
+) -> SourceResult:
+    """Reads dataset format `name` (a key of `FORMATS`) into `target_fps` keypoint samples;
+    bad entries are skipped with reasons. `options` are keys of `OPTIONS` that it takes."""
+    return get(name).read(data_dir, target_fps=target_fps, **options)

@@ -1,0 +1,127 @@
+"""The processed layout (docs/design.md, "Data contract"): written by `data.prepare`, read by
+`config.data.source='processed'` and the `whispersign_processed` TFDS builder. NumPy only.
+
+```
+<root>/{train,val,test}/features/sample_00000.npy   (T, 42, 7) float32
+<root>/{train,val,test}/labels/sample_00000.npy     (L,) int64 gloss ids 1..N
+<root>/{train,val,test}/manifest.csv                sample, recording, origin, glosses
+<root>/label_map.json                               {"<blank>": 0, gloss: 1..N}
+```
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from whispersign_jax.data.contract import SPLITS
+from whispersign_jax.data.sample import Sample
+from whispersign_jax.keypoints import validate_keypoints
+from whispersign_jax.vocab import LABEL_MAP_FILE, Vocabulary
+
+FEATURES, LABELS, MANIFEST = "features", "labels", "manifest.csv"
+MANIFEST_COLUMNS = ("sample", "recording", "origin", "glosses")
+GLOSS_SEPARATOR = " | "  # between the gloss names of one manifest row
+SAMPLE_PREFIX = "sample_"
+
+
+class PreparedClip(Protocol):
+    """What the writer needs of a sample (`prepare.SourceSample` has it)."""
+
+    keypoints: np.ndarray  # (T, 42, 7)
+    glosses: tuple[str, ...]
+    recording: str
+    origin: str
+
+
+def sample_name(index: int) -> str:
+    return f"{SAMPLE_PREFIX}{index:05d}.npy"
+
+
+def load_vocabulary(root: str | Path) -> Vocabulary:
+    return Vocabulary.load(Path(root) / LABEL_MAP_FILE)
+
+
+def read_candidates(root: str | Path, split: str) -> Iterator[tuple[str, Sample]]:
+    """``(origin, Sample)`` for every feature file of ``split``, unchecked; an unreadable pair
+    yields an empty sample whose origin names the file and the reason (validation skips it)."""
+    features_dir, labels_dir = Path(root) / split / FEATURES, Path(root) / split / LABELS
+    if not features_dir.is_dir():
+        raise FileNotFoundError(
+            f"{features_dir} does not exist: expected the processed layout "
+            f"<dir>/{{{','.join(SPLITS)}}}/{FEATURES}/*.npy; write it with "
+            "scripts/prepare_vsl_data.py."
+        )
+    empty = np.zeros((0,), np.int64)
+    for feature_path in sorted(features_dir.glob("*.npy")):
+        label_path = labels_dir / feature_path.name
+        try:
+            keypoints = np.load(feature_path, allow_pickle=False)  # (T, 42, 7)
+            labels = np.load(label_path, allow_pickle=False).reshape(-1)  # (L,)
+        except (OSError, ValueError) as error:
+            keypoints, labels = np.zeros((0, 0), np.float32), empty
+            yield f"{feature_path} ({error})", Sample(keypoints, labels, empty, signer=-1)
+            continue
+        spans = np.tile([[0, len(keypoints)]], (labels.size, 1)).astype(np.int64)  # (L, 2)
+        yield str(feature_path), Sample(keypoints, labels, spans, signer=-1)
+
+
+def _refuse_existing(root: Path, overwrite: bool) -> None:
+    existing = [
+        path
+        for split in SPLITS
+        for folder in (FEATURES, LABELS)
+        for path in (root / split / folder).glob(f"{SAMPLE_PREFIX}*.npy")
+    ]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{root} already holds a processed dataset ({len(existing)} sample files); "
+            "choose an empty folder or pass overwrite=True (--overwrite) to replace it."
+        )
+    for path in existing:
+        path.unlink()
+
+
+def _write_split(root: Path, split: str, clips: Sequence[PreparedClip], vocabulary: Vocabulary):
+    features_dir, labels_dir = root / split / FEATURES, root / split / LABELS
+    features_dir.mkdir(parents=True, exist_ok=True)
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    with open(root / split / MANIFEST, "w", newline="", encoding="utf-8") as f:
+        manifest = csv.writer(f)
+        manifest.writerow(MANIFEST_COLUMNS)
+        for index, clip in enumerate(clips):
+            keypoints = validate_keypoints(clip.keypoints, clip.origin)
+            labels = np.asarray(vocabulary.ids(list(clip.glosses)), np.int64)  # (L,)
+            np.save(features_dir / sample_name(index), keypoints, allow_pickle=False)
+            np.save(labels_dir / sample_name(index), labels, allow_pickle=False)
+            glosses = GLOSS_SEPARATOR.join(clip.glosses)
+            manifest.writerow([sample_name(index), clip.recording, clip.origin, glosses])
+
+
+def write_processed(
+    splits: Mapping[str, Sequence[PreparedClip]],
+    output_dir: str | Path,
+    overwrite: bool = False,
+) -> Vocabulary:
+    """Writes `splits` ({"train", "val", "test"} -> samples) and returns the label map.
+
+    Gloss ids follow the sorted gloss names of all splits, so the same data always gets the
+    same label map. Samples keep their order; a manifest per split records where each came from.
+    """
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"write_processed: unknown split names {sorted(unknown)}; use {SPLITS}")
+    names = sorted({g for clips in splits.values() for clip in clips for g in clip.glosses})
+    if not names:
+        raise ValueError(f"write_processed: nothing to write to {output_dir}, no samples given")
+    vocabulary = Vocabulary.from_names(names)
+    root = Path(output_dir)
+    _refuse_existing(root, overwrite)
+    for split in SPLITS:
+        _write_split(root, split, splits.get(split, ()), vocabulary)
+    vocabulary.save(root / LABEL_MAP_FILE)
+    return vocabulary

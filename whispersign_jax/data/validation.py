@@ -1,0 +1,56 @@
+"""The checks every sample passes before training or a TFDS build: bad ones are skipped and
+logged with their origin and reason. NumPy only."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+
+import numpy as np
+
+from whispersign_jax.data.sample import Sample
+from whispersign_jax.keypoints import validate_keypoints
+from whispersign_jax.vocab import Vocabulary
+
+Candidates = Iterable[tuple[str, Sample]]  # (origin: file or entry, sample)
+
+
+def check_sample(sample: Sample, vocabulary: Vocabulary, origin: str) -> Sample:
+    """``sample`` with float32 keypoints, or a ValueError naming ``origin`` and the problem:
+    NaN/inf, a wrong shape, no frames, no labels or labels outside the label map."""
+    keypoints = validate_keypoints(sample.keypoints, origin)
+    labels = np.asarray(sample.labels).astype(np.int64).reshape(-1)  # (L,)
+    if labels.size == 0 or labels.min() < 1 or labels.max() > vocabulary.num_glosses:
+        raise ValueError(
+            f"{origin}: labels {labels.tolist()} are not gloss ids "
+            f"1..{vocabulary.num_glosses} of the label map."
+        )
+    return dataclasses.replace(sample, keypoints=keypoints, labels=labels)
+
+
+def valid_pairs(
+    candidates: Candidates, vocabulary: Vocabulary, split: str
+) -> list[tuple[str, Sample]]:
+    """The ``(origin, sample)`` pairs that pass ``check_sample``; the others are logged with
+    their origin and reason, and counted."""
+    samples, skipped = [], []
+    for origin, sample in candidates:
+        try:
+            samples.append((origin, check_sample(sample, vocabulary, origin)))
+        except ValueError as error:
+            skipped.append(str(error))
+    if skipped:
+        logging.warning(
+            "%s: skipped %d of %d samples:\n  %s",
+            split,
+            len(skipped),
+            len(skipped) + len(samples),
+            "\n  ".join(skipped),
+        )
+    return samples
+
+
+def keep_valid(candidates: Candidates, vocabulary: Vocabulary, split: str) -> list[Sample]:
+    """``valid_pairs`` without the origins."""
+    return [sample for _, sample in valid_pairs(candidates, vocabulary, split)]
