@@ -32,6 +32,7 @@ from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.keypoints import FPS
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
+from whispersign_jax.model.targets import teacher_forcing
 from whispersign_jax.vocab import Vocabulary
 
 SIZE_FIELDS = ("d_model", "encoder_layers", "decoder_layers", "num_heads", "ffn_dim")
@@ -82,7 +83,7 @@ def make_train_step(model: WhisperSign, optimizer, labels, stage, config, base_r
     def loss_fn(params, state: TrainState, batch, rng):
         params = optim.freeze(params, labels)
         variables = {"params": params, "batch_stats": state.batch_stats}
-        inputs, targets, target_mask = losses.teacher_forcing(
+        inputs, targets, target_mask = teacher_forcing(
             batch["labels"], batch["label_mask"], num_glosses
         )
         if alpha >= 1.0:
