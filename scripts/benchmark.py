@@ -44,6 +44,7 @@ import ml_collections
 import numpy as np
 
 from whispersign_jax import optim, train
+from whispersign_jax.decoding import DEFAULT_DECODER
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.vocab import decoder_size
 
@@ -233,7 +234,7 @@ def benchmark_extract() -> dict[str, float | str]:
 
 # ---- inference (issue 5) -------------------------------------------------------------------
 WINDOW_FRAMES = 180  # one 3-second streaming window at 60 FPS
-INFER_STREAM_DECODER = "attention_rescoring"  # the default decoder, timed in the stream
+INFER_STREAM_DECODER = DEFAULT_DECODER  # timed in the stream
 
 
 def _recognizer(size: str, decoder: str, dtype: str):

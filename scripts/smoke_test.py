@@ -16,6 +16,7 @@ import optax
 
 from whispersign_jax import losses
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
+from whispersign_jax.model.targets import teacher_forcing
 
 NUM_GLOSSES = 20
 
@@ -39,7 +40,7 @@ def main() -> None:
     frame_mask = jnp.ones((args.batch, args.frames), bool)
     labels = jax.random.randint(key_labels, (args.batch, 3), 1, NUM_GLOSSES + 1)
     label_mask = jnp.ones_like(labels, bool)
-    inputs, targets, target_mask = losses.teacher_forcing(labels, label_mask, NUM_GLOSSES)
+    inputs, targets, target_mask = teacher_forcing(labels, label_mask, NUM_GLOSSES)
 
     def loss_fn(params):
         outputs, _ = model.apply(

@@ -68,6 +68,7 @@ def tiny_trained_model():
     from whispersign_jax import losses, trained
     from whispersign_jax.data import synthetic
     from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
+    from whispersign_jax.model.targets import teacher_forcing
     from whispersign_jax.vocab import Vocabulary
 
     data = synthetic.SyntheticConfig(
@@ -91,7 +92,7 @@ def tiny_trained_model():
     model = WhisperSign(config)
     variables = init_variables(model, jax.random.key(0))
     optimizer = optax.adam(1e-2)
-    inputs, targets, target_mask = losses.teacher_forcing(labels, label_mask, config.num_glosses)
+    inputs, targets, target_mask = teacher_forcing(labels, label_mask, config.num_glosses)
 
     def loss_fn(params, batch_stats):
         outputs, updates = model.apply(

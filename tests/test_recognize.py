@@ -110,7 +110,7 @@ def test_bad_keypoint_files_are_explained(tmp_path):
 def test_cli_keypoints_and_video(workdir, tiny_trained_model, tmp_path, capsys, monkeypatch):
     run, clips = tiny_trained_model
     np.save(tmp_path / "clip.npy", clips[2].keypoints)
-    recognize.run(flags(workdir=str(workdir), keypoints=str(tmp_path / "clip.npy")))
+    recognize.run_command(flags(workdir=str(workdir), keypoints=str(tmp_path / "clip.npy")))
     result = json.loads(capsys.readouterr().out)
     assert result["text"] == " ".join(run.vocabulary.names([1, 4, 2]))
     assert [g["id"] for g in result["glosses"]] == [1, 4, 2]
@@ -122,9 +122,9 @@ def test_cli_keypoints_and_video(workdir, tiny_trained_model, tmp_path, capsys, 
         return clips[2].keypoints
 
     monkeypatch.setattr(recognize, "load_video", fake_extract)
-    recognize.run(flags(workdir=str(workdir), video="sign.mp4", mirrored=True, json=False))
+    recognize.run_command(flags(workdir=str(workdir), video="sign.mp4", mirrored=True, json=False))
     assert capsys.readouterr().out.startswith("sign.mp4: " + " ".join(result["text"].split()))
-    recognize.run(flags(workdir=str(workdir), video="sign.mp4", mirrored=True, stream=True))
+    recognize.run_command(flags(workdir=str(workdir), video="sign.mp4", mirrored=True, stream=True))
     streamed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert streamed and all(set(g) >= {"id", "name", "start_s", "end_s"} for g in streamed)
 
@@ -140,4 +140,4 @@ def test_cli_keypoints_and_video(workdir, tiny_trained_model, tmp_path, capsys, 
 )
 def test_cli_errors_are_one_clear_line(workdir, overrides, message):
     with pytest.raises(SystemExit, match=message):
-        recognize.run(flags(**{"workdir": str(workdir), **overrides}))
+        recognize.run_command(flags(**{"workdir": str(workdir), **overrides}))

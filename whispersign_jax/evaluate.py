@@ -1,12 +1,13 @@
 """Evaluates a trained workdir on a split and prints one JSON line.
 
-    python -m whispersign_jax.evaluate --workdir=runs/demo [--split=test] [--stage=stage3]
-        [--decoder=attention_rescoring] [--beam_size=8] [--ctc_weight=0.5] [--dtype=bfloat16]
+    whispersign-evaluate --workdir=runs/demo [--split=test] [--stage=stage3]
+        [--decoder=NAME] [--beam_size=N] [--ctc_weight=W] [--dtype=bfloat16]
 
-Loads the best checkpoint of the last trained stage (or ``--stage``), applies the workdir's
-preprocessing, decodes with ``--decoder`` (default: attention rescoring of the CTC n-best;
-validation during training uses CTC greedy) and prints ``accuracy`` (exact gloss sequence),
-``top5_accuracy``, ``wer`` with its substitutions / insertions / deletions, and ``samples``.
+(or ``python -m whispersign_jax.evaluate``). Loads the best checkpoint of the last trained
+stage (or ``--stage``), applies the workdir's preprocessing, decodes with ``--decoder``
+(default: attention rescoring of the CTC n-best; validation during training uses CTC greedy)
+and prints ``accuracy`` (exact gloss sequence), ``top5_accuracy``, ``wer`` with its
+substitutions / insertions / deletions, and ``samples``.
 The full report goes to ``<workdir>/eval/<split>-<decoder>/``: ``metrics.json`` (the summary,
 per-gloss accuracy by name, the confusion matrix), ``confusion.png``, and TensorBoard events
 with the same scalars and the confusion matrix as an image.
@@ -20,12 +21,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
+from absl import app, flags
 
-from whispersign_jax import decoding
+from whispersign_jax import cli, decoding
 from whispersign_jax.data.batching import eval_batches
 from whispersign_jax.data.sample import Sample
 from whispersign_jax.decoding import DecodeOptions
-from whispersign_jax.decoding.decoders import run_decoder
+from whispersign_jax.decoding import flags as decode_flags
 from whispersign_jax.metrics import RecognitionMetrics
 from whispersign_jax.model import WhisperSign
 from whispersign_jax.vocab import Vocabulary
@@ -35,22 +37,13 @@ GREEDY = DecodeOptions(decoder="ctc_greedy")
 
 
 def make_eval_step(model: WhisperSign, options: DecodeOptions = GREEDY) -> Callable:
-    """Jitted: variables, batch -> the decoder's outputs (``ids``, ``lengths``, n-best for
-    the CTC beam decoders) plus ``top_glosses``, the five most likely single glosses."""
+    """``(variables, batch) ->`` the decoder's outputs (``ids``, ``lengths``, n-best for the
+    CTC beam decoders) plus ``top_glosses``, the five most likely single glosses; the
+    Recognizer's jitted decode path (``decoding.make_decode_fn``)."""
+    decode = decoding.make_decode_fn(model, options, top_glosses=TOP_K)
 
-    @jax.jit
     def eval_step(variables, batch):
-        encoder_out, encoder_mask, ctc_logits = model.apply(
-            variables, batch["keypoints"], batch["frame_mask"], method="encode"
-        )
-        log_probs = decoding.ctc_log_probs(ctc_logits)
-        max_glosses = options.glosses_for(encoder_mask.shape[1])
-        out = run_decoder(
-            model, variables, options, encoder_out, encoder_mask, log_probs, max_glosses
-        )
-        scores = decoding.single_gloss_log_likelihood(ctc_logits, encoder_mask)
-        out["top_glosses"] = jax.lax.top_k(scores, min(TOP_K, scores.shape[-1]))[1] + 1
-        return out
+        return decode(variables, batch["keypoints"], batch["frame_mask"])
 
     return eval_step
 
@@ -173,26 +166,38 @@ def write_report_files(
     writer.close()
 
 
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The command line's flags. ``run`` defines them, not the import: ``train`` imports
+    this module, and the training command line has its own ``--workdir``."""
+    flags.DEFINE_string("workdir", None, "Training workdir.", required=True)
+    flags.DEFINE_enum("split", "test", ["train", "val", "test"], "Split to evaluate.")
+    flags.DEFINE_string("stage", "", "Stage to evaluate (default: the last trained one).")
+    decode_flags.define_decode_flags()
+    flags.adopt_module_key_flags(decode_flags)  # listed by --help
+    flags.DEFINE_string("dtype", "", "Compute dtype override: float32 or bfloat16.")
+
+
 def main(argv: Sequence[str]) -> None:
-    del argv
-    options = DecodeOptions(
-        decoder=FLAGS.decoder, beam_size=FLAGS.beam_size, ctc_weight=FLAGS.ctc_weight
-    )
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     summary = evaluate_workdir(
-        FLAGS.workdir, FLAGS.split, FLAGS.stage or None, options, dtype=FLAGS.dtype or None
+        FLAGS.workdir,
+        FLAGS.split,
+        FLAGS.stage or None,
+        decode_flags.decode_options(FLAGS),
+        dtype=FLAGS.dtype or None,
     )
     print(json.dumps(summary))
 
 
-if __name__ == "__main__":
-    from absl import app, flags
+def run() -> None:
+    """The ``whispersign-evaluate`` console script."""
+    define_flags()
+    cli.run_absl(main)
 
-    FLAGS = flags.FLAGS
-    flags.DEFINE_string("workdir", None, "Training workdir.", required=True)
-    flags.DEFINE_enum("split", "test", ["train", "val", "test"], "Split to evaluate.")
-    flags.DEFINE_string("stage", "", "Stage to evaluate (default: the last trained one).")
-    flags.DEFINE_enum("decoder", decoding.DEFAULT_DECODER, decoding.DECODERS, "Decoder.")
-    flags.DEFINE_integer("beam_size", 8, "Beam size of the beam decoders.")
-    flags.DEFINE_float("ctc_weight", 0.5, "CTC weight of rescoring and joint search.")
-    flags.DEFINE_string("dtype", "", "Compute dtype override: float32 or bfloat16.")
-    app.run(main)
+
+if __name__ == "__main__":
+    run()

@@ -1,15 +1,15 @@
 """Recognise glosses in a keypoint file, a video or a camera stream with a trained model.
 
-    python -m whispersign_jax.recognize --workdir=runs/demo --keypoints=clip.npy [--json]
-    python -m whispersign_jax.recognize --workdir=runs/demo --video=clip.mp4 [--stream --realtime]
-    python -m whispersign_jax.recognize --workdir=runs/demo --camera=0
-        [--decoder=attention_rescoring] [--beam_size=8] [--ctc_weight=0.5] [--stage=stage3]
+    whispersign-recognize --workdir=runs/demo --keypoints=clip.npy [--json]
+    whispersign-recognize --workdir=runs/demo --video=clip.mp4 [--stream --realtime]
+    whispersign-recognize --workdir=runs/demo --camera=0
+        [--decoder=NAME] [--beam_size=N] [--ctc_weight=W] [--stage=stage3]
 
-``--workdir`` takes a training workdir or a checkpoint folder (``.../checkpoints/best``); the
-label map and preprocessing travel with the checkpoint. A keypoint file or video is decoded
-whole (``--stream`` replays it through the sliding-window recogniser instead, ``--realtime``
-at its real frame rate); the camera always streams. Videos need MediaPipe and OpenCV
-(``whispersign_jax.extract``).
+(or ``python -m whispersign_jax.recognize``). ``--workdir`` takes a training workdir or a
+checkpoint folder (``.../checkpoints/best``); the label map and preprocessing travel with the
+checkpoint. A keypoint file or video is decoded whole (``--stream`` replays it through the
+sliding-window recogniser instead, ``--realtime`` at its real frame rate); the camera always
+streams. Videos need MediaPipe and OpenCV (``whispersign_jax.extract``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from absl import app, flags, logging
 
-from whispersign_jax import decoding, keypoints, streaming, trained
+from whispersign_jax import cli, decoding, keypoints, streaming, trained
 from whispersign_jax.decoding import DecodeOptions, Recognition, RecognizedGloss
+from whispersign_jax.decoding import flags as decode_flags
 
 BUCKET_FRAMES = 60  # inputs are padded to whole seconds: one compiled program per length
 CAMERA_CHUNK_S = 0.25  # camera frames are resampled to 60 FPS in chunks of this length
@@ -173,19 +175,15 @@ def run_stream(
     return emitted
 
 
-def run(args) -> None:
+def run_command(args) -> None:
     """The command line's work; ``args`` has the flags as attributes (absl FLAGS in use)."""
     sources = [args.keypoints, args.video, args.camera is not None]
     if sum(bool(s) for s in sources) != 1:
         raise SystemExit("Pass exactly one of --keypoints=F.npy, --video=F.mp4, --camera=INDEX.")
     try:
-        recognizer = Recognizer.load(
-            args.workdir,
-            args.stage or None,
-            dtype=args.dtype or None,
-            decoder=args.decoder,
-            beam_size=args.beam_size,
-            ctc_weight=args.ctc_weight,
+        recognizer = Recognizer(
+            trained.load(args.workdir, args.stage or None, args.dtype or None),
+            decode_flags.decode_options(args),
         )
         stream_options = dict(
             window_s=args.window_s, overlap=args.overlap, min_confidence=args.min_confidence
@@ -211,32 +209,46 @@ def run(args) -> None:
             print("  " + describe(gloss))
 
 
-def main(argv: Sequence[str]) -> None:
-    del argv
-    logging.set_verbosity(logging.WARNING)  # checkpoint loading is chatty at INFO
-    run(FLAGS)
+FLAGS = flags.FLAGS
 
 
-if __name__ == "__main__":
-    from absl import app, flags, logging
-
-    FLAGS = flags.FLAGS
+def define_flags() -> None:
+    """The command line's flags (defined by ``run``, like ``evaluate``'s, not on import)."""
     flags.DEFINE_string("workdir", None, "Training workdir or checkpoint folder.", required=True)
     flags.DEFINE_string("stage", "", "Stage whose best checkpoint to use (default: the last).")
     flags.DEFINE_string("keypoints", "", "A (T, 42, 7) keypoint .npy file.")
     flags.DEFINE_string("video", "", "A video file (needs MediaPipe and OpenCV).")
     flags.DEFINE_integer("camera", None, "Webcam index for live recognition (OpenCV).")
-    flags.DEFINE_enum("decoder", decoding.DEFAULT_DECODER, decoding.DECODERS, "Decoder.")
-    flags.DEFINE_integer("beam_size", 8, "Beam size of the beam decoders.")
-    flags.DEFINE_float("ctc_weight", 0.5, "CTC weight of rescoring and joint search.")
+    decode_flags.define_decode_flags()
+    flags.adopt_module_key_flags(decode_flags)  # listed by --help
     flags.DEFINE_string("dtype", "", "Compute dtype override: float32 or bfloat16.")
     flags.DEFINE_bool("json", False, "Print JSON (one object, or one line per streamed gloss).")
     flags.DEFINE_bool("stream", False, "Recognise the file with the sliding-window recogniser.")
     flags.DEFINE_bool("realtime", False, "Replay the file as a live stream at 60 FPS.")
     flags.DEFINE_float("window_s", streaming.DEFAULT_WINDOW_S, "Streaming window, seconds.")
     flags.DEFINE_float("overlap", streaming.DEFAULT_OVERLAP, "Window overlap, fraction.")
-    flags.DEFINE_float("min_confidence", 0.0, "Streaming: drop glosses below this confidence.")
+    flags.DEFINE_float(
+        "min_confidence",
+        streaming.DEFAULT_MIN_CONFIDENCE,
+        "Streaming: drop glosses below this confidence.",
+    )
     flags.DEFINE_string("backend", "auto", "Extraction backend: auto, tasks or legacy.")
     flags.DEFINE_bool("mirrored", False, "The video or camera image is mirrored (selfie).")
     flags.DEFINE_string("model_path", "", "MediaPipe hand_landmarker.task for the Tasks backend.")
-    app.run(main)
+
+
+def main(argv: Sequence[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # checkpoint loading is chatty at INFO
+    run_command(FLAGS)
+
+
+def run() -> None:
+    """The ``whispersign-recognize`` console script."""
+    define_flags()
+    cli.run_absl(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -26,6 +26,7 @@ from whispersign_jax.keypoints import FPS, NUM_FEATURES, NUM_JOINTS
 DEFAULT_WINDOW_S = 3.0
 DEFAULT_OVERLAP = 0.5  # fraction of the window shared with the next one
 DEFAULT_DEDUPE_S = 0.3
+DEFAULT_MIN_CONFIDENCE = 0.0  # keep every gloss
 
 
 class WindowRecognizer(Protocol):
@@ -87,7 +88,7 @@ class StreamingRecognizer:
         recognizer: WindowRecognizer,
         window_s: float = DEFAULT_WINDOW_S,
         overlap: float = DEFAULT_OVERLAP,
-        min_confidence: float = 0.0,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
         dedupe_s: float = DEFAULT_DEDUPE_S,
     ):
         self.recognizer = recognizer

@@ -33,6 +33,7 @@ from whispersign_jax.data.sources import load_splits
 from whispersign_jax.keypoints import FPS
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.config import SIZE_FIELDS
+from whispersign_jax.model.targets import teacher_forcing
 from whispersign_jax.vocab import Vocabulary
 
 
@@ -66,7 +67,7 @@ def make_train_step(model: WhisperSign, optimizer, labels, stage, config, base_r
     def loss_fn(params, state: TrainState, batch, rng):
         params = optim.freeze(params, labels)
         variables = {"params": params, "batch_stats": state.batch_stats}
-        inputs, targets, target_mask = losses.teacher_forcing(
+        inputs, targets, target_mask = teacher_forcing(
             batch["labels"], batch["label_mask"], num_glosses
         )
         outputs, updates = model.apply(

@@ -2,8 +2,9 @@
 default two-pass mode), attention beam search with the KV cache, joint CTC/attention search.
 
 Modules: ``ctc`` (CTC-only search, forced alignment), ``attention`` (rescoring, cached beam
-search), ``joint`` (CTC prefix scores for the joint search), ``decoders`` (one jitted
-program per decoder), ``result`` (glosses with names, scores and time spans).
+search), ``joint`` (CTC prefix scores for the joint search), ``decoders`` (``decode``, the
+one inference path, jitted once per decoder), ``flags`` (the command lines' decoder flags),
+``result`` (glosses with names, scores and time spans).
 """
 
 from whispersign_jax.decoding.ctc import (
@@ -19,6 +20,7 @@ from whispersign_jax.decoding.decoders import (
     DECODERS,
     DEFAULT_DECODER,
     DecodeOptions,
+    decode,
     make_decode_fn,
 )
 from whispersign_jax.decoding.result import Recognition, RecognizedGloss, to_recognitions
@@ -32,6 +34,7 @@ __all__ = [
     "collapse",
     "ctc_greedy_ids",
     "ctc_log_probs",
+    "decode",
     "forced_alignment",
     "greedy_decode",
     "make_decode_fn",

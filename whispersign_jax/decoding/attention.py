@@ -10,9 +10,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from whispersign_jax import losses
 from whispersign_jax.model import WhisperSign
 from whispersign_jax.model.layers import key_padding_mask
+from whispersign_jax.model.targets import teacher_forcing
 from whispersign_jax.vocab import BLANK_ID, special_ids
 
 NEG_INF = -jnp.inf
@@ -31,7 +31,7 @@ def sequence_log_likelihood(
     batch, beam, max_glosses = ids.shape
     flat_ids = ids.reshape(batch * beam, max_glosses)
     label_mask = jnp.arange(max_glosses)[None, :] < lengths.reshape(-1, 1)
-    inputs, targets, target_mask = losses.teacher_forcing(
+    inputs, targets, target_mask = teacher_forcing(
         flat_ids, label_mask, model.config.num_glosses
     )  # each (batch * beam, L + 1)
     length = max_glosses + 1

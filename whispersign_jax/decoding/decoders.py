@@ -1,7 +1,9 @@
 """One jitted program per decoder: keypoints -> encoder -> decoder -> ids, scores, spans.
 
-``make_decode_fn(model, options)`` returns ``fn(variables, keypoints, frame_mask) -> dict``
-of fixed-shape arrays (see ``result.to_recognitions`` for their meaning).
+``decode(model, variables, keypoints, frame_mask, options)`` is the one inference path;
+``make_decode_fn(model, options)`` jits it as ``fn(variables, keypoints, frame_mask) -> dict``
+of fixed-shape arrays (see ``result.to_recognitions`` for their meaning). The Recognizer and
+evaluation both decode through it.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ POSITIONS_PER_GLOSS = 3  # the default gloss cap: one gloss per 3 encoder positi
 
 @dataclasses.dataclass(frozen=True)
 class DecodeOptions:
+    """Which decoder and how; the one place of the decoder defaults (the command lines'
+    ``--decoder``, ``--beam_size``, ``--ctc_weight`` read theirs from here)."""
+
     decoder: str = DEFAULT_DECODER
-    beam_size: int = 8
+    beam_size: int = 8  # beam decoders; attention rescoring: the size of the CTC n-best
     ctc_weight: float = 0.5  # rescoring and joint search: weight of the CTC score
     max_glosses: int | None = None  # longest hypothesis; None: positions / POSITIONS_PER_GLOSS
 
@@ -56,33 +61,51 @@ class DecodeOptions:
         return max(1, -(-positions // POSITIONS_PER_GLOSS))
 
 
-def make_decode_fn(model: WhisperSign, options: DecodeOptions) -> Callable:
-    """Jitted ``(variables, keypoints (B, T, 42, 7), frame_mask (B, T)) -> dict``."""
+def decode(
+    model: WhisperSign,
+    variables,
+    keypoints: jax.Array,
+    frame_mask: jax.Array,
+    options: DecodeOptions,
+    top_glosses: int = 0,
+) -> dict:
+    """Keypoints (B, T, 42, 7) with frame_mask (B, T) -> the decoder's fixed-shape outputs
+    (``result.to_recognitions`` reads them). ``top_glosses=k`` adds ``top_glosses`` (B, k):
+    the k most likely single glosses under CTC, for evaluation's top-5 accuracy. Traceable;
+    ``make_decode_fn`` is its jitted form."""
+    encoder_out, encoder_mask, ctc_logits = model.apply(
+        variables, keypoints, frame_mask, method="encode"
+    )
+    log_probs = ctc.ctc_log_probs(ctc_logits)  # (batch, positions, classes)
+    max_glosses = options.glosses_for(encoder_mask.shape[1])
+    out = _run_decoder(model, variables, options, encoder_out, encoder_mask, log_probs, max_glosses)
+    if top_glosses:
+        scores = ctc.single_gloss_log_likelihood(ctc_logits, encoder_mask)  # (batch, glosses)
+        out["top_glosses"] = jax.lax.top_k(scores, min(top_glosses, scores.shape[-1]))[1] + 1
+    return out
+
+
+def make_decode_fn(model: WhisperSign, options: DecodeOptions, top_glosses: int = 0) -> Callable:
+    """Jitted ``(variables, keypoints (B, T, 42, 7), frame_mask (B, T)) -> dict``: ``decode``
+    for the Recognizer and for evaluation alike."""
 
     @jax.jit
-    def decode(variables, keypoints, frame_mask):
-        encoder_out, encoder_mask, ctc_logits = model.apply(
-            variables, keypoints, frame_mask, method="encode"
-        )
-        log_probs = ctc.ctc_log_probs(ctc_logits)  # (batch, positions, classes)
-        max_glosses = options.glosses_for(encoder_mask.shape[1])
-        return run_decoder(
-            model, variables, options, encoder_out, encoder_mask, log_probs, max_glosses
-        )
+    def decode_fn(variables, keypoints, frame_mask):
+        return decode(model, variables, keypoints, frame_mask, options, top_glosses)
 
     if options.decoder not in CTC_ONLY:
-        return decode
+        return decode_fn
 
     def decode_without_attention_decoder(variables, keypoints, frame_mask):
         """CTC decoders never read the attention decoder's weights; leaving them out of
         the call spares passing ~130 more arrays per window (~0.1 ms for ``base``)."""
         params = {name: value for name, value in variables["params"].items() if name != "decoder"}
-        return decode({**variables, "params": params}, keypoints, frame_mask)
+        return decode_fn({**variables, "params": params}, keypoints, frame_mask)
 
     return decode_without_attention_decoder
 
 
-def run_decoder(
+def _run_decoder(
     model, variables, options, encoder_out, encoder_mask, log_probs, max_glosses
 ) -> dict:
     """The chosen decoder on encoder outputs, plus CTC timing of the chosen hypothesis."""

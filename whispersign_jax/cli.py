@@ -1,0 +1,49 @@
+"""absl command lines run as installed console scripts (``whispersign-evaluate`` ...).
+
+absl's ``--help`` prints ``__main__``'s docstring and the flags of the module named
+``sys.argv[0]``, then exits 1. Under a console script ``__main__`` is pip's stub and
+``sys.argv[0]`` its path, so the help would list no flag; ``run_absl`` shows the command's
+module docstring and flags instead, and exits 0 after help.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from absl import app, flags
+
+HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
+
+
+def asks_for_help(argv: Sequence[str]) -> bool:
+    """``--help`` (or another of absl's help flags) before any ``--``."""
+    for arg in argv[1:]:
+        if arg == "--":
+            return False
+        if arg.startswith("-") and arg.lstrip("-").split("=", 1)[0] in HELP_FLAGS:
+            return True
+    return False
+
+
+def run_absl(main: Callable[[list[str]], object]) -> None:
+    """``app.run(main)``, with the help of ``main``'s module (its docstring and key flags)."""
+    module = sys.modules[main.__module__]
+    for flag in flags.FLAGS.get_key_flags_for_module(module):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    script = sys.modules["__main__"]
+    if not script.__doc__:
+        script.__doc__ = module.__doc__
+    started = False
+
+    def started_main(argv: list[str]) -> object:
+        nonlocal started
+        started = True
+        return main(argv)
+
+    try:
+        app.run(started_main)
+    except SystemExit as exit_:
+        if not started and exit_.code == 1 and asks_for_help(sys.argv):
+            raise SystemExit(0) from None  # help was asked for and given: not an error
+        raise
