@@ -20,10 +20,6 @@ FLAGS_IN_HELP = {  # flags that each script's --help must name
     "whispersign-extract": ["--video", "--out", "--backend"],
     "whispersign-prepare": ["--source", "--data_dir", "--output_dir"],
 }
-NOT_YET = {  # scripts whose --help is known broken, with the reason (strict: fixed -> fails)
-    "whispersign-train": "main.run calls app.run(main), not cli.run_absl(main): under a console "
-    "script absl's --help lists no flag and exits 1",
-}
 
 
 def help_command(name: str) -> tuple[list[str], str]:
@@ -50,8 +46,7 @@ def cases():
     """One case per script, named after how it runs (``installed`` or ``module``)."""
     for name in sorted(SCRIPTS):
         command, how = help_command(name)
-        marks = [pytest.mark.xfail(reason=NOT_YET[name], strict=True)] if name in NOT_YET else []
-        yield pytest.param(name, command, id=f"{name}-{how}", marks=marks)
+        yield pytest.param(name, command, id=f"{name}-{how}")
 
 
 @pytest.mark.parametrize(("name", "command"), cases())

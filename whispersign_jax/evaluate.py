@@ -25,6 +25,7 @@ from absl import app, flags
 
 from whispersign_jax import cli, decoding
 from whispersign_jax.data.batching import eval_batches
+from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
 from whispersign_jax.decoding import DecodeOptions
 from whispersign_jax.decoding import flags as decode_flags
@@ -173,7 +174,7 @@ def define_flags() -> None:
     """The command line's flags. ``run`` defines them, not the import: ``train`` imports
     this module, and the training command line has its own ``--workdir``."""
     flags.DEFINE_string("workdir", None, "Training workdir.", required=True)
-    flags.DEFINE_enum("split", "test", ["train", "val", "test"], "Split to evaluate.")
+    flags.DEFINE_enum("split", "test", list(SPLITS), "Split to evaluate.")
     flags.DEFINE_string("stage", "", "Stage to evaluate (default: the last trained one).")
     decode_flags.define_decode_flags()
     flags.adopt_module_key_flags(decode_flags)  # listed by --help

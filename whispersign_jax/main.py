@@ -11,6 +11,8 @@ from pathlib import Path
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from whispersign_jax import cli
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "workdir", None, "Folder for checkpoints and TensorBoard events (default: runs/<config>)."
@@ -62,7 +64,7 @@ def main(argv) -> None:
 
 def run() -> None:
     """The ``whispersign-train`` console script."""
-    app.run(main)
+    cli.run_absl(main)
 
 
 if __name__ == "__main__":
