@@ -401,13 +401,10 @@ def hparams(config: ml_collections.ConfigDict, stage_name: str) -> dict[str, Any
     return flat
 
 
-def save_run_files(
-    config: ml_collections.ConfigDict, workdir: Path, preprocessor: Preprocessor
-) -> None:
-    """The run's config and preprocessing; the label map travels in every checkpoint."""
+def save_config(config: ml_collections.ConfigDict, workdir: Path) -> None:
+    """The run's config; the label map and preprocessing travel in every checkpoint."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / trained.CONFIG_FILE).write_text(config.to_json_best_effort(indent=1))
-    preprocessor.save(workdir)
 
 
 def preprocess_samples(samples: list, preprocessor: Preprocessor) -> list:
@@ -446,7 +443,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         standardize=config.data.standardize,
     )  # statistics of the train split only
     if jax.process_index() == 0:
-        save_run_files(config, workdir, preprocessor)
+        save_config(config, workdir)
     model = WhisperSign(build_model_config(config, vocabulary.num_glosses))
     mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
     results = {}

@@ -72,7 +72,7 @@ def load_trained(
         if metadata is None:
             continue
         try:
-            return _restore(checkpoints.best, None, metadata, config, workdir, dtype)
+            return _restore(checkpoints.best, None, metadata, config, dtype)
         finally:
             checkpoints.close()
     raise FileNotFoundError(
@@ -83,7 +83,7 @@ def load_trained(
 def load(path: str | Path, stage: str | None = None, dtype: str | None = None) -> TrainedModel:
     """A workdir (``config.json`` inside), a stage folder, a ``checkpoints/{best,latest}``
     folder or one step folder of it. The model config and label map come from the checkpoint's
-    metadata; the preprocessing from the metadata or the workdir's ``preprocessing.json``.
+    metadata, the preprocessing too.
     ``dtype`` (``float32`` / ``bfloat16``) overrides the compute dtype."""
     path = Path(path)
     if not path.exists():
@@ -110,12 +110,12 @@ def load(path: str | Path, stage: str | None = None, dtype: str | None = None) -
         ).metadata
         workdir = next((p for p in directory.parents if (p / CONFIG_FILE).is_file()), None)
         config = read_config(workdir) if workdir else ml_collections.ConfigDict()
-        return _restore(manager, step, metadata, config, workdir, dtype)
+        return _restore(manager, step, metadata, config, dtype)
     finally:
         manager.close()
 
 
-def _restore(manager, step, metadata, config, workdir, dtype=None) -> TrainedModel:
+def _restore(manager, step, metadata, config, dtype=None) -> TrainedModel:
     """Variables of ``step`` (None: the newest) of an Orbax manager, with its metadata."""
     model_config = ModelConfig.from_dict(metadata["model_config"])
     if dtype:
@@ -126,17 +126,13 @@ def _restore(manager, step, metadata, config, workdir, dtype=None) -> TrainedMod
     restored = manager.restore(
         step, args=ocp.args.Composite(model=ocp.args.StandardRestore(abstract_like(target)))
     )
-    if "preprocessing" in metadata:
-        preprocessor = Preprocessor.from_dict(metadata["preprocessing"])
-    else:
-        preprocessor = Preprocessor.load(workdir) if workdir else Preprocessor()
     return TrainedModel(
         model=model,
         variables=inference_variables(restored.model, model_config.dtype),
         vocabulary=Vocabulary.from_label_map(metadata["label_map"]),
         config=config,
-        stage=str(metadata.get("stage", "")),
+        stage=str(metadata["stage"]),
         step=int(metadata["step"]),
-        metrics=metadata.get("metrics", {}),
-        preprocessor=preprocessor,
+        metrics=metadata["metrics"],
+        preprocessor=Preprocessor.from_dict(metadata["preprocessing"]),
     )

@@ -7,7 +7,7 @@ import pytest
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data import normalize
-from whispersign_jax.data.normalize import PREPROCESSING_FILE, Preprocessor
+from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.data.synthetic import SyntheticConfig, generate_sample
 
 
@@ -75,24 +75,13 @@ def test_fit_standardises_present_joints_of_the_train_clips():
         Preprocessor.fit([np.zeros((4, 42, 7), np.float32)], False, True)
 
 
-def test_save_load_round_trip_and_identity_for_old_workdirs(tmp_path):
+def test_json_round_trip_as_in_checkpoint_metadata():
     clips = [sample_keypoints(i) for i in range(2)]
     preprocessor = Preprocessor.fit(clips, normalize_hands=True, standardize=True)
-    written = preprocessor.save(tmp_path)
-    assert written == tmp_path / PREPROCESSING_FILE
-    assert json.loads(written.read_text())["normalize_hands"] is True
-    loaded = Preprocessor.load(tmp_path)
+    written = json.loads(json.dumps(preprocessor.to_dict()))
+    assert written["normalize_hands"] is True
+    loaded = Preprocessor.from_dict(written)
     assert loaded == preprocessor
     np.testing.assert_array_equal(loaded(clips[0]), preprocessor(clips[0]))
-
-    old_workdir = tmp_path / "old"
-    old_workdir.mkdir()
-    identity = Preprocessor.load(old_workdir)
-    assert identity.is_identity
-    np.testing.assert_array_equal(identity(clips[0]), clips[0])
-
-    (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"bad\.json"):
-        Preprocessor.load(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="6 values"):
         Preprocessor(mean=(0.0,), std=(1.0,))

@@ -10,22 +10,19 @@ Two steps, each switchable (``config.data.normalize_hands``, ``config.data.stand
 2. Standardisation: per-feature mean and std of the present joints of the TRAIN split.
 
 Missing hands stay exactly zero with confidence 0; the confidence feature is never changed.
-The fitted ``Preprocessor`` is saved as ``preprocessing.json`` in the workdir (next to
-``config.json`` and ``label_map.json``) and applied unchanged at inference.
+The fitted ``Preprocessor`` travels in every checkpoint's metadata (``to_dict``) and is
+applied unchanged at inference.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 
 from whispersign_jax import keypoints as kp
 
-PREPROCESSING_FILE = "preprocessing.json"
 MIN_BONE_LENGTH = 1e-4  # below this a clip's hands are degenerate: no scaling
 MIN_STD = 1e-6
 NUM_MOTION_FEATURES = kp.CONFIDENCE  # x, y, z, vx, vy, vz are standardised
@@ -141,35 +138,9 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, fields: dict) -> Preprocessor:
-        mean, std = fields.get("mean"), fields.get("std")
+        mean, std = fields["mean"], fields["std"]
         return cls(
-            normalize_hands=bool(fields.get("normalize_hands", False)),
+            normalize_hands=bool(fields["normalize_hands"]),
             mean=None if mean is None else tuple(float(v) for v in mean),
             std=None if std is None else tuple(float(v) for v in std),
         )
-
-    def save(self, path: str | Path) -> Path:
-        """Writes JSON to ``path`` (a file, or a folder that gets ``preprocessing.json``)."""
-        path = _file_path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Preprocessor:
-        """Reads ``path`` (a file or a workdir); a workdir without the file -> identity."""
-        file = _file_path(path)
-        if Path(path).is_dir() and not file.exists():
-            return cls()
-        try:
-            return cls.from_dict(json.loads(file.read_text()))
-        except (OSError, ValueError, TypeError, AttributeError) as error:
-            raise ValueError(
-                f"{file}: not a readable preprocessing file ({error}); delete it to use no "
-                "preprocessing, or retrain to write it again."
-            ) from error
-
-
-def _file_path(path: str | Path) -> Path:
-    path = Path(path)
-    return path / PREPROCESSING_FILE if path.is_dir() or not path.suffix else path
