@@ -30,6 +30,23 @@ def load_script(name: str) -> ModuleType:
     return sys.modules[module_name]
 
 
+HEAVY_FRAMEWORKS = ("jax", "tensorflow", "tensorflow_datasets", "mediapipe", "torch", "flax")
+
+
+def frameworks_imported_by(*modules: str) -> list[str]:
+    """The heavy frameworks that importing ``modules`` loads, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys\nimport {', '.join(modules)}\n"
+        f"print(','.join(m for m in {HEAVY_FRAMEWORKS!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return [name for name in result.stdout.strip().split(",") if name]
+
+
 def tiny_training_config(**stage_epochs: int):
     """configs/demo.py:quick shrunk further: a few steps per stage, small buckets."""
     from configs import demo
