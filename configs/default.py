@@ -123,6 +123,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.mesh = ml_collections.ConfigDict()
     config.mesh.data = -1  # -1: all devices not used by fsdp
     config.mesh.fsdp = 1  # parameter sharding degree
+
+    # Multi-host runs (docs/scaling.md): every host runs the same command.
+    config.distributed = ml_collections.ConfigDict()
+    config.distributed.initialize = False  # call jax.distributed.initialize() at start
+    config.distributed.coordinator_address = ""  # host:port of process 0; "": detected
+    config.distributed.num_processes = 0  # 0: detected (TPU pods, Slurm, Open MPI)
+    config.distributed.process_id = -1  # this host's process; -1: detected
+    config.distributed.cpu_collectives = "gloo"  # collectives of multi-process CPU runs
     return config
 
 

@@ -47,6 +47,23 @@ def frameworks_imported_by(*modules: str) -> list[str]:
     return [name for name in result.stdout.strip().split(",") if name]
 
 
+def event_accumulator(logdir):
+    """TensorBoard events of ``logdir``, read as the TensorBoard UI reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    return EventAccumulator(str(logdir), size_guidance={"tensors": 0}).Reload()
+
+
+def scalar_tags(logdir) -> list[str]:
+    return event_accumulator(logdir).Tags()["tensors"]
+
+
+def read_scalars(logdir, tag: str) -> list[float]:
+    from tensorboard.util.tensor_util import make_ndarray
+
+    return [float(make_ndarray(e.tensor_proto)) for e in event_accumulator(logdir).Tensors(tag)]
+
+
 def tiny_training_config(**stage_epochs: int):
     """configs/demo.py:quick shrunk further: a few steps per stage, small buckets."""
     from configs import demo

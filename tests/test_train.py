@@ -6,28 +6,12 @@ import jax
 import numpy as np
 import optax
 import pytest
-from conftest import tiny_training_config
+from conftest import read_scalars, scalar_tags, tiny_training_config
 
 from whispersign_jax import evaluate, optim, train, trained
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.model import WhisperSign
 from whispersign_jax.sharding import global_batch, make_mesh
-
-
-def event_accumulator(logdir):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    return EventAccumulator(str(logdir), size_guidance={"tensors": 0}).Reload()
-
-
-def scalar_tags(logdir) -> list[str]:
-    return event_accumulator(logdir).Tags()["tensors"]
-
-
-def read_scalars(logdir, tag: str) -> list[float]:
-    from tensorboard.util.tensor_util import make_ndarray
-
-    return [float(make_ndarray(e.tensor_proto)) for e in event_accumulator(logdir).Tensors(tag)]
 
 
 def leaves_equal(a, b) -> bool:

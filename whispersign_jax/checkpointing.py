@@ -19,8 +19,9 @@ import orbax.checkpoint as ocp
 def abstract_like(tree):
     """Shapes, dtypes and shardings of ``tree``: the restore target (any device count).
 
-    Leaves without a sharding (from ``jax.eval_shape``) restore onto the first device."""
-    default = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    Leaves without a sharding (from ``jax.eval_shape``) restore onto this process's first
+    device."""
+    default = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
 
     def abstract(x):
         sharding = getattr(x, "sharding", None) or default
@@ -38,7 +39,13 @@ class StageCheckpoints:
     @staticmethod
     def _manager(directory: Path, keep: int) -> ocp.CheckpointManager:
         options = ocp.CheckpointManagerOptions(
-            preservation_policy=ocp.checkpoint_managers.LatestN(keep), create=True
+            preservation_policy=ocp.checkpoint_managers.LatestN(keep),
+            create=True,
+            # Multi-process saves meet at barriers named by step; ``latest`` and ``best`` save
+            # the same step, so each manager's barriers carry its own folder.
+            multiprocessing_options=ocp.options.MultiprocessingOptions(
+                barrier_sync_key_prefix=str(directory)
+            ),
         )
         return ocp.CheckpointManager(directory, options=options)
 

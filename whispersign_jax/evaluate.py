@@ -20,10 +20,9 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import jax
 from absl import app, flags
 
-from whispersign_jax import cli, decoding
+from whispersign_jax import cli, decoding, distributed
 from whispersign_jax.data.batching import eval_batches
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
@@ -75,7 +74,7 @@ def evaluate_samples(
     accumulated alignments (confusion matrix, per-gloss accuracy)."""
     metrics = RecognitionMetrics() if metrics is None else metrics
     for indices, batch in eval_batches(samples, batch_size, buckets, max_labels):
-        out = jax.device_get(eval_step(variables, put_batch(batch)))
+        out = distributed.to_host(eval_step(variables, put_batch(batch)))  # every row
         for row, index in enumerate(indices):
             hypothesis = out["ids"][row, : int(out["lengths"][row])].tolist()
             reference = samples[index].labels.tolist()
@@ -122,7 +121,7 @@ def evaluate_workdir(
         "decoder": options.decoder,
         "dtype": run.model.config.dtype,
     }
-    if write_report:
+    if write_report and distributed.is_main_process():
         name = f"{split}-{options.decoder}" + ("-" + dtype if dtype else "")
         report_dir = Path(workdir) / "eval" / name
         write_report_files(report_dir, summary, metrics, run.vocabulary, run.step)

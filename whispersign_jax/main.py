@@ -47,7 +47,9 @@ def main(argv) -> None:
     logging.get_absl_handler().addFilter(QuietLibraries())
     import jax
 
-    from whispersign_jax import train
+    from whispersign_jax import distributed, train
+
+    distributed.initialize(FLAGS.config.distributed)
 
     workdir = FLAGS.workdir or default_workdir(config_flags.get_config_filename(FLAGS["config"]))
     logging.info("workdir: %s", workdir)

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 from clu import metric_writers, periodic_actions
 
-from whispersign_jax import evaluate, losses, optim, sharding, trained
+from whispersign_jax import distributed, evaluate, losses, optim, sharding, trained
 from whispersign_jax.checkpointing import StageCheckpoints
 from whispersign_jax.data import augment, input_pipeline
 from whispersign_jax.data.batching import TrainBatches
@@ -174,7 +174,7 @@ class StageRunner:
             sources.append((Path(self.config.init_checkpoint), self.config.init_checkpoint))
         for stage_dir, description in sources:
             checkpoints = StageCheckpoints(stage_dir)
-            restored = StageCheckpoints.restore(checkpoints.best, target)
+            restored = StageCheckpoints.restore(checkpoints.best, self._abstract_sharded(target))
             checkpoints.close()
             if restored is not None:
                 return restored[0], description
@@ -302,7 +302,7 @@ class StageRunner:
         best = best_metadata["metrics"] if best_metadata else None
 
         writer = metric_writers.create_default_writer(
-            str(self.dir), just_logging=jax.process_index() > 0
+            str(self.dir), just_logging=not distributed.is_main_process()
         )
         start_step = int(state.step)
         if start_step == 0:
@@ -432,6 +432,20 @@ def stage_sequence(config: ml_collections.ConfigDict) -> list[tuple[str, str | N
     return [(order[i], order[i - 1] if i else None) for i in positions]
 
 
+def check_batch_sizes(config: ml_collections.ConfigDict, num_devices: int) -> None:
+    """Every batch of the run splits evenly over the mesh's devices (and so over the
+    processes); a clear error at start otherwise."""
+    sizes = {f"config.stages.{name}.batch_size": config.stages[name].batch_size
+             for name in config.run_stages}  # fmt: skip
+    sizes["config.data.eval_batch_size"] = config.data.eval_batch_size
+    uneven = {setting: size for setting, size in sizes.items() if size % num_devices}
+    if uneven:
+        raise ValueError(
+            f"{uneven}: batch sizes must be multiples of the {num_devices} devices of the mesh "
+            f"({jax.process_count()} process(es)); set them to a multiple of {num_devices}."
+        )
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Runs every stage of ``config.run_stages``; returns each stage's best validation."""
     workdir = Path(workdir)
@@ -442,10 +456,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         normalize_hands=config.data.normalize_hands,
         standardize=config.data.standardize,
     )  # statistics of the train split only
-    if jax.process_index() == 0:
+    if distributed.is_main_process():
         save_config(config, workdir)
     model = WhisperSign(build_model_config(config, vocabulary.num_glosses))
     mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
+    check_batch_sizes(config, mesh.size)
     results = {}
     for name, previous in stage_sequence(config):
         runner = StageRunner(config, name, workdir, model, vocabulary, splits, mesh, preprocessor)
@@ -453,5 +468,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             results[name] = runner.run(previous)
         finally:
             runner.close()
-    (workdir / "results.json").write_text(json.dumps(results, indent=1))
+    if distributed.is_main_process():
+        (workdir / "results.json").write_text(json.dumps(results, indent=1))
     return results

@@ -74,7 +74,10 @@ class ConvSPE(nn.Module):
         # appending padding never changes the output at valid positions.
         x = jnp.where(mask[..., None], x, 0)
         h = DepthwiseConv1D(self.kernel_size, self.dtype, name="depthwise")(x)
-        h = dense(self.d_model, self.dtype, name="pointwise")(gelu(h))
+        # No bias: the BatchNorm after ConvSPE removes any constant, so a bias here would get
+        # no true gradient, only rounding noise that Adam turns into steps (and the running
+        # statistics would then depend on the device count's summation order).
+        h = dense(self.d_model, self.dtype, use_bias=False, name="pointwise")(gelu(h))
         return x + h
 
 

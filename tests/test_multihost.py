@@ -1,0 +1,120 @@
+"""Two real processes on localhost (``jax.distributed`` over CPU collectives, 2 devices each)
+train all three stages of the quick demo, with validation, best checkpoints and evaluation,
+and match one process on the same global mesh of 4 devices. Checkpoints move between the two
+setups in both directions.
+
+Tolerance: the two setups run the same SPMD program; only the collectives differ (gloo across
+processes, in-process otherwise), which may sum in another order. Losses and parameters must
+agree to rtol 1e-5; decoded glosses, and so every evaluation metric, exactly.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from conftest import REPO, read_scalars
+
+from whispersign_jax import evaluate, trained
+
+GLOBAL_DEVICES = 4
+STAGES = ("stage1", "stage2", "stage3")
+LOSS_TAGS = ("loss/total", "loss/ctc", "grad_norm")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def train(workdir, processes: int, *overrides: str) -> None:
+    """``python -m whispersign_jax.main`` on the quick demo in ``processes`` processes that
+    together hold GLOBAL_DEVICES CPU devices; fails with each process's log tail."""
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={GLOBAL_DEVICES // processes}",
+    }
+    command = [
+        sys.executable, "-m", "whispersign_jax.main", "--config=configs/demo.py:quick",
+        f"--workdir={workdir}", *overrides,
+    ]  # fmt: skip
+    if processes > 1:
+        command += [
+            "--config.distributed.initialize=True",
+            f"--config.distributed.coordinator_address=localhost:{free_port()}",
+            f"--config.distributed.num_processes={processes}",
+        ]
+    logs = [workdir.parent / f"{workdir.name}-process{i}.log" for i in range(processes)]
+    running = [
+        subprocess.Popen(
+            [*command, f"--config.distributed.process_id={i}"] if processes > 1 else command,
+            cwd=REPO,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for i, log in enumerate(logs)
+    ]
+    codes = [process.wait(timeout=900) for process in running]
+    tails = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs)
+    assert codes == [0] * processes, tails
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Workdirs of the quick demo trained by one process and by two."""
+    root = tmp_path_factory.mktemp("multihost")
+    train(root / "one", 1)
+    train(root / "two", 2)
+    return root / "one", root / "two"
+
+
+def assert_same_training(workdir_a, workdir_b, stages=STAGES) -> None:
+    results_a = json.loads((workdir_a / "results.json").read_text())
+    results_b = json.loads((workdir_b / "results.json").read_text())
+    for stage in stages:
+        assert results_a[stage] == results_b[stage], stage  # validation of the best checkpoint
+        for tag in LOSS_TAGS:
+            a, b = read_scalars(workdir_a / stage, tag), read_scalars(workdir_b / stage, tag)
+            assert len(a) == len(b) > 0, (stage, tag)
+            np.testing.assert_allclose(a, b, rtol=1e-5, err_msg=f"{stage} {tag}")
+
+
+def assert_close_variables(a, b) -> None:
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+
+
+def test_multihost_two_processes_match_one_process(runs):
+    one, two = runs
+    assert_same_training(one, two)
+    assert sorted(p.name for p in two.iterdir() if p.is_file()) == [
+        "config.json",
+        "results.json",
+    ]  # written once, by process 0
+    assert len(list((two / "stage2").glob("events.out.tfevents.*"))) == 1
+
+
+def test_multihost_checkpoint_of_two_processes_restores_on_one(runs):
+    one, two = runs
+    from_one, from_two = trained.load_trained(one), trained.load_trained(two)
+    assert from_one.step == from_two.step and from_one.stage == from_two.stage == "stage3"
+    assert_close_variables(from_one.variables, from_two.variables)
+    evaluations = [
+        evaluate.evaluate_workdir(str(w), split="test", write_report=False) for w in (one, two)
+    ]
+    assert evaluations[0] == evaluations[1]
+    assert evaluations[0]["samples"] == 54  # 6 glosses x 3 test signers x 3 clips
+
+
+def test_multihost_checkpoint_of_one_process_restores_on_two(runs, tmp_path):
+    one, _ = runs
+    three = tmp_path / "three"
+    train(three, 2, "--config.run_stages=('stage3',)", f"--config.init_checkpoint={one}/stage2")
+    assert_same_training(one, three, stages=("stage3",))  # both began at one's stage-2 best
