@@ -63,7 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.tfds_dir = ""  # TFDS data folder; "" = ~/tensorflow_datasets
     config.data.normalize_hands = False  # clip-level hand centring + bone-length scale
     config.data.standardize = True  # per-feature mean/std of the train split
-    config.data.parallel_calls = 2  # tf.data workers building batches
+    config.data.parallel_calls = 2  # threads building training batches
     config.data.prefetch = 2  # batches prepared ahead of the train step
     config.data.buckets = (64, 128, 192, 256, 384, 512, 768)  # padded lengths, in frames
     config.data.max_labels = 8  # longest gloss sequence per sample

@@ -8,8 +8,9 @@ clipping) at batch 16 x 180 frames (3 s at 60 FPS), float32: ``compile_s``, ``st
 peak this script measures in the same run for the same precision (``peak.float32_gflops``);
 ``train.<size>.bfloat16.*`` the same with bfloat16 compute against ``peak.bfloat16_gflops``.
 
-``pipeline.*`` (``--only pipeline``): the tf.data training input (stage-3 windows of 3 s on
-continuous synthetic clips, every augmentation, the default normalisation) at batch 16:
+``pipeline.*`` (``--only pipeline``): the training input pipeline (``input_pipeline.train_batches``:
+NumPy on 2 threads; stage-3 windows of 3 s on continuous synthetic clips, every
+augmentation, the default normalisation) at batch 16:
 ``frames_per_s`` (valid frames delivered per second of wall time), ``batches_per_s``, and
 ``frames_per_cpu_s`` (per second of this process's CPU time, all threads: the figure that
 does not depend on what else runs on a shared machine).
@@ -165,7 +166,7 @@ def benchmark_pipeline(batch: int = 16, steps: int = 200) -> dict[str, float]:
         hop_frames=window // 2, preprocess=preprocessor,
     )  # fmt: skip
     pipeline = input_pipeline.train_batches(batches, 0, steps + 10, parallel_calls=2)
-    for _ in range(10):  # warm-up: TensorFlow start, first batches
+    for _ in range(10):  # warm-up: thread start, first batches
         next(pipeline)
     start, cpu_start, frames = time.perf_counter(), time.process_time(), 0
     for host_batch in pipeline:

@@ -133,8 +133,7 @@ def write_report_files(
     directory: Path, summary: dict, metrics: RecognitionMetrics, vocabulary: Vocabulary, step: int
 ) -> None:
     """``metrics.json``, ``confusion.png`` and TensorBoard events in ``directory``."""
-    from clu import metric_writers
-
+    from whispersign_jax import metric_writers
     from whispersign_jax.confusion_image import render_confusion
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -159,7 +158,7 @@ def write_report_files(
     from PIL import Image
 
     Image.fromarray(image).save(directory / "confusion.png")
-    writer = metric_writers.create_default_writer(str(directory), asynchronous=False)
+    writer = metric_writers.create_writer(str(directory))
     scalars = {k: v for k, v in summary.items() if isinstance(v, int | float)}
     writer.write_scalars(step, scalars)
     writer.write_images(step, {"confusion_matrix": image[None]})

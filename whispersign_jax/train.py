@@ -22,9 +22,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from clu import metric_writers, periodic_actions
 
-from whispersign_jax import distributed, evaluate, losses, optim, sharding, trained
+from whispersign_jax import distributed, evaluate, losses, metric_writers, optim, sharding, trained
 from whispersign_jax.checkpointing import StageCheckpoints
 from whispersign_jax.data import augment, input_pipeline
 from whispersign_jax.data.batching import TrainBatches
@@ -301,13 +300,13 @@ class StageRunner:
         best_metadata = StageCheckpoints.metadata(self.checkpoints.best)
         best = best_metadata["metrics"] if best_metadata else None
 
-        writer = metric_writers.create_default_writer(
+        writer = metric_writers.create_writer(
             str(self.dir), just_logging=not distributed.is_main_process()
         )
         start_step = int(state.step)
         if start_step == 0:
             writer.write_hparams(hparams(config, self.name))
-        progress = periodic_actions.ReportProgress(
+        progress = metric_writers.ReportProgress(
             num_train_steps=self.total_steps, writer=writer, every_steps=config.log_every_steps
         )
         eval_every = max(1, config.eval_every_epochs * self.batches.steps_per_epoch)

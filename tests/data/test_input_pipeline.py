@@ -1,9 +1,10 @@
-"""The tf.data pipeline: same batches as TrainBatches, resumable at any step, per-process rows,
-TensorFlow kept off the GPU and out of modules that do not need it."""
+"""The training input pipeline: bitwise the batches of TrainBatches whatever the threads and
+prefetch, resumable at any step, per-process rows, no TensorFlow."""
 
 import dataclasses
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -80,9 +81,30 @@ def with_two_labels(sample):
     return dataclasses.replace(sample, labels=np.array([1, 2]), spans=np.array([[0, 5], [5, 9]]))
 
 
-def test_tensorflow_sees_no_gpu():
-    tf = input_pipeline.import_tensorflow()
-    assert tf.config.get_visible_devices("GPU") == []
+@pytest.mark.parametrize(("parallel_calls", "prefetch"), [(1, 0), (3, 1), (4, 4)])
+def test_threads_and_prefetch_change_nothing_but_speed(train_batches, parallel_calls, prefetch):
+    pipeline = input_pipeline.train_batches(
+        train_batches, 2, 9, parallel_calls=parallel_calls, prefetch=prefetch
+    )
+    for step, batch in zip(range(2, 9), pipeline, strict=True):
+        assert_batches_equal(batch, train_batches[step], f"at step {step}")
+
+
+def test_closing_the_pipeline_stops_its_threads(train_batches):
+    built = []
+
+    class Counting(TrainBatches):
+        def rows(self, step, rows):
+            built.append(step)
+            return super().rows(step, rows)
+
+    batches = Counting(train_batches.samples, 4, BUCKETS, 2, seed=3)
+    pipeline = input_pipeline.train_batches(batches, 0, 1000, parallel_calls=2, prefetch=2)
+    next(pipeline)
+    assert any(t.name.startswith("train_batches") for t in threading.enumerate())
+    pipeline.close()
+    assert not any(t.name.startswith("train_batches") for t in threading.enumerate())
+    assert len(built) <= 1 + 2 + 2  # the step consumed, then at most threads + prefetch ahead
 
 
 def test_data_modules_import_no_tensorflow():

@@ -3,7 +3,7 @@
 Training batches are a pure function of ``(seed, step)``: the epoch's permutation comes from
 ``(seed, epoch)`` and each row's augmentation randomness from ``(seed, epoch, index, row)``, so
 a resumed run sees exactly the batches an uninterrupted run would.
-``input_pipeline.py`` runs these batches through tf.data.
+``input_pipeline.py`` builds them ahead of the train step on a pool of threads.
 """
 
 from __future__ import annotations

@@ -1,36 +1,22 @@
-"""The tf.data training input pipeline, the same for every data source.
+"""The training input pipeline, the same for every data source and host (NumPy and threads).
 
-``tf.data.Dataset.range(start_step, total_steps)`` is mapped through ``TrainBatches.rows``
-(sliding-window crop, augmentation, normalisation, masking, length bucket, padding masks) with
-a deterministic parallel map and prefetch. A batch is a pure function of ``(seed, step)``, so
-a run resumed at any step sees the batches an uninterrupted run would. Each process builds
-only its own rows of the global batch (the rows ``sharding.global_batch`` hands to its
-devices); the rows of other processes stay zero.
+Steps ``start_step .. total_steps - 1`` are built by ``TrainBatches.rows`` (sliding-window
+crop, augmentation, normalisation, masking, length bucket, padding masks) on a pool of
+``parallel_calls`` threads, up to ``parallel_calls + prefetch`` steps ahead of the consumer,
+and handed over in step order. NumPy releases the GIL in its array work, so the threads overlap
+with each other and with the jitted train step. A batch is a pure function of ``(seed, step)``,
+so a run resumed at any step sees the batches an uninterrupted run would, whatever the number
+of threads. Each process builds only its own rows of the global batch (the rows
+``sharding.global_batch`` hands to its devices); the rows of other processes stay zero.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
-
-import numpy as np
+from concurrent import futures
 
 from whispersign_jax.data.batching import Batch, TrainBatches
-
-BATCH_FIELDS = ("keypoints", "frame_mask", "labels", "label_mask", "sample_mask")
-_DTYPES = (np.float32, bool, np.int32, bool, bool)
-
-
-def import_tensorflow():
-    """TensorFlow for tf.data only: no GPU (JAX owns the accelerators), few threads."""
-    import tensorflow as tf
-
-    tf.config.set_visible_devices([], "GPU")
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # TensorFlow was already initialised: keep its settings
-        pass
-    return tf
 
 
 def process_rows(batch_size: int, process_index: int, process_count: int) -> range:
@@ -53,28 +39,35 @@ def train_batches(
     parallel_calls: int = 2,
     prefetch: int = 2,
 ) -> Iterator[Batch]:
-    """Training batches of steps ``start_step .. total_steps - 1``, in order."""
-    tf = import_tensorflow()
+    """Training batches of steps ``start_step .. total_steps - 1``, in order.
+
+    ``parallel_calls`` threads build batches, at most ``parallel_calls + prefetch`` steps
+    ahead; closing the iterator cancels the steps not yet started.
+    """
     rows = process_rows(batches.batch_size, process_index, process_count)
+    workers = max(parallel_calls, 1)
+    steps = iter(range(start_step, total_steps))
+    with futures.ThreadPoolExecutor(workers, thread_name_prefix="train_batches") as pool:
+        pending: collections.deque[tuple[int, futures.Future]] = collections.deque()
 
-    def build(step: np.int64) -> tuple[np.ndarray, ...]:
-        batch = batches.rows(int(step), rows)
-        return tuple(batch[name] for name in BATCH_FIELDS)
+        def submit_next() -> None:
+            step = next(steps, None)
+            if step is not None:
+                pending.append((step, pool.submit(batches.rows, step, rows)))
 
-    def to_batch(step):
-        values = tf.numpy_function(build, [step], [tf.as_dtype(d) for d in _DTYPES])
-        return dict(zip(BATCH_FIELDS, values, strict=True))
-
-    options = tf.data.Options()
-    options.deterministic = True
-    options.threading.private_threadpool_size = max(parallel_calls, 1)
-    dataset = (
-        tf.data.Dataset.range(start_step, total_steps)
-        .map(to_batch, num_parallel_calls=parallel_calls, deterministic=True)
-        .prefetch(prefetch)
-        .with_options(options)
-    )
-    try:
-        yield from dataset.as_numpy_iterator()
-    except tf.errors.OpError as error:  # a Python error inside ``build``, wrapped by TF
-        raise RuntimeError(f"The training input pipeline failed: {error.message}") from None
+        for _ in range(workers + max(prefetch, 0)):
+            submit_next()
+        try:
+            while pending:
+                step, future = pending.popleft()
+                submit_next()
+                try:
+                    batch = future.result()
+                except Exception as error:
+                    raise RuntimeError(
+                        f"The training input pipeline failed at step {step}: {error}"
+                    ) from error
+                yield batch
+        finally:
+            for _, future in pending:
+                future.cancel()

@@ -35,6 +35,17 @@ def load_processed_split(root: Path, split: str, vocabulary: Vocabulary) -> list
 
 def load_tfds_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:
     """A prepared TFDS dataset (``config.data.name``, ``config.data.tfds_dir``) in memory."""
+    try:
+        import tensorflow  # noqa: F401  (TFDS builders and datasets need it)
+    except ImportError as error:
+        raise ImportError(
+            "config.data.source='tfds' needs TensorFlow and tensorflow-datasets, and TensorFlow "
+            f"does not import here ({error}). Without TensorFlow, train on the processed "
+            "layout: `python scripts/prepare_vsl_data.py --format NAME --data_dir RAW "
+            "--output_dir DIR` (or whispersign-prepare) writes it from the raw dataset; pass "
+            "--config.data.source=processed --config.data.dir=DIR "
+            "(or --config.data.source=synthetic for the built-in data)."
+        ) from error
     from whispersign_jax.data.tfds_builders import reading
 
     vocabulary, candidates = reading.read_dataset(data_config.name, data_config.tfds_dir or None)
