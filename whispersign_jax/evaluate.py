@@ -23,7 +23,7 @@ from pathlib import Path
 import jax
 from absl import app, flags
 
-from whispersign_jax import cli, decoding
+from whispersign_jax import cli, compile_cache, decoding
 from whispersign_jax.data.batching import eval_batches
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
@@ -184,6 +184,7 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    compile_cache.enable()  # $WHISPERSIGN_COMPILE_CACHE, "" = off
     summary = evaluate_workdir(
         FLAGS.workdir,
         FLAGS.split,
