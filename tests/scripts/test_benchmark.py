@@ -67,3 +67,21 @@ def test_train_smoke_on_cpu_reports_compile_and_step_separately(tmp_path):
     assert results["compile_cache"] == str(tmp_path / "xla")
     assert "train.tiny.b2: compiled in" in result.stderr  # progress as it goes
     assert "train.tiny.b2: step" in result.stderr
+
+
+def test_the_script_and_its_inference_part_import_no_tensorflow():
+    """The accelerator image has no TensorFlow; only ``--only pipeline`` needs it."""
+    script = str(REPO / "scripts" / "benchmark.py")
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('bench', {script!r})\n"
+        "bench = importlib.util.module_from_spec(spec)\n"
+        "sys.modules['bench'] = bench\n"
+        "spec.loader.exec_module(bench)\n"
+        "bench._recognizer('tiny', 'ctc_greedy', 'float32')\n"
+        "print('tensorflow' in sys.modules, 'clu' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["False", "False"]
