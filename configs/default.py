@@ -11,6 +11,8 @@ Expected result: depends on the dataset; on the built-in synthetic data use conf
 
 import ml_collections
 
+from whispersign_jax import compile_cache
+
 ALL_PARAMETERS = (".*",)
 FRONTEND_AND_CTC_HEAD = ("frontend/.*", "ctc_head/.*")
 
@@ -55,6 +57,9 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.pretrained = ""  # Whisper checkpoint dir or hub id (openai/whisper-base); "" = none
     config.init_checkpoint = ""  # a stage folder of another workdir to start from
+    # compiled XLA programs kept across runs; "" = off (default: $WHISPERSIGN_COMPILE_CACHE or
+    # ~/.cache/whispersign_jax/xla)
+    config.compile_cache_dir = compile_cache.default_directory()
 
     config.data = ml_collections.ConfigDict()
     config.data.source = "synthetic"  # synthetic, processed or tfds

@@ -2,11 +2,26 @@
 
     python scripts/benchmark.py --json [--only train] [--sizes base] [--steps 10]
 
-``train.<size>.*``: one stage-2 train step (hybrid loss, all parameters trainable, AdamW,
-clipping) at batch 16 x 180 frames (3 s at 60 FPS), float32: ``compile_s``, ``step_ms``
-(median), ``frames_per_s`` and ``mfu`` = analytic FLOPs of the step / step time / the matmul
-peak this script measures in the same run for the same precision (``peak.float32_gflops``);
-``train.<size>.bfloat16.*`` the same with bfloat16 compute against ``peak.bfloat16_gflops``.
+On an accelerator (GPU or TPU; the defaults differ from the CPU ones, see ``--help``):
+
+    python scripts/benchmark.py --json --only train   # base and small, batch 16 and 256
+    python scripts/benchmark.py --json --only infer   # base, every decoder
+
+Progress goes to stderr as each program compiles and runs, so a run that is stopped still
+shows what finished. Compiled programs go to the persistent compilation cache
+(``--compile_cache``; ``whispersign_jax.compile_cache``): a second run loads them.
+``compile_cache.hits`` counts the programs loaded from it instead of compiled; pass
+``--compile_cache=`` for cold compile times.
+
+``train.<size>[.b<batch>][.bfloat16].*``: one stage-2 train step (hybrid loss, all parameters
+trainable, AdamW, clipping) at batch 16 (``.b<batch>`` for another batch) x 180 frames (3 s at
+60 FPS), float32 (``.bfloat16``: bfloat16 compute): ``compile_s`` (of the step program alone;
+parameters are initialised once per size, on the host CPU), ``step_ms`` (median),
+``frames_per_s``, ``gflops_per_step`` (analytic) and ``mfu`` = those FLOPs / step time / the
+matmul peak this script measures in the same run for the same precision
+(``peak.{float32,bfloat16}_gflops``: a jitted ``peak.matmul_size``^3 matmul, 2048 on CPUs and
+8192 on accelerators); ``mfu_published`` = the same against the chip's published dense peak
+(``peak.published.*``, ``PUBLISHED_PEAKS``; None for a chip not in the table, and on CPUs).
 
 ``pipeline.*`` (``--only pipeline``): the training input pipeline (``input_pipeline.train_batches``:
 NumPy on 2 threads; stage-3 windows of 3 s on continuous synthetic clips, every
@@ -24,19 +39,24 @@ with a hand_landmarker.task assembled from that wheel's two hand models.
 
 ``infer.<size>[.bfloat16].<decoder>.{compile_s,p50_ms,p95_ms}`` (``--only infer``): latency of
 one 3 s window (180 frames, batch 1) through ``Recognizer.recognize`` for ``tiny`` and
-``base`` and every decoder, after compilation, float32 and bfloat16 compute.
-``stream.latency_{p50,p95}_ms``: from the last frame of a sign to its gloss's emission in the
-sliding-window stream, counting the base default decoder's window time.
+``base`` (accelerators: ``base``) and every decoder, after compilation, float32 and bfloat16
+compute. ``stream.latency_{p50,p95}_ms``: from the last frame of a sign to its gloss's
+emission in the sliding-window stream, counting the base default decoder's window time.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import functools
 import json
 import platform
+import re
 import statistics
+import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -44,13 +64,100 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from whispersign_jax import optim, train
+from whispersign_jax import compile_cache, optim
 from whispersign_jax.decoding import DEFAULT_DECODER
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.vocab import decoder_size
 
 NUM_GLOSSES = 200  # a mid-sized gloss vocabulary
 LABEL_LENGTH = 4
+STARTED = time.perf_counter()
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What runs without flags: the CPU set, or the accelerator set."""
+
+    sizes: str
+    batches: str  # "" = --batch
+    infer_sizes: str
+    matmul_size: int
+    compile_workers: int
+
+
+CPU_DEFAULTS = Defaults("base", "", "tiny,base", 2048, 1)
+ACCELERATOR_DEFAULTS = Defaults("base,small", "16,256", "base", 8192, 4)
+
+
+@dataclass(frozen=True)
+class PublishedPeak:
+    """A chip's dense (no sparsity) peak in TFLOP/s for float32 matmuls as JAX runs them by
+    default (``jax.lax.Precision.DEFAULT``: TF32 tensor cores on NVIDIA Ampere and Hopper, one
+    bfloat16 pass on TPUs; ``float32_means`` says which) and for bfloat16."""
+
+    chip: str
+    float32_tflops: float
+    bfloat16_tflops: float
+    float32_means: str
+
+
+# (regular expression that the lower-cased device_kind matches in full, peak): the first
+# match wins, so the more specific rows come first. NVIDIA datasheets give the figures with
+# structured sparsity (marked *); the dense ones here are half of them.
+TF32, BF16_PASS = "TF32", "one bfloat16 pass"
+PUBLISHED_PEAKS: tuple[tuple[str, PublishedPeak], ...] = (
+    # NVIDIA H100 datasheet (2023), H100 PCIe column: TF32 756*, BF16 1,513*
+    (r"nvidia h100 pcie", PublishedPeak("NVIDIA H100 PCIe", 378.0, 756.5, TF32)),
+    # NVIDIA H100 NVL datasheet (2024): TF32 835*, BF16 1,671*
+    (r"nvidia h100 nvl", PublishedPeak("NVIDIA H100 NVL", 417.5, 835.5, TF32)),
+    # NVIDIA Hopper architecture whitepaper, H100 SXM5: TF32 494.7, BF16 989.4 dense
+    # (device_kind "NVIDIA H100 80GB HBM3")
+    (r"nvidia h100\b.*", PublishedPeak("NVIDIA H100 SXM", 494.7, 989.4, TF32)),
+    # NVIDIA H200 datasheet (2024), H200 NVL column: TF32 835*, BF16 1,671*
+    (r"nvidia h200 nvl", PublishedPeak("NVIDIA H200 NVL", 417.5, 835.5, TF32)),
+    # NVIDIA H200 datasheet (2024), H200 SXM column: TF32 989*, BF16 1,979*
+    (r"nvidia h200\b.*", PublishedPeak("NVIDIA H200 SXM", 494.5, 989.5, TF32)),
+    # NVIDIA A100 datasheet (40GB and 80GB, SXM4 and PCIe alike): TF32 156, BF16 312 dense
+    (r"nvidia a100\b.*", PublishedPeak("NVIDIA A100", 156.0, 312.0, TF32)),
+    # NVIDIA L4 datasheet: TF32 120*, BF16 242*
+    (r"nvidia l4", PublishedPeak("NVIDIA L4", 60.0, 121.0, TF32)),
+    # Google Cloud TPU documentation, system architecture pages (peak bf16 compute per chip).
+    # JAX's device_kind names (jax/_src/pallas/mosaic/tpu_info.py): "TPU v5 lite" is v5e,
+    # "TPU v5" v5p, "TPU v6 lite" v6e (Trillium); "TPU v4 lite" (v4i) is another chip.
+    (r"tpu v4", PublishedPeak("TPU v4", 275.0, 275.0, BF16_PASS)),
+    (r"tpu v5 lite|tpu v5e", PublishedPeak("TPU v5e", 197.0, 197.0, BF16_PASS)),
+    (r"tpu v5p?", PublishedPeak("TPU v5p", 459.0, 459.0, BF16_PASS)),
+    (r"tpu v6 lite|tpu v6e", PublishedPeak("TPU v6e", 918.0, 918.0, BF16_PASS)),
+)
+
+
+def published_peak(device_kind: str) -> PublishedPeak | None:
+    """The published peak of the chip named by ``jax.Device.device_kind`` ("NVIDIA H100 80GB
+    HBM3", "TPU v5 lite" ...), or None for a chip not in ``PUBLISHED_PEAKS`` (never a guess)."""
+    for pattern, peak in PUBLISHED_PEAKS:
+        if re.fullmatch(pattern, device_kind.strip().lower()):
+            return peak
+    return None
+
+
+def progress(message: str) -> None:
+    """One line on stderr, at once: a run that is stopped still shows what finished."""
+    print(
+        f"[benchmark {time.perf_counter() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True
+    )
+
+
+def count_cache_hits() -> dict[str, int]:
+    """``compile_cache.hits``: programs loaded from the persistent compilation cache instead
+    of compiled, counted as they happen."""
+    counts = {"compile_cache.hits": 0}
+
+    def listener(event: str, **_) -> None:
+        if event == "/jax/compilation_cache/cache_hits":
+            counts["compile_cache.hits"] += 1
+
+    jax.monitoring.register_event_listener(listener)
+    return counts
 
 
 def measure_matmul_peak(dtype: str, size: int = 2048, repeats: int = 10) -> float:
@@ -90,62 +197,178 @@ def train_step_flops(config: ModelConfig, batch: int, frames: int, tokens: int) 
     return 3.0 * batch * (frontend + encoder + decoder + heads)
 
 
-def benchmark_train(
-    size: str,
-    batch: int,
-    frames: int,
-    steps: int,
-    peak_gflops: float,
-    dtype: str = "float32",
-    prefix: str = "",
-):
-    config = ModelConfig.preset(size, NUM_GLOSSES, dtype=dtype)
-    model = WhisperSign(config)
-    variables = init_variables(model, jax.random.key(0))
-    stage = ml_collections.ConfigDict(dict(alpha=0.3, trainable=(".*",)))
-    run_config = ml_collections.ConfigDict(dict(label_smoothing=0.0))
-    labels = optim.trainable_labels(variables["params"], stage.trainable)
+@functools.cache
+def random_variables(size: str) -> dict:
+    """``init_variables`` of a ``size`` model (key 0) as host arrays, computed once per size
+    on the host CPU: float32 and bfloat16 compute share the float32 parameters, and no
+    accelerator compiles the initialisers."""
+    model = WhisperSign(ModelConfig.preset(size, NUM_GLOSSES))
+    with jax.default_device(jax.devices("cpu")[0]):
+        return jax.device_get(init_variables(model, jax.random.key(0)))
+
+
+@functools.cache
+def _train_setup(size: str):
+    """The optimizer of the stage-2 step for ``size`` and its initial state, on the host."""
+    from whispersign_jax import train  # imported here: --only infer does not need it
+
+    variables = random_variables(size)
+    labels = optim.trainable_labels(variables["params"], (".*",))
     schedule = optim.learning_rate_schedule(5e-5, 500, 10_000)
     optimizer = optim.make_optimizer(variables["params"], labels, schedule, 1e-4, 1.0)
+    with jax.default_device(jax.devices("cpu")[0]):
+        opt_state = jax.device_get(optimizer.init(variables["params"]))
     state = train.TrainState(
-        jnp.zeros((), jnp.int32),
-        variables["params"],
-        variables["batch_stats"],
-        optimizer.init(variables["params"]),
+        np.zeros((), np.int32), variables["params"], variables["batch_stats"], opt_state
     )
-    step_fn = jax.jit(
-        train.make_train_step(model, optimizer, labels, stage, run_config, jax.random.key(1)),
-        donate_argnums=0,
-    )
-    rng = np.random.default_rng(0)
-    batch_arrays = {
-        "keypoints": jnp.asarray(rng.normal(size=(batch, frames, 42, 7)), jnp.float32),
-        "frame_mask": jnp.ones((batch, frames), bool),
-        "labels": jnp.asarray(rng.integers(1, NUM_GLOSSES + 1, (batch, LABEL_LENGTH)), jnp.int32),
-        "label_mask": jnp.ones((batch, LABEL_LENGTH), bool),
+    return optimizer, labels, state
+
+
+@dataclass
+class TrainProgram:
+    """One train step program: a size, batch and compute dtype."""
+
+    size: str
+    batch: int
+    dtype: str
+    prefix: str
+    compiled: Callable | None = None
+    compile_s: float = 0.0
+
+    def lower(self, frames: int):
+        from whispersign_jax import train
+
+        model = WhisperSign(ModelConfig.preset(self.size, NUM_GLOSSES, dtype=self.dtype))
+        optimizer, labels, state = _train_setup(self.size)
+        stage = ml_collections.ConfigDict(
+            dict(alpha=0.3, trainable=(".*",), update_batch_norm=True)
+        )
+        run_config = ml_collections.ConfigDict(dict(label_smoothing=0.0))
+        step_fn = jax.jit(
+            train.make_train_step(model, optimizer, labels, stage, run_config, jax.random.key(1)),
+            donate_argnums=0,
+        )
+        shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+        return step_fn.lower(shapes, train_batch_shapes(self.batch, frames))
+
+    def compile(self, lowered) -> TrainProgram:
+        start = time.perf_counter()
+        self.compiled = lowered.compile()
+        self.compile_s = time.perf_counter() - start
+        return self
+
+
+def train_batch_shapes(batch: int, frames: int) -> dict[str, jax.ShapeDtypeStruct]:
+    return {
+        "keypoints": jax.ShapeDtypeStruct((batch, frames, 42, 7), jnp.float32),
+        "frame_mask": jax.ShapeDtypeStruct((batch, frames), jnp.bool_),
+        "labels": jax.ShapeDtypeStruct((batch, LABEL_LENGTH), jnp.int32),
+        "label_mask": jax.ShapeDtypeStruct((batch, LABEL_LENGTH), jnp.bool_),
     }
-    start = time.perf_counter()
-    compiled = step_fn.lower(state, batch_arrays).compile()
-    compile_s = time.perf_counter() - start
-    state, metrics = compiled(state, batch_arrays)
+
+
+def time_train_program(
+    program: TrainProgram,
+    frames: int,
+    steps: int,
+    matmul_gflops: dict[str, float],
+    published: PublishedPeak | None,
+) -> dict[str, float | None]:
+    """Runs a compiled step ``steps`` times after one warm-up step; its keys."""
+    config = ModelConfig.preset(program.size, NUM_GLOSSES, dtype=program.dtype)
+    # fresh device buffers (never views of the cached host arrays): the step donates them
+    state = jax.device_put(_train_setup(program.size)[2], may_alias=False)
+    rng = np.random.default_rng(0)
+    batch = jax.device_put(
+        {
+            "keypoints": rng.normal(size=(program.batch, frames, 42, 7)).astype(np.float32),
+            "frame_mask": np.ones((program.batch, frames), bool),
+            "labels": rng.integers(1, NUM_GLOSSES + 1, (program.batch, LABEL_LENGTH), np.int32),
+            "label_mask": np.ones((program.batch, LABEL_LENGTH), bool),
+        }
+    )
+    state, metrics = program.compiled(state, batch)
     jax.block_until_ready(metrics)
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        state, metrics = compiled(state, batch_arrays)
+        state, metrics = program.compiled(state, batch)
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - start)
     step_s = statistics.median(times)
-    flops = train_step_flops(config, batch, frames, LABEL_LENGTH + 1)
-    prefix = prefix or f"train.{size}"
+    flops = train_step_flops(config, program.batch, frames, LABEL_LENGTH + 1)
+    step_flops_per_s = flops / step_s
+    peak_tflops = None if published is None else getattr(published, f"{program.dtype}_tflops")
+    params = _train_setup(program.size)[2].params
+    prefix = program.prefix
     return {
-        f"{prefix}.params_m": sum(x.size for x in jax.tree.leaves(variables["params"])) / 1e6,
-        f"{prefix}.compile_s": compile_s,
+        f"{prefix}.params_m": sum(x.size for x in jax.tree.leaves(params)) / 1e6,
+        f"{prefix}.compile_s": program.compile_s,
         f"{prefix}.step_ms": step_s * 1e3,
-        f"{prefix}.frames_per_s": batch * frames / step_s,
+        f"{prefix}.frames_per_s": program.batch * frames / step_s,
         f"{prefix}.gflops_per_step": flops / 1e9,
-        f"{prefix}.mfu": flops / step_s / (peak_gflops * 1e9),
+        f"{prefix}.mfu": step_flops_per_s / (matmul_gflops[program.dtype] * 1e9),
+        f"{prefix}.mfu_published": None
+        if peak_tflops is None
+        else step_flops_per_s / (peak_tflops * 1e12),
     }
+
+
+def benchmark_train(
+    sizes: list[str],
+    batches: list[int],
+    dtypes: list[str],
+    reference_batch: int,
+    frames: int,
+    steps: int,
+    matmul_gflops: dict[str, float],
+    published: PublishedPeak | None,
+    workers: int,
+) -> dict[str, float | None]:
+    """Every (size, batch, dtype) train step program: each compiled once (``workers`` at a
+    time), then timed; progress on stderr as it goes."""
+    programs = []
+    for size in sizes:
+        for batch in batches:
+            for dtype in dtypes:
+                prefix = f"train.{size}" + (f".b{batch}" if batch != reference_batch else "")
+                prefix += "" if dtype == "float32" else f".{dtype}"
+                programs.append(TrainProgram(size, batch, dtype, prefix))
+    results: dict[str, float | None] = {}
+
+    def report_compiled(program: TrainProgram) -> None:
+        progress(f"{program.prefix}: compiled in {program.compile_s:.1f} s")
+
+    def report_timed(program: TrainProgram) -> None:
+        timings = time_train_program(program, frames, steps, matmul_gflops, published)
+        results.update(timings)
+        program.compiled = None  # frees the executable
+        mfu = timings[f"{program.prefix}.mfu_published"]
+        progress(
+            f"{program.prefix}: step {timings[f'{program.prefix}.step_ms']:.2f} ms, "
+            f"mfu {timings[f'{program.prefix}.mfu']:.3f} of the matmul"
+            + ("" if mfu is None else f", {mfu:.3f} of the published peak")
+        )
+
+    start = time.perf_counter()
+    if workers <= 1:  # compile, run, compile, run ...: the CPU way, one thing at a time
+        for program in programs:
+            report_compiled(program.compile(program.lower(frames)))
+            report_timed(program)
+    else:  # lower one by one (Python), compile concurrently, then run one by one
+        lowered = []
+        for program in programs:
+            lowered.append(program.lower(frames))
+            progress(f"{program.prefix}: lowered")
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            pairs = zip(programs, lowered, strict=True)
+            futures = [pool.submit(program.compile, low) for program, low in pairs]
+            for future in concurrent.futures.as_completed(futures):
+                report_compiled(future.result())
+        results["train.compile_wall_s"] = time.perf_counter() - start
+        for program in programs:
+            report_timed(program)
+    return results
 
 
 def benchmark_pipeline(batch: int = 16, steps: int = 200) -> dict[str, float]:
@@ -238,6 +461,20 @@ WINDOW_FRAMES = 180  # one 3-second streaming window at 60 FPS
 INFER_STREAM_DECODER = DEFAULT_DECODER  # timed in the stream
 
 
+@functools.cache
+def _inference_variables(size: str, dtype: str) -> dict:
+    """The variables of ``random_variables(size)`` on the device, in the layout ``dtype``
+    inference uses, with the CTC head biased towards the blank (see ``_recognizer``)."""
+    from whispersign_jax import trained
+
+    variables = random_variables(size)
+    params = variables["params"]
+    ctc_head = {**params["ctc_head"], "bias": params["ctc_head"]["bias"].copy()}
+    ctc_head["bias"][0] = 8.0
+    variables = jax.device_put({**variables, "params": {**params, "ctc_head": ctc_head}})
+    return trained.inference_variables(variables, dtype)
+
+
 def _recognizer(size: str, decoder: str, dtype: str):
     """A randomly initialised ``size`` model as a Recognizer. Its CTC head is biased towards
     the blank, so that, like a trained model on a 3 s window, it emits a few glosses, not one
@@ -246,13 +483,9 @@ def _recognizer(size: str, decoder: str, dtype: str):
     from whispersign_jax import decoding, recognize, trained
     from whispersign_jax.vocab import Vocabulary
 
-    model = WhisperSign(ModelConfig.preset(size, NUM_GLOSSES, dtype=dtype))
-    variables = init_variables(model, jax.random.key(0))
-    bias = variables["params"]["ctc_head"]["bias"]
-    variables["params"]["ctc_head"]["bias"] = bias.at[0].set(8.0)
     run = trained.TrainedModel(
-        model=model,
-        variables=trained.inference_variables(variables, dtype),
+        model=WhisperSign(ModelConfig.preset(size, NUM_GLOSSES, dtype=dtype)),
+        variables=_inference_variables(size, dtype),
         vocabulary=Vocabulary(tuple(f"g{i}" for i in range(NUM_GLOSSES))),
         config=ml_collections.ConfigDict(),
         stage="random",
@@ -262,24 +495,46 @@ def _recognizer(size: str, decoder: str, dtype: str):
     return recognize.Recognizer(run, decoding.DecodeOptions(decoder=decoder))
 
 
-def benchmark_infer(sizes, dtypes, repeats: int = 50) -> dict[str, float]:
+def benchmark_infer(sizes, dtypes, repeats: int = 50, workers: int = 1) -> dict[str, float]:
     """``infer.<size>[.bfloat16].<decoder>.{compile_s,p50_ms,p95_ms}``: one 3 s window at
     batch 1 through ``Recognizer.recognize`` (padding, jitted encoder + decoder, results with
-    names and time spans), after compilation."""
+    names and time spans), after compilation (its first call, ``workers`` at a time)."""
     from whispersign_jax.decoding import DECODERS
 
     window = np.random.default_rng(0).normal(size=(WINDOW_FRAMES, 42, 7)).astype(np.float32)
     results = {}
+    programs = []  # (key prefix, the recognize call)
     for size in sizes:
         for dtype in dtypes:
             for decoder in DECODERS:
                 prefix = f"infer.{size}{'' if dtype == 'float32' else '.' + dtype}.{decoder}"
                 recognize = functools.partial(_recognizer(size, decoder, dtype).recognize, window)
-                results[f"{prefix}.compile_s"] = _timed(recognize)
-                times = sorted(_timed(recognize) for _ in range(repeats))
-                results[f"{prefix}.p50_ms"] = 1e3 * times[len(times) // 2]
-                results[f"{prefix}.p95_ms"] = 1e3 * times[int(0.95 * (len(times) - 1))]
-    return results
+                programs.append((prefix, recognize))
+
+    def first_call(prefix: str, recognize) -> None:
+        results[f"{prefix}.compile_s"] = _timed(recognize)
+        progress(f"{prefix}: compiled in {results[f'{prefix}.compile_s']:.1f} s")
+
+    def time_calls(prefix: str, recognize) -> None:
+        times = sorted(_timed(recognize) for _ in range(repeats))
+        results[f"{prefix}.p50_ms"] = 1e3 * times[len(times) // 2]
+        results[f"{prefix}.p95_ms"] = 1e3 * times[int(0.95 * (len(times) - 1))]
+        progress(f"{prefix}: p50 {results[f'{prefix}.p50_ms']:.2f} ms")
+
+    if workers <= 1:
+        for prefix, recognize in programs:
+            first_call(prefix, recognize)
+            time_calls(prefix, recognize)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for future in [pool.submit(first_call, *program) for program in programs]:
+                future.result()
+        for prefix, recognize in programs:
+            time_calls(prefix, recognize)
+    suffixes = ("compile_s", "p50_ms", "p95_ms")
+    return {
+        f"{prefix}.{key}": results[f"{prefix}.{key}"] for prefix, _ in programs for key in suffixes
+    }
 
 
 class _SignMiddles:
@@ -336,48 +591,98 @@ def benchmark_streaming_latency(window_ms: float) -> dict[str, float]:
     }
 
 
+def platform_defaults() -> Defaults:
+    """The CPU defaults on a CPU, else the accelerator ones."""
+    return CPU_DEFAULTS if jax.default_backend() == "cpu" else ACCELERATOR_DEFAULTS
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     parser.add_argument("--only", choices=["train", "pipeline", "extract", "infer"], default=None)
-    parser.add_argument("--sizes", default="base", help="comma-separated model sizes")
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument(
+        "--sizes", default=None, help="train: comma-separated sizes (CPU: base; else base,small)"
+    )
+    parser.add_argument("--batch", type=int, default=16, help="the batch of unsuffixed keys")
+    parser.add_argument(
+        "--batches", default=None, help="train: comma-separated batches (CPU: --batch; else 16,256)"
+    )
+    parser.add_argument("--dtypes", default="float32,bfloat16", help="compute dtypes")
+    parser.add_argument(
+        "--infer_sizes", default=None, help="infer: model sizes (CPU: tiny,base; else base)"
+    )
     parser.add_argument("--frames", type=int, default=180)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--infer_repeats", type=int, default=50)
+    parser.add_argument(
+        "--matmul_size", type=int, default=None, help="of the peak matmul (CPU: 2048; else 8192)"
+    )
+    parser.add_argument(
+        "--compile_workers",
+        type=int,
+        default=None,
+        help="programs compiled at once (CPU: 1; else 4); compile_s then overlap",
+    )
+    parser.add_argument(
+        "--compile_cache",
+        default=compile_cache.default_directory(),
+        help='persistent compilation cache folder; "" = off (cold compile times)',
+    )
     args = parser.parse_args()
+    cache_dir = compile_cache.enable(args.compile_cache)
+    cache_counts = count_cache_hits()
+    defaults = platform_defaults()
+    workers = args.compile_workers or defaults.compile_workers
+    dtypes = args.dtypes.split(",")
 
-    results: dict[str, float | str] = {
-        "device": jax.devices()[0].device_kind,
+    device_kind = jax.devices()[0].device_kind
+    results: dict[str, float | str | None] = {
+        "device": device_kind,
         "platform": jax.default_backend(),
         "cpu": platform.processor() or platform.machine(),
         "jax": jax.__version__,
+        "compile_cache": cache_dir or "off",
     }
+    progress(f"{device_kind} ({jax.default_backend()}), compile cache: {cache_dir or 'off'}")
     if args.only in (None, "train"):
-        peak = measure_matmul_peak("float32")
-        peak_bf16 = measure_matmul_peak("bfloat16")
-        results["peak.float32_gflops"] = peak
-        results["peak.bfloat16_gflops"] = peak_bf16
-        for size in args.sizes.split(","):
-            results.update(benchmark_train(size, args.batch, args.frames, args.steps, peak))
-            results.update(
-                benchmark_train(
-                    size,
-                    args.batch,
-                    args.frames,
-                    args.steps,
-                    peak_bf16,
-                    "bfloat16",
-                    f"train.{size}.bfloat16",
-                )
+        size = args.matmul_size or defaults.matmul_size
+        matmul_gflops = {dtype: measure_matmul_peak(dtype, size) for dtype in dtypes}
+        published = None if jax.default_backend() == "cpu" else published_peak(device_kind)
+        results["peak.matmul_size"] = size
+        for dtype in dtypes:
+            results[f"peak.{dtype}_gflops"] = matmul_gflops[dtype]
+        results["peak.published.chip"] = published and published.chip
+        results["peak.published.float32_means"] = published and published.float32_means
+        for dtype in dtypes:
+            results[f"peak.published.{dtype}_tflops"] = published and getattr(
+                published, f"{dtype}_tflops"
             )
+        measured = ", ".join(f"{d} {gflops:.0f}" for d, gflops in matmul_gflops.items())
+        progress(f"matmul {size}^3 (GFLOP/s): {measured}; published peak: {published}")
+        results.update(
+            benchmark_train(
+                (args.sizes or defaults.sizes).split(","),
+                [int(b) for b in (args.batches or defaults.batches or str(args.batch)).split(",")],
+                dtypes,
+                args.batch,
+                args.frames,
+                args.steps,
+                matmul_gflops,
+                published,
+                workers,
+            )
+        )
     if args.only in (None, "pipeline"):
         results.update(benchmark_pipeline(args.batch))
     if args.only in (None, "extract"):
         results.update(benchmark_extract())
     if args.only in (None, "infer"):
-        results.update(benchmark_infer(("tiny", "base"), ("float32", "bfloat16")))
-        window_ms = results[f"infer.base.{INFER_STREAM_DECODER}.p50_ms"]
-        results.update(benchmark_streaming_latency(window_ms))
+        infer_sizes = (args.infer_sizes or defaults.infer_sizes).split(",")
+        results.update(benchmark_infer(infer_sizes, dtypes, args.infer_repeats, workers))
+        window_key = f"infer.base.{INFER_STREAM_DECODER}.p50_ms"
+        if window_key in results:
+            results.update(benchmark_streaming_latency(results[window_key]))
+    results.update(cache_counts)
     width = max(len(k) for k in results)
     for key, value in results.items():
         shown = f"{value:.4g}" if isinstance(value, float) else value

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from absl import app, flags
 
-from whispersign_jax import cli, decoding, distributed
+from whispersign_jax import cli, compile_cache, decoding, distributed
 from whispersign_jax.data.batching import eval_batches
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
@@ -182,6 +182,7 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    compile_cache.enable()  # $WHISPERSIGN_COMPILE_CACHE, "" = off
     summary = evaluate_workdir(
         FLAGS.workdir,
         FLAGS.split,

@@ -11,7 +11,7 @@ from pathlib import Path
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from whispersign_jax import cli
+from whispersign_jax import cli, compile_cache
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -45,6 +45,7 @@ def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.get_absl_handler().addFilter(QuietLibraries())
+    compile_cache.enable(FLAGS.config.compile_cache_dir)
     import jax
 
     from whispersign_jax import distributed, train

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from whispersign_jax import cli, decoding, keypoints, streaming, trained
+from whispersign_jax import cli, compile_cache, decoding, keypoints, streaming, trained
 from whispersign_jax.decoding import DecodeOptions, Recognition, RecognizedGloss
 from whispersign_jax.decoding import flags as decode_flags
 
@@ -240,6 +240,7 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    compile_cache.enable()  # $WHISPERSIGN_COMPILE_CACHE, "" = off
     logging.set_verbosity(logging.WARNING)  # checkpoint loading is chatty at INFO
     run_command(FLAGS)
 

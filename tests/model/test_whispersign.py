@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
+from whispersign_jax.model import ModelConfig, WhisperSign, init_variables, whispersign
 from whispersign_jax.model.frontend import DepthwiseConv1D, patch_frames
 
 CONFIG = ModelConfig(
@@ -134,6 +134,27 @@ def test_parameters_are_float32_for_bfloat16_compute():
     shapes = jax.eval_shape(lambda rng: init_variables(WhisperSign(config), rng), jax.random.key(0))
     dtypes = {leaf.dtype for leaf in jax.tree.leaves(shapes)}
     assert dtypes == {jnp.dtype("float32")}
+
+
+def test_init_variables_is_the_jitted_model_init_compiled_once_per_model(variables):
+    def model_init(rng):  # what init_variables compiled before it was cached per model
+        keypoints, frame_mask = jnp.zeros((1, 16, 42, 7)), jnp.ones((1, 16), bool)
+        tokens = jnp.zeros((1, 2), jnp.int32)
+        return WhisperSign(CONFIG).init({"params": rng}, keypoints, frame_mask, tokens, train=False)
+
+    reference = jax.jit(model_init)(jax.random.key(0))
+    assert jax.tree.structure(reference) == jax.tree.structure(variables)
+    for expected, actual in zip(
+        jax.tree.leaves(reference), jax.tree.leaves(variables), strict=True
+    ):
+        assert expected.dtype == actual.dtype
+        np.testing.assert_array_equal(np.asarray(expected), np.asarray(actual))  # bitwise
+    programs = whispersign._init_program._cache_size()
+    again = init_variables(WhisperSign(CONFIG), jax.random.key(0))  # an equal model
+    assert whispersign._init_program._cache_size() == programs
+    np.testing.assert_array_equal(
+        again["params"]["ctc_head"]["kernel"], reference["params"]["ctc_head"]["kernel"]
+    )
 
 
 def test_too_long_inputs_raise_clear_errors(variables):
