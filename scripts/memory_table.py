@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -24,6 +26,7 @@ from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.config import WHISPER_PRESETS
 from whispersign_jax.sharding import MIN_SHARDED_SIZE
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's configs/
 STATE_COPIES = 4  # parameters, gradients, AdamW mu and nu (float32 each)
 GIB = 2**30
 
@@ -52,7 +55,6 @@ def state_gib_per_device(size: str, glosses: int, fsdp: int) -> tuple[int, float
 def step_temp_gib(size: str, glosses: int) -> float:
     """XLA's temporary memory of one compiled stage-2 train step on this CPU, batch 16 x 180."""
     from configs import default
-
     from whispersign_jax import optim, train
 
     config = default.get_config()
