@@ -118,3 +118,33 @@ def test_multihost_checkpoint_of_one_process_restores_on_two(runs, tmp_path):
     three = tmp_path / "three"
     train(three, 2, "--config.run_stages=('stage3',)", f"--config.init_checkpoint={one}/stage2")
     assert_same_training(one, three, stages=("stage3",))  # both began at one's stage-2 best
+
+
+def test_multihost_batch_sizes_must_divide_the_devices():
+    from configs import demo
+    from whispersign_jax.train import check_batch_sizes
+
+    config = demo.get_config("quick")  # batch 16 in every stage, eval batch 32
+    check_batch_sizes(config, 8)
+    config.data.eval_batch_size = 30
+    with pytest.raises(ValueError, match=r"config.data.eval_batch_size': 30.*multiple of 8"):
+        check_batch_sizes(config, 8)
+
+
+def test_multihost_initialize_passes_only_what_is_given(monkeypatch):
+    from configs import default
+    from whispersign_jax import distributed
+
+    calls = []
+    monkeypatch.setattr(jax.distributed, "initialize", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(jax.config, "update", lambda *args: calls.append(args))
+    settings = default.get_config().distributed
+    distributed.initialize(settings)  # off by default: nothing happens
+    assert calls == []
+    settings.initialize = True
+    distributed.initialize(settings)  # a TPU pod or Slurm: JAX detects everything
+    assert calls == [("jax_cpu_collectives_implementation", "gloo"), {}]
+    calls.clear()
+    settings.coordinator_address, settings.num_processes, settings.process_id = "h:1", 4, 0
+    distributed.initialize(settings)
+    assert calls[-1] == {"coordinator_address": "h:1", "num_processes": 4, "process_id": 0}
