@@ -122,6 +122,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.label_smoothing = 0.0  # of the attention decoder's targets
     config.log_every_steps = 50
     config.eval_every_epochs = 1
+    config.best_metric = "wer"  # best checkpoint by: wer (ties: accuracy), accuracy or loss
     config.checkpoint_every_steps = 500
     config.keep_checkpoints = 2  # latest checkpoints kept for resume (plus the best one)
 

@@ -81,3 +81,36 @@ def test_ctc_only_loss_needs_no_decoder_outputs():
     ctc, _ = losses.ctc_loss(ctc_logits, outputs["encoder_mask"], labels, label_mask)
     np.testing.assert_allclose(total, ctc)
     assert set(metrics) == {"loss/total", "loss/ctc", "ctc_infeasible"}
+
+
+def test_split_losses_from_sums_ignore_padded_rows_and_batching():
+    rng = np.random.default_rng(2)
+    ctc_logits = jnp.asarray(rng.normal(size=(3, 6, 4)), jnp.float32)
+    decoder_logits = jnp.asarray(rng.normal(size=(3, 3, 7)), jnp.float32)
+    labels = jnp.array([[1, 2], [3, 0], [2, 2]])
+    label_mask = labels > 0
+    _, targets, target_mask = teacher_forcing(labels, label_mask, num_glosses=3)
+    outputs = {
+        "ctc_logits": ctc_logits,
+        "encoder_mask": jnp.ones((3, 6), bool),
+        "decoder_logits": decoder_logits,
+    }
+    _, expected = losses.hybrid_loss(outputs, labels, label_mask, targets, target_mask, 0.3)
+
+    def sums(rows, sample_mask):
+        part = {name: value[rows] for name, value in outputs.items()}
+        return losses.loss_sums(
+            part, labels[rows], label_mask[rows], targets[rows], target_mask[rows],
+            jnp.asarray(sample_mask),
+        )  # fmt: skip
+
+    whole = losses.mean_losses(sums(slice(0, 3), [True, True, True]), alpha=0.3)
+    # the same split as two batches, the second padded with a copy of a row that must not count
+    first, second = sums(slice(0, 2), [True, True]), sums(jnp.array([2, 0]), [True, False])
+    batched = losses.mean_losses({k: first[k] + second[k] for k in first}, alpha=0.3)
+    for name in ("loss/total", "loss/ctc", "loss/attention"):
+        np.testing.assert_allclose(whole[name], expected[name], rtol=1e-5)
+        np.testing.assert_allclose(batched[name], expected[name], rtol=1e-5)
+    ctc_only = losses.mean_losses(sums(slice(0, 3), [True, True, True]), alpha=1.0)
+    assert set(ctc_only) == {"loss/total", "loss/ctc"}
+    np.testing.assert_allclose(ctc_only["loss/total"], expected["loss/ctc"], rtol=1e-5)

@@ -29,11 +29,17 @@ def test_schedule_peaks_after_warmup_and_ends_at_one_percent():
     np.testing.assert_allclose(schedule(110), 1e-5, rtol=1e-6)
 
 
-def first_train_step(config, stage: str, workdir):
-    """The stage's initial state and the state and metrics after its first train step."""
+def runner_parts(config):
+    """The model, vocabulary, splits and mesh that ``StageRunner`` takes after its name."""
     vocabulary, splits = load_splits(config.data)
     model = WhisperSign(train.build_model_config(config, vocabulary.num_glosses))
-    runner = train.StageRunner(config, stage, workdir, model, vocabulary, splits, make_mesh())
+    return model, vocabulary, splits, make_mesh()
+
+
+def first_train_step(config, stage: str, workdir):
+    """The stage's initial state and the state and metrics after its first train step."""
+    runner = train.StageRunner(config, stage, workdir, *runner_parts(config))
+    model = runner.model
     state, labels, _, optimizer = runner.initial_state(previous=None)
     before = jax.device_get(state)
     step = jax.jit(
@@ -97,7 +103,27 @@ def test_loss_falls_during_training(tmp_path):
         "val/wer",
         "val/accuracy",
         "val/top5_accuracy",
+        "val/loss/total",
+        "val/loss/ctc",
+        "val/loss/attention",
     } <= set(scalar_tags(tmp_path / "stage2"))
+    val_losses = read_scalars(tmp_path / "stage2", "val/loss/total")
+    assert len(val_losses) == 12 and val_losses[-1] < val_losses[0]  # one per epoch, falling
+
+
+def test_best_checkpoint_follows_config_best_metric(tmp_path):
+    config = tiny_training_config()
+    runner = train.StageRunner(config, "stage2", tmp_path, *runner_parts(config))
+    lower_wer = {"wer": 0.5, "accuracy": 0.4, "loss/total": 2.0}
+    lower_loss = {"wer": 0.6, "accuracy": 0.5, "loss/total": 1.0}
+    assert runner.is_better(lower_wer, lower_loss)  # default: wer
+    config.best_metric = "loss"
+    assert runner.is_better(lower_loss, lower_wer)
+    config.best_metric = "accuracy"
+    assert runner.is_better(lower_loss, lower_wer)
+    config.best_metric = "bleu"
+    with pytest.raises(ValueError, match=r"config\.best_metric='bleu'"):
+        train.train_and_evaluate(config, str(tmp_path / "run"))
 
 
 def test_rerun_resumes_exactly(tmp_path, monkeypatch):

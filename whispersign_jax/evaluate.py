@@ -20,9 +20,10 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import jax
 from absl import app, flags
 
-from whispersign_jax import cli, compile_cache, decoding, distributed
+from whispersign_jax import cli, compile_cache, decoding, distributed, losses
 from whispersign_jax.data.batching import eval_batches
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
@@ -30,6 +31,7 @@ from whispersign_jax.decoding import DecodeOptions
 from whispersign_jax.decoding import flags as decode_flags
 from whispersign_jax.metrics import RecognitionMetrics
 from whispersign_jax.model import WhisperSign
+from whispersign_jax.model.targets import teacher_forcing
 from whispersign_jax.vocab import Vocabulary
 
 TOP_K = 5
@@ -46,6 +48,27 @@ def make_eval_step(model: WhisperSign, options: DecodeOptions = GREEDY) -> Calla
         return decode(variables, batch["keypoints"], batch["frame_mask"])
 
     return eval_step
+
+
+def make_loss_step(model: WhisperSign, alpha: float) -> Callable:
+    """Jitted ``(variables, batch) ->`` the sums and counts of the validation losses
+    (``losses.loss_sums``): the model in evaluation mode, teacher-forced, the decoder run
+    only when the stage's ``alpha`` uses it."""
+    num_glosses = model.config.num_glosses
+
+    @jax.jit
+    def loss_step(variables, batch):
+        inputs, targets, target_mask = teacher_forcing(
+            batch["labels"], batch["label_mask"], num_glosses
+        )
+        decoder_inputs = inputs if losses.uses_decoder(alpha) else None
+        outputs = model.apply(variables, batch["keypoints"], batch["frame_mask"], decoder_inputs)
+        return losses.loss_sums(
+            outputs, batch["labels"], batch["label_mask"], targets, target_mask,
+            batch["sample_mask"],
+        )  # fmt: skip
+
+    return loss_step
 
 
 def top5_candidates(out: dict, row: int, hypothesis: list[int], reference: list[int]):
@@ -69,17 +92,29 @@ def evaluate_samples(
     max_labels: int,
     put_batch: Callable = lambda batch: batch,
     metrics: RecognitionMetrics | None = None,
+    loss_step: Callable | None = None,
+    alpha: float = 1.0,
 ) -> dict[str, float | int]:
     """Metrics of ``eval_step``'s decoder over ``samples``; pass ``metrics`` to keep the
-    accumulated alignments (confusion matrix, per-gloss accuracy)."""
+    accumulated alignments (confusion matrix, per-gloss accuracy). With ``loss_step``
+    (``make_loss_step``) also ``loss/total``, ``loss/ctc`` and, where ``alpha`` uses the
+    decoder, ``loss/attention`` over the whole split."""
     metrics = RecognitionMetrics() if metrics is None else metrics
+    loss_totals: dict = {}
     for indices, batch in eval_batches(samples, batch_size, buckets, max_labels):
-        out = distributed.to_host(eval_step(variables, put_batch(batch)))  # every row
+        device_batch = put_batch(batch)
+        out = distributed.to_host(eval_step(variables, device_batch))  # every row
         for row, index in enumerate(indices):
             hypothesis = out["ids"][row, : int(out["lengths"][row])].tolist()
             reference = samples[index].labels.tolist()
             metrics.add(reference, hypothesis, top5_candidates(out, row, hypothesis, reference))
-    return metrics.result()
+        if loss_step is not None:
+            sums = distributed.to_host(loss_step(variables, device_batch))
+            loss_totals = {k: loss_totals.get(k, 0) + v for k, v in sums.items()}
+    result = metrics.result()
+    if loss_step is not None:
+        result.update(losses.mean_losses(loss_totals, alpha))
+    return result
 
 
 def evaluate_workdir(

@@ -35,6 +35,13 @@ from whispersign_jax.model.config import SIZE_FIELDS
 from whispersign_jax.model.targets import teacher_forcing
 from whispersign_jax.vocab import Vocabulary
 
+# config.best_metric -> a key that sorts the better validation result first.
+BEST_METRICS = {
+    "wer": lambda m: (m["wer"], -m["accuracy"]),  # ties: higher accuracy
+    "accuracy": lambda m: (-m["accuracy"], m["wer"]),  # ties: lower WER
+    "loss": lambda m: (m["loss/total"],),  # validation loss of the stage's own objective
+}
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -273,14 +280,14 @@ class StageRunner:
             data.buckets,
             data.max_labels,
             put_batch=lambda b: sharding.global_batch(b, self.batch_sharding),
+            loss_step=self.loss_step,
+            alpha=float(self.stage.alpha),
         )
 
-    @staticmethod
-    def is_better(metrics: dict[str, Any], best: dict[str, Any] | None) -> bool:
-        """Lower WER wins; equal WER is broken by higher accuracy."""
-        if best is None:
-            return True
-        return (metrics["wer"], -metrics["accuracy"]) < (best["wer"], -best["accuracy"])
+    def is_better(self, metrics: dict[str, Any], best: dict[str, Any] | None) -> bool:
+        """Whether ``metrics`` beat ``best`` by ``config.best_metric`` (``BEST_METRICS``)."""
+        rank = BEST_METRICS[self.config.best_metric]
+        return best is None or rank(metrics) < rank(best)
 
     def run(self, previous: str | None) -> dict[str, Any]:
         config = self.config
@@ -297,6 +304,7 @@ class StageRunner:
             donate_argnums=0,
         )
         self.eval_step = evaluate.make_eval_step(self.model)
+        self.loss_step = evaluate.make_loss_step(self.model, float(self.stage.alpha))
         best_metadata = StageCheckpoints.metadata(self.checkpoints.best)
         best = best_metadata["metrics"] if best_metadata else None
 
@@ -447,6 +455,10 @@ def check_batch_sizes(config: ml_collections.ConfigDict, num_devices: int) -> No
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Runs every stage of ``config.run_stages``; returns each stage's best validation."""
+    if config.best_metric not in BEST_METRICS:
+        raise ValueError(
+            f"config.best_metric={config.best_metric!r}; choose one of {sorted(BEST_METRICS)}."
+        )
     workdir = Path(workdir)
     vocabulary, splits = load_splits(config.data)
     logging.info("data: %s", {name: len(samples) for name, samples in splits.items()})
