@@ -121,6 +121,8 @@ class TrainBatches:
             not s.timed and len(s.keypoints) > self.crop_frames for s in fits
         )
         self.cropped = sum(s.timed and len(s.keypoints) > self.crop_frames for s in fits)
+        longest = max(len(s.keypoints) for s in samples)
+        self._log_counts(name, len(samples), longest)
         if len(fits) < batch_size:
             raise ValueError(
                 f"The training split has {len(fits)} samples"
@@ -129,7 +131,7 @@ class TrainBatches:
             )
         self.samples, self.batch_size, self.buckets = fits, batch_size, buckets
         self.max_labels, self.seed = max_labels, seed
-        self.augmentation, self.window_frames = augmentation, window_frames
+        self.augmentation = augmentation
         self.preprocess = preprocess
         self.steps_per_epoch = len(fits) // batch_size
         whole = [s for s in fits if augment.window_length(s, self.crop_frames) == len(s.keypoints)]
@@ -139,15 +141,14 @@ class TrainBatches:
                 f"A training sample has {most_labels} glosses but data.max_labels="
                 f"{max_labels}; raise data.max_labels."
             )
-        self._log_counts(name, len(samples))
 
-    def _log_counts(self, name: str, total: int) -> None:
+    def _log_counts(self, name: str, total: int, longest: int) -> None:
         if self.skipped:
             logging.warning(
                 "%s: %d of %d training clips skipped: longer than the largest bucket (%d "
                 "frames) and without gloss timing, so no crop of them is known to hold its "
-                "glosses. Add a larger bucket to config.data.buckets to train on them.",
-                name, self.skipped, total, self.largest,
+                "glosses. Add a bucket of %d frames to config.data.buckets to train on them.",
+                name, self.skipped, total, self.largest, longest,
             )  # fmt: skip
         if self.trained_whole:
             logging.warning(
