@@ -149,6 +149,7 @@ class StageRunner:
             window_frames=round(window * FPS) or None,
             hop_frames=round(hop * FPS) or None,
             preprocess=None if self.preprocessor.is_identity else self.preprocessor,
+            name=stage_name,
         )
         self.total_steps = self.stage.epochs * self.batches.steps_per_epoch
         self.batch_sharding = sharding.batch_sharding(mesh)

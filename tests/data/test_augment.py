@@ -19,7 +19,8 @@ def linear_motion_sample(frames: int, right_present: np.ndarray | None = None) -
     if right_present is not None:
         confidence[:, 1] = np.where(right_present, 0.8, 0.0)
     spans = np.array([[2, 12], [15, 30], [31, frames]], np.int64)
-    return Sample(kp.assemble_keypoints(xyz, confidence), np.array([1, 2, 3]), spans, signer=0)
+    keypoints = kp.assemble_keypoints(xyz, confidence)
+    return Sample(keypoints, np.array([1, 2, 3]), spans, signer=0, timed=True)
 
 
 def hand_present(keypoints: np.ndarray) -> np.ndarray:
@@ -178,7 +179,7 @@ def test_random_window_crops_on_the_hop_grid_and_keeps_mostly_inside_glosses():
     rng_xyz = np.random.default_rng(1).uniform(0.2, 0.8, size=(frames, 42, 3))
     keypoints = kp.assemble_keypoints(rng_xyz, np.full((frames, 2), 0.9))
     spans = np.array([[0, 10], [10, 21], [21, 30], [30, 40], [40, 50]], np.int64)
-    sample = Sample(keypoints, np.array([5, 6, 7, 8, 9]), spans, signer=3)
+    sample = Sample(keypoints, np.array([5, 6, 7, 8, 9]), spans, signer=3, timed=True)
 
     rng = np.random.default_rng(0)
     starts = set()
@@ -202,7 +203,8 @@ def test_random_window_span_exactly_half_inside_is_dropped():
     )
     # Windows [0, 10) and [20, 30) with hop 20: span [5, 15) is half inside the first window,
     # span [16, 25) more than half (5 of 9 frames) inside the second one.
-    sample = Sample(keypoints, np.array([1, 2]), np.array([[5, 15], [16, 25]]), signer=0)
+    spans = np.array([[5, 15], [16, 25]])
+    sample = Sample(keypoints, np.array([1, 2]), spans, signer=0, timed=True)
     rng = np.random.default_rng(0)
     results = {}
     for _ in range(20):
@@ -215,6 +217,57 @@ def test_random_window_leaves_short_samples_alone():
     sample = linear_motion_sample(40)
     crop = augment.random_window(sample, 40, 10, np.random.default_rng(0))
     assert crop is sample
+
+
+def untimed_sample(seconds: float, labels) -> Sample:
+    """A clip as the processed layout and the raw formats give it: every gloss spans the
+    whole clip, ``timed`` False."""
+    frames = round(seconds * kp.FPS)
+    xyz = np.random.default_rng(frames).uniform(0.2, 0.8, size=(frames, 42, 3))
+    spans = np.tile([[0, frames]], (len(labels), 1)).astype(np.int64)
+    keypoints = kp.assemble_keypoints(xyz, np.full((frames, 2), 0.9))
+    return Sample(keypoints, np.array(labels, np.int64), spans, signer=-1)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "labels"), [(6.0, [4]), (8.0, [7]), (10.0, [3, 1, 3]), (4.0, [2, 5])]
+)
+def test_random_window_trains_untimed_clips_longer_than_the_window_whole(seconds, labels):
+    # 3 s windows with 1.5 s overlap (stage 3): the over-half rule on whole-clip spans kept
+    # no gloss of these clips; with no timing, no window is known to hold a gloss.
+    sample = untimed_sample(seconds, labels)
+    assert not sample.timed
+    window, hop = 3 * kp.FPS, round(1.5 * kp.FPS)
+    assert augment.window_length(sample, window) == len(sample.keypoints)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        crop = augment.random_window(sample, window, hop, rng)
+        assert crop.labels.tolist() == labels
+        assert len(crop.keypoints) == round(seconds * kp.FPS)
+        np.testing.assert_array_equal(crop.spans, sample.spans)
+
+
+def test_random_window_on_timed_continuous_synthetic_clips_keeps_the_over_half_rule():
+    config = SyntheticConfig(mode="continuous", num_glosses=6, train_signers=2)
+    window, hop = 90, 45
+    windows = 0
+    for index in range(8):
+        sample = generate_sample(config, "train", index)
+        assert sample.timed  # the generator knows its spans
+        assert augment.window_length(sample, window) == min(len(sample.keypoints), window)
+        if len(sample.keypoints) <= window:
+            continue
+        rng = np.random.default_rng(index)
+        for _ in range(6):
+            crop = augment.random_window(sample, window, hop, rng)
+            start = window_start(crop.keypoints, sample.keypoints)
+            spans = sample.spans
+            inside = np.minimum(spans[:, 1], start + window) - np.maximum(spans[:, 0], start)
+            keep = inside / (spans[:, 1] - spans[:, 0]) > 0.5
+            np.testing.assert_array_equal(crop.labels, sample.labels[keep])
+            assert (crop.spans[:, 1] > crop.spans[:, 0]).all()  # every kept gloss is there
+            windows += 1
+    assert windows >= 30
 
 
 # ---------------------------------------------------------------- augment

@@ -1,12 +1,17 @@
-"""Length buckets, padded batches with masks, deterministic training batches, eval batches."""
+"""Length buckets, padded batches with masks, deterministic training batches, eval batches,
+labels that stay true under windows and crops."""
+
+import logging
 
 import numpy as np
 import pytest
 
+from whispersign_jax.data import processed
 from whispersign_jax.data.augment import AugmentConfig
 from whispersign_jax.data.batching import TrainBatches, bucket_length, collate, eval_batches
 from whispersign_jax.data.sample import Sample
-from whispersign_jax.keypoints import assemble_keypoints
+from whispersign_jax.data.synthetic import SyntheticConfig, generate_sample
+from whispersign_jax.keypoints import FPS, assemble_keypoints
 
 BUCKETS = (8, 16, 24)
 
@@ -28,7 +33,8 @@ def identify(batch) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    ("frames", "expected"), [(1, 8), (8, 8), (9, 16), (16, 16), (17, 24), (24, 24), (100, 24)]
+    ("frames", "expected"),
+    [(1, 8), (8, 8), (9, 16), (16, 16), (17, 24), (24, 24), (25, 48), (48, 48), (100, 120)],
 )
 def test_bucket_length_is_the_smallest_bucket_that_fits(frames, expected):
     assert bucket_length(frames, BUCKETS) == expected
@@ -66,12 +72,12 @@ def test_collate_rejects_too_many_labels_naming_the_setting():
     assert "4 glosses" in str(error.value)
 
 
-def test_collate_crops_clips_longer_than_the_largest_bucket():
+def test_collate_pads_clips_longer_than_the_largest_bucket_to_a_multiple_of_it():
     long_sample = make_sample(40, [7], seed=3)
     batch = collate([long_sample], batch_size=1, buckets=BUCKETS, max_labels=2)
-    assert batch["keypoints"].shape == (1, 24, 42, 7)
-    np.testing.assert_array_equal(batch["keypoints"][0], long_sample.keypoints[:24])
-    assert batch["frame_mask"].all()
+    assert batch["keypoints"].shape == (1, 48, 42, 7)  # never cropped: its label stays true
+    np.testing.assert_array_equal(batch["keypoints"][0, :40], long_sample.keypoints)
+    assert batch["frame_mask"].sum() == 40
 
 
 def distinct_samples(count: int) -> list[Sample]:
@@ -144,3 +150,140 @@ def test_eval_batches_yield_every_sample_once_with_masks():
     lengths = [len(samples[index].keypoints) for index in seen]
     assert lengths == sorted(lengths)  # shortest first: little padding
     assert shapes <= set(BUCKETS)
+
+
+# ---------------------------------------------------------------- labels that stay true
+STAGE3 = dict(window_frames=3 * FPS, hop_frames=round(1.5 * FPS))  # 3 s, 1.5 s overlap
+DEFAULT_BUCKETS = (64, 128, 192, 256, 384, 512, 768)
+
+
+def write_processed_clips(root, clips) -> list[Sample]:
+    """``clips`` ((seconds, labels), ...) as the processed layout's train split, read back by
+    its reader: untimed samples, every gloss spanning the whole clip."""
+    (root / "train" / "features").mkdir(parents=True)
+    (root / "train" / "labels").mkdir(parents=True)
+    for index, (seconds, labels) in enumerate(clips):
+        keypoints = make_sample(round(seconds * FPS), labels, seed=index).keypoints
+        name = processed.sample_name(index)
+        np.save(root / "train" / "features" / name, keypoints, allow_pickle=False)
+        np.save(root / "train" / "labels" / name, np.array(labels, np.int64), allow_pickle=False)
+    return [sample for _, sample in processed.read_candidates(root, "train")]
+
+
+def test_stage3_trains_untimed_clips_longer_than_the_window_whole(tmp_path, caplog):
+    clips = [(6.0, [4]), (8.0, [7]), (10.0, [3, 1, 3]), (2.0, [9])]
+    samples = write_processed_clips(tmp_path, clips)
+    assert [s.timed for s in samples] == [False] * 4
+    with caplog.at_level(logging.WARNING):
+        batches = TrainBatches(samples, 4, DEFAULT_BUCKETS, 8, seed=0, name="stage3", **STAGE3)
+    assert batches.trained_whole == 3 and batches.skipped == 0
+    assert "stage3: 3 untimed clips trained whole" in caplog.text
+    for step in range(3):
+        batch = batches[step]
+        for row, index in enumerate(batches.chosen(step)):
+            seconds, labels = clips[index]
+            assert batch["labels"][row][batch["label_mask"][row]].tolist() == labels
+            assert batch["frame_mask"][row].sum() == round(seconds * FPS)
+        assert batch["keypoints"].shape[1] == 768  # the bucket of the 10 s clip (600 frames)
+
+    augmented = TrainBatches(
+        samples, 4, DEFAULT_BUCKETS, 8, seed=0, augmentation=AugmentConfig(), **STAGE3
+    )
+    for step in range(3):
+        batch = augmented[step]
+        for row, index in enumerate(augmented.chosen(step)):
+            assert batch["labels"][row][batch["label_mask"][row]].tolist() == clips[index][1]
+
+
+def test_stage3_still_windows_timed_continuous_clips_by_the_over_half_rule():
+    config = SyntheticConfig(mode="continuous", num_glosses=6, train_signers=2)
+    samples = [generate_sample(config, "train", index) for index in range(8)]
+    batches = TrainBatches(samples, 4, DEFAULT_BUCKETS, 8, seed=0, window_frames=90, hop_frames=45)
+    assert batches.trained_whole == 0 and batches.cropped == 8  # all longer than 1.5 s
+    for step in range(4):
+        batch = batches[step]
+        assert batch["keypoints"].shape[1] == 128 and (batch["frame_mask"].sum(1) == 90).all()
+        for row, index in enumerate(batches.chosen(step)):
+            sample, keypoints = samples[index], batch["keypoints"][row, :90]
+            start = next(
+                t for t in range(len(sample.keypoints) - 89)
+                if np.array_equal(sample.keypoints[t : t + 90], keypoints)
+            )  # fmt: skip
+            spans = sample.spans
+            inside = np.minimum(spans[:, 1], start + 90) - np.maximum(spans[:, 0], start)
+            expected = sample.labels[inside / (spans[:, 1] - spans[:, 0]) > 0.5]
+            assert batch["labels"][row][batch["label_mask"][row]].tolist() == expected.tolist()
+
+
+def test_untimed_clips_longer_than_the_largest_bucket_are_skipped_with_a_count(caplog):
+    untimed = [make_sample(10, [index + 1], seed=index) for index in range(4)]
+    untimed.append(make_sample(30, [9, 8], seed=9))  # longer than the largest bucket (24)
+    with caplog.at_level(logging.WARNING):
+        batches = TrainBatches(untimed, 2, BUCKETS, 2, seed=0, name="stage2")
+    assert batches.skipped == 1 and len(batches.samples) == 4 and batches.steps_per_epoch == 2
+    assert "stage2: 1 of 5 training clips skipped" in caplog.text
+    assert "config.data.buckets" in caplog.text
+    seen = [label for step in range(4) for label in identify(batches[step])]
+    assert 9 not in seen and sorted(set(seen)) == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match=r"2 samples \(1 more skipped.*batch_size"):
+        TrainBatches(untimed[2:], 3, BUCKETS, 2, seed=0)
+
+
+def test_timed_clips_longer_than_the_largest_bucket_train_on_windows_of_it(caplog):
+    frames = 40
+    spans = np.array([[0, 10], [10, 20], [20, 30], [30, 40]], np.int64)
+    long_sample = Sample(make_sample(frames, [1]).keypoints, np.array([5, 6, 7, 8]), spans,
+                         signer=0, timed=True)  # fmt: skip
+    samples = [long_sample] + [make_sample(8, [index + 1], seed=index) for index in range(3)]
+    with caplog.at_level(logging.WARNING):
+        batches = TrainBatches(samples, 4, BUCKETS, 4, seed=0, name="stage1")
+    assert batches.cropped == 1 and batches.skipped == 0
+    assert "stage1: 1 timed clips longer than the largest bucket (24 frames)" in caplog.text
+    windows = {}
+    for step in range(12):
+        batch = batches[step]
+        row = int(np.flatnonzero(batches.chosen(step) == 0)[0])
+        assert batch["frame_mask"][row].sum() == 24
+        start = next(t for t in range(17) if np.array_equal(
+            batch["keypoints"][row, :24], long_sample.keypoints[t : t + 24]))  # fmt: skip
+        windows[start] = batch["labels"][row][batch["label_mask"][row]].tolist()
+    # Windows of 24 frames on a 12-frame hop: [0, 24), [12, 36), [16, 40).
+    assert windows == {0: [5, 6], 12: [6, 7, 8], 16: [7, 8]}  # [30, 40): 6 of 10 inside
+
+
+def test_a_speed_change_never_makes_a_row_outgrow_the_largest_bucket():
+    samples = [make_sample(22, [index + 1], seed=index) for index in range(4)]
+    slow = AugmentConfig(speed_range=(0.8, 0.8))  # 22 frames would become 28 > 24
+    batches = TrainBatches(samples, 4, BUCKETS, 2, seed=0, augmentation=slow)
+    batch = batches[0]
+    assert batch["keypoints"].shape[1] == 24
+    np.testing.assert_array_equal(batch["frame_mask"].sum(axis=1), [24] * 4)
+    assert sorted(identify(batch)) == [1, 2, 3, 4]
+
+
+def test_stage3_refuses_untimed_clips_with_more_glosses_than_max_labels_up_front():
+    samples = [make_sample(200, [1, 2, 3], seed=index) for index in range(2)]
+    with pytest.raises(ValueError, match=r"3 glosses but data\.max_labels=2"):
+        TrainBatches(samples, 2, DEFAULT_BUCKETS, 2, seed=0, **STAGE3)
+
+
+def test_no_training_row_has_a_label_whose_span_lies_outside_its_frames(tmp_path):
+    untimed = write_processed_clips(
+        tmp_path, [(6.0, [4]), (8.0, [7]), (10.0, [3, 1, 3]), (1.0, [2]), (14.0, [5])]
+    )
+    config = SyntheticConfig(mode="continuous", num_glosses=6, train_signers=2)
+    timed = [generate_sample(config, "train", index) for index in range(11)]
+    for options in ({}, STAGE3):
+        batches = TrainBatches(untimed + timed, 4, DEFAULT_BUCKETS, 8, seed=1,
+                               augmentation=AugmentConfig(), **options)  # fmt: skip
+        assert batches.skipped == 1  # the 14 s untimed clip (840 frames > 768)
+        for step in range(2 * batches.steps_per_epoch):
+            for row in range(4):
+                sample = batches.row_sample(step, row)
+                frames = len(sample.keypoints)
+                assert frames <= 768 and len(sample.spans) == len(sample.labels)
+                assert (sample.spans[:, 0] >= 0).all() and (sample.spans[:, 1] <= frames).all()
+                assert (sample.spans[:, 1] > sample.spans[:, 0]).all()  # inside its frames
+                if not sample.timed:  # untimed: whole, every gloss kept
+                    source = batches.samples[batches.chosen(step)[row]]
+                    np.testing.assert_array_equal(sample.labels, source.labels)

@@ -10,6 +10,7 @@ import pytest
 from whispersign_jax.data import sources, synthetic
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.tfds_builders import build as tfds_build
+from whispersign_jax.data.tfds_builders import reading
 from whispersign_jax.data.tfds_builders.synthetic_builder import SyntheticBuilderConfig
 from whispersign_jax.vocab import Vocabulary
 
@@ -64,6 +65,7 @@ def test_processed_builder_round_trips_and_skips_bad_samples(tmp_path, caplog):
         for got, want in zip(splits[split], expected[split], strict=True):
             np.testing.assert_array_equal(got.keypoints, want.keypoints)
             np.testing.assert_array_equal(got.labels, want.labels)
+            assert not got.timed and not want.timed  # no gloss timing in the layout
 
 
 def test_synthetic_builder_matches_the_generator(tmp_path):
@@ -81,6 +83,7 @@ def test_synthetic_builder_matches_the_generator(tmp_path):
         np.testing.assert_array_equal(test[index]["keypoints"], sample.keypoints)
         np.testing.assert_array_equal(test[index]["spans"], sample.spans)
         assert test[index]["origin"] == f"synthetic test {index}".encode()
+    assert all(sample.timed for _, sample in reading._candidates(builder, "test"))
 
 
 def test_tfds_source_errors_name_the_setting_and_the_fix(tmp_path):

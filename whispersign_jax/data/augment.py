@@ -133,13 +133,22 @@ def mask_features(
     return keypoints
 
 
+def window_length(sample: Sample, window_frames: int) -> int:
+    """Length of ``random_window``'s result, known before drawing the window."""
+    frames = len(sample.keypoints)
+    return min(frames, window_frames) if sample.timed else frames
+
+
 def random_window(
     sample: Sample, window_frames: int, hop_frames: int, rng: np.random.Generator
 ) -> Sample:
     """One of the sliding windows a streaming recogniser sees (starts every ``hop_frames``,
-    the last one flush with the end); keeps the glosses whose span is mostly inside."""
+    the last one flush with the end); keeps the glosses whose span is mostly inside.
+
+    An untimed sample (``Sample.timed`` False) comes back whole: its spans only say that each
+    gloss is somewhere in the clip, so no window is known to hold or to miss a gloss."""
     frames = len(sample.keypoints)
-    if frames <= window_frames:
+    if frames <= window_frames or not sample.timed:
         return sample
     starts = list(range(0, frames - window_frames + 1, hop_frames))
     if starts[-1] != frames - window_frames:

@@ -4,11 +4,18 @@ Training batches are a pure function of ``(seed, step)``: the epoch's permutatio
 ``(seed, epoch)`` and each row's augmentation randomness from ``(seed, epoch, index, row)``, so
 a resumed run sees exactly the batches an uninterrupted run would.
 ``input_pipeline.py`` builds them ahead of the train step on a pool of threads.
+
+No row is ever cut with labels it may not hold: a timed sample longer than its window (stage
+3) or than the largest bucket trains on a window with the glosses mostly inside it; an
+untimed one (no gloss timing) trains whole, or is skipped, with a count in the log, when it
+is longer than the largest bucket. Evaluation pads a longer clip to a multiple of the
+largest bucket instead of cropping it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -21,11 +28,13 @@ Batch = dict[str, np.ndarray]
 
 
 def bucket_length(num_frames: int, buckets: Sequence[int]) -> int:
-    """The smallest bucket that holds ``num_frames`` (the largest bucket crops longer clips)."""
+    """The smallest bucket that holds ``num_frames``; a longer clip gets the smallest multiple
+    of the largest bucket that holds it (one more compiled shape, never a crop)."""
     for bucket in sorted(buckets):
         if num_frames <= bucket:
             return bucket
-    return max(buckets)
+    largest = max(buckets)
+    return -(-num_frames // largest) * largest
 
 
 def collate(
@@ -43,8 +52,7 @@ def collate(
 def collate_rows(
     samples: Mapping[int, Sample], batch_size: int, frames: int, max_labels: int
 ) -> Batch:
-    """``collate`` with the padded length given and each sample at its row; longer samples
-    are cropped to ``frames``."""
+    """``collate`` with the padded length given and each sample at its row."""
     batch = {
         "keypoints": np.zeros((batch_size, frames, NUM_JOINTS, NUM_FEATURES), np.float32),
         "frame_mask": np.zeros((batch_size, frames), bool),
@@ -53,13 +61,15 @@ def collate_rows(
         "sample_mask": np.zeros((batch_size,), bool),
     }
     for row, sample in samples.items():
-        length, num_labels = min(len(sample.keypoints), frames), len(sample.labels)
+        length, num_labels = len(sample.keypoints), len(sample.labels)
+        if length > frames:  # a crop would keep labels of signs it cut off
+            raise ValueError(f"A sample of {length} frames does not fit the padded {frames}.")
         if num_labels > max_labels:
             raise ValueError(
                 f"A sample has {num_labels} glosses but data.max_labels={max_labels}; "
                 "raise data.max_labels."
             )
-        batch["keypoints"][row, :length] = sample.keypoints[:length]
+        batch["keypoints"][row, :length] = sample.keypoints
         batch["frame_mask"][row, :length] = True
         batch["labels"][row, :num_labels] = sample.labels
         batch["label_mask"][row, :num_labels] = True
@@ -79,6 +89,12 @@ class TrainBatches:
     before it is augmented, so ``batches.rows(step, rows)`` builds only some rows (one
     process's share) of a batch whose padded length is the same on every process.
     Per row: sliding-window crop, augmentation, ``preprocess`` (normalisation), masking.
+
+    Rows fit the largest bucket without a blind crop: a timed sample longer than the window
+    (or, without windows, than the largest bucket) is cut to a window whose glosses are those
+    mostly inside (``augment.random_window``); an untimed one trains whole, and is skipped
+    when longer than the largest bucket; a speed change that would make a row longer than the
+    largest bucket is slowed down to fit it. The counts are logged once, under ``name``.
     """
 
     def __init__(
@@ -92,24 +108,61 @@ class TrainBatches:
         window_frames: int | None = None,
         hop_frames: int | None = None,
         preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+        name: str = "training",
     ):
-        if len(samples) < batch_size:
+        self.largest = max(buckets)
+        if window_frames and window_frames <= self.largest:
+            self.crop_frames, self.hop_frames = window_frames, hop_frames or window_frames
+        else:  # no windows (or windows longer than the largest bucket): crops of the bucket
+            self.crop_frames, self.hop_frames = self.largest, max(self.largest // 2, 1)
+        fits = [s for s in samples if augment.window_length(s, self.crop_frames) <= self.largest]
+        self.skipped = len(samples) - len(fits)  # untimed and longer than the largest bucket
+        self.trained_whole = sum(  # untimed and longer than their window
+            not s.timed and len(s.keypoints) > self.crop_frames for s in fits
+        )
+        self.cropped = sum(s.timed and len(s.keypoints) > self.crop_frames for s in fits)
+        longest = max(len(s.keypoints) for s in samples)
+        self._log_counts(name, len(samples), longest)
+        if len(fits) < batch_size:
             raise ValueError(
-                f"The training split has {len(samples)} samples, fewer than the batch size "
-                f"{batch_size}: lower the stage's batch_size."
+                f"The training split has {len(fits)} samples"
+                + (f" ({self.skipped} more skipped, see the warning)" if self.skipped else "")
+                + f", fewer than the batch size {batch_size}: lower the stage's batch_size."
             )
-        self.samples, self.batch_size, self.buckets = samples, batch_size, buckets
+        self.samples, self.batch_size, self.buckets = fits, batch_size, buckets
         self.max_labels, self.seed = max_labels, seed
-        self.augmentation, self.window_frames = augmentation, window_frames
-        self.hop_frames = hop_frames or window_frames
+        self.augmentation = augmentation
         self.preprocess = preprocess
-        self.steps_per_epoch = len(samples) // batch_size
-        most_labels = max(len(sample.labels) for sample in samples)
-        if not window_frames and most_labels > max_labels:  # windows may hold fewer
+        self.steps_per_epoch = len(fits) // batch_size
+        whole = [s for s in fits if augment.window_length(s, self.crop_frames) == len(s.keypoints)]
+        most_labels = max((len(s.labels) for s in whole), default=0)  # crops may hold fewer
+        if most_labels > max_labels:
             raise ValueError(
                 f"A training sample has {most_labels} glosses but data.max_labels="
                 f"{max_labels}; raise data.max_labels."
             )
+
+    def _log_counts(self, name: str, total: int, longest: int) -> None:
+        if self.skipped:
+            logging.warning(
+                "%s: %d of %d training clips skipped: longer than the largest bucket (%d "
+                "frames) and without gloss timing, so no crop of them is known to hold its "
+                "glosses. Add a bucket of %d frames to config.data.buckets to train on them.",
+                name, self.skipped, total, self.largest, longest,
+            )  # fmt: skip
+        if self.trained_whole:
+            logging.warning(
+                "%s: %d untimed clips trained whole: longer than the %d-frame window, without "
+                "gloss timing to window them by (padded up to %d frames, config.data.buckets).",
+                name, self.trained_whole, self.crop_frames, self.largest,
+            )  # fmt: skip
+        if self.cropped and self.crop_frames == self.largest:
+            logging.warning(
+                "%s: %d timed clips longer than the largest bucket (%d frames) train on windows "
+                "of it, keeping the glosses mostly inside; add a larger bucket to "
+                "config.data.buckets to train them whole.",
+                name, self.cropped, self.largest,
+            )  # fmt: skip
 
     def _rng(self, step: int, row: int, stream: int) -> np.random.Generator:
         epoch, index = divmod(step, self.steps_per_epoch)
@@ -121,21 +174,26 @@ class TrainBatches:
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.samples))
         return order[index * self.batch_size : (index + 1) * self.batch_size]
 
+    def _speed(self, frames: int, step: int, row: int) -> float:
+        """The row's speed factor, raised where the row would outgrow the largest bucket."""
+        speed = augment.draw_speed(self.augmentation, self._rng(step, row, _SPEED_STREAM))
+        if augment.speed_frames(frames, speed) > self.largest:
+            speed = frames / self.largest
+        return speed
+
     def _planned_frames(self, sample: Sample, step: int, row: int) -> int:
-        frames = len(sample.keypoints)
-        if self.window_frames:
-            frames = min(frames, self.window_frames)
+        frames = augment.window_length(sample, self.crop_frames)
         if self.augmentation:
-            speed = augment.draw_speed(self.augmentation, self._rng(step, row, _SPEED_STREAM))
-            frames = augment.speed_frames(frames, speed)
+            frames = augment.speed_frames(frames, self._speed(frames, step, row))
         return frames
 
-    def _row(self, sample: Sample, step: int, row: int) -> Sample:
-        if self.window_frames:
-            rng = self._rng(step, row, _WINDOW_STREAM)
-            sample = augment.random_window(sample, self.window_frames, self.hop_frames, rng)
+    def row_sample(self, step: int, row: int) -> Sample:
+        """Row ``row`` of batch ``step`` as a Sample, with its labels' spans in its frames."""
+        sample = self.samples[self.chosen(step)[row]]
+        rng = self._rng(step, row, _WINDOW_STREAM)
+        sample = augment.random_window(sample, self.crop_frames, self.hop_frames, rng)
         if self.augmentation:
-            speed = augment.draw_speed(self.augmentation, self._rng(step, row, _SPEED_STREAM))
+            speed = self._speed(len(sample.keypoints), step, row)
             rng = self._rng(step, row, _AUGMENT_STREAM)
             sample = augment.augment(sample, self.augmentation, rng, speed=speed)
         keypoints = sample.keypoints
@@ -152,7 +210,7 @@ class TrainBatches:
         frames = bucket_length(
             max(self._planned_frames(s, step, row) for row, s in enumerate(samples)), self.buckets
         )
-        built = {row: self._row(samples[row], step, row) for row in rows}
+        built = {row: self.row_sample(step, row) for row in rows}
         return collate_rows(built, self.batch_size, frames, self.max_labels)
 
     def __getitem__(self, step: int) -> Batch:
@@ -162,8 +220,17 @@ class TrainBatches:
 def eval_batches(
     samples: Sequence[Sample], batch_size: int, buckets: Sequence[int], max_labels: int
 ) -> Iterator[tuple[np.ndarray, Batch]]:
-    """Batches in order of length (few shapes, little padding) with the sample indices."""
-    order = np.argsort([len(s.keypoints) for s in samples], kind="stable")
+    """Batches in order of length (few shapes, little padding) with the sample indices; a
+    clip longer than the largest bucket is padded to a multiple of it, never cropped."""
+    lengths = [len(s.keypoints) for s in samples]
+    longer = sum(length > max(buckets) for length in lengths)
+    if longer:
+        logging.info(
+            "%d of %d evaluation clips are longer than the largest bucket (%d frames): padded "
+            "to a multiple of it (config.data.buckets), not cropped.",
+            longer, len(samples), max(buckets),
+        )  # fmt: skip
+    order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         indices = order[start : start + batch_size]
         yield indices, collate([samples[i] for i in indices], batch_size, buckets, max_labels)

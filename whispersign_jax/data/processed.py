@@ -66,8 +66,9 @@ def read_candidates(root: str | Path, split: str) -> Iterator[tuple[str, Sample]
             keypoints, labels = np.zeros((0, 0), np.float32), empty
             yield f"{feature_path} ({error})", Sample(keypoints, labels, empty, signer=-1)
             continue
+        # No gloss timing in this layout: each gloss gets the whole clip (untimed).
         spans = np.tile([[0, len(keypoints)]], (labels.size, 1)).astype(np.int64)  # (L, 2)
-        yield str(feature_path), Sample(keypoints, labels, spans, signer=-1)
+        yield str(feature_path), Sample(keypoints, labels, spans, signer=-1, timed=False)
 
 
 def _refuse_existing(root: Path, overwrite: bool) -> None:

@@ -7,9 +7,17 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Sample:
-    """One signed sample: keypoints, gloss ids and where each gloss is signed."""
+    """One signed sample: keypoints, gloss ids and where each gloss is signed.
+
+    ``timed`` says whether ``spans`` are measured gloss timing (the synthetic generator's).
+    Sources without timing (the processed layout, the raw formats) give every gloss the whole
+    clip and ``timed=False``: a true bound (each gloss is somewhere in the clip, for one gloss
+    or several) that says nothing of where, so such a clip is never cut into windows or crops
+    that would keep or drop labels by it; it trains whole.
+    """
 
     keypoints: np.ndarray  # (T, 42, 7) float32 at 60 FPS, docs/design.md "Data contract"
     labels: np.ndarray  # (L,) int64 gloss ids 1..N (0 is the CTC blank)
     spans: np.ndarray  # (L, 2) int64 [start, end) frame of each gloss
     signer: int  # signer id, -1 where the source does not record it
+    timed: bool = False  # spans are measured timing, not the whole clip as a bound

@@ -554,6 +554,7 @@ def generate_sample(config: SyntheticConfig, split: str, index: int) -> Sample:
         labels=np.array(gloss_ids, dtype=np.int64) + 1,
         spans=spans,
         signer=profile.signer,
+        timed=True,
     )
 
 

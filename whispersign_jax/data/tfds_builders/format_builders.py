@@ -18,10 +18,10 @@ LABEL_CSV_NAMES = ("labels.csv", "label.csv")
 
 
 def to_sample(source_sample, vocabulary: Vocabulary) -> Sample:
-    """A prepare.SourceSample -> Sample; each gloss spans the whole clip (no timing)."""
+    """A prepare.SourceSample -> Sample; each gloss spans the whole clip (untimed)."""
     labels = np.array(vocabulary.ids(source_sample.glosses), np.int64)  # (L,)
     spans = np.tile([[0, len(source_sample.keypoints)]], (len(labels), 1)).astype(np.int64)
-    return Sample(source_sample.keypoints, labels, spans, signer=-1)
+    return Sample(source_sample.keypoints, labels, spans, signer=-1, timed=False)
 
 
 def find_label_csv(manual_dir: Path) -> Path | None:

@@ -35,6 +35,9 @@ class KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Subclasses implement ``read_splits(manual_dir)``: the vocabulary and, per split,
     ``(origin, Sample)`` candidates; invalid ones are skipped with a logged reason."""
 
+    # Whether the stored spans are measured gloss timing (Sample.timed); False: each gloss
+    # is given the whole clip. A property of the builder, so datasets need no rebuild.
+    TIMED_SPANS: ClassVar[bool] = False
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "First release."}
 

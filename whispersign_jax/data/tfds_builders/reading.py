@@ -41,11 +41,12 @@ def _examples(builder: tfds.core.DatasetBuilder, split: str) -> Iterator[dict]:
 
 
 def _candidates(builder, split: str) -> Iterator[tuple[str, Sample]]:
+    timed = bool(getattr(builder, "TIMED_SPANS", False))
     for example in _examples(builder, split):
         origin = example["origin"]
         origin = origin.decode() if isinstance(origin, bytes) else str(origin)
         sample = Sample(example["keypoints"], example["labels"], example["spans"],
-                        signer=int(example["signer"]))  # fmt: skip
+                        signer=int(example["signer"]), timed=timed)  # fmt: skip
         yield origin, sample
 
 

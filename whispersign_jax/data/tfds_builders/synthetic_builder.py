@@ -23,6 +23,8 @@ class SyntheticBuilderConfig(tfds.core.BuilderConfig):
 class WhispersignSynthetic(KeypointBuilder):
     """``whispersign_synthetic/isolated`` (the demo's data) or ``/continuous``."""
 
+    TIMED_SPANS = True  # the generator knows where each gloss is signed
+
     BUILDER_CONFIGS: ClassVar[list[SyntheticBuilderConfig]] = [
         SyntheticBuilderConfig(name="isolated", description="One gloss per clip."),
         SyntheticBuilderConfig(
