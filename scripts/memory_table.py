@@ -5,8 +5,9 @@
 The training state is the float32 parameters, their gradients and AdamW's two moments (four
 copies of every trainable parameter; stage 2 trains everything) plus the BatchNorm
 statistics. Parameter shapes come from ``jax.eval_shape`` of the real model (nothing is
-allocated), and each array is placed by ``sharding.param_sharding``: split over ``fsdp`` on its
-largest divisible axis, or replicated when it is small or nothing divides. ``--activations``
+allocated), and each array is placed as training places it (``sharding.fsdp_axis``): split
+over ``fsdp`` on its largest divisible axis, or replicated when it is small or nothing
+divides. ``--activations``
 adds XLA's own count of the temporary memory of one compiled stage-2 train step at batch 16
 x 180 frames on this CPU (one device), for the sizes up to ``base``: XLA on a GPU or TPU
 plans memory differently, so read it as an order of magnitude.
@@ -24,7 +25,7 @@ import numpy as np
 
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.config import WHISPER_PRESETS
-from whispersign_jax.sharding import MIN_SHARDED_SIZE
+from whispersign_jax.sharding import fsdp_axis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's configs/
 STATE_COPIES = 4  # parameters, gradients, AdamW mu and nu (float32 each)
@@ -32,13 +33,9 @@ GIB = 2**30
 
 
 def sharded_elements(shape: tuple[int, ...], fsdp: int) -> int:
-    """Elements one device holds of an array of ``shape`` (as ``sharding.param_sharding``)."""
+    """Elements one device holds of an array of ``shape`` (``sharding.fsdp_axis`` decides)."""
     size = int(np.prod(shape))
-    if fsdp == 1 or size < MIN_SHARDED_SIZE:
-        return size
-    if any(axis % fsdp == 0 for axis in shape):
-        return size // fsdp
-    return size
+    return size if fsdp_axis(shape, fsdp) is None else size // fsdp
 
 
 def state_gib_per_device(size: str, glosses: int, fsdp: int) -> tuple[int, float]:

@@ -38,17 +38,25 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
-def param_sharding(mesh: Mesh, shape: tuple[int, ...]) -> NamedSharding:
-    """Shards the largest axis divisible by the fsdp size of a large array."""
-    fsdp = mesh.shape["fsdp"]
+def fsdp_axis(shape: tuple[int, ...], fsdp: int) -> int | None:
+    """The axis of a parameter or optimizer array split over ``fsdp`` devices: its largest
+    axis that ``fsdp`` divides; None (replicated) for small arrays or when none divides."""
     if fsdp == 1 or int(np.prod(shape)) < MIN_SHARDED_SIZE:
-        return replicated(mesh)
+        return None
     for axis in sorted(range(len(shape)), key=lambda a: -shape[a]):
         if shape[axis] % fsdp == 0:
-            spec = [None] * len(shape)
-            spec[axis] = "fsdp"
-            return NamedSharding(mesh, P(*spec))
-    return replicated(mesh)
+            return axis
+    return None
+
+
+def param_sharding(mesh: Mesh, shape: tuple[int, ...]) -> NamedSharding:
+    """Shards the array's ``fsdp_axis`` over the mesh's fsdp devices, or replicates it."""
+    axis = fsdp_axis(shape, mesh.shape["fsdp"])
+    if axis is None:
+        return replicated(mesh)
+    spec = [None] * len(shape)
+    spec[axis] = "fsdp"
+    return NamedSharding(mesh, P(*spec))
 
 
 def state_sharding(mesh: Mesh, abstract_state):
