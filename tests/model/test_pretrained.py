@@ -124,21 +124,63 @@ def test_sinusoids_parity(hf_model):
     assert np.abs(sinusoids(1500, 384) - reference).max() <= 2e-4
 
 
+def reference_encoder_stack(encoder, embeddings: np.ndarray, positions, mask) -> np.ndarray:
+    """transformers' encoder layers and final norm on ``embeddings + positions``."""
+    with torch.no_grad():
+        hidden = torch.from_numpy(embeddings) + torch.as_tensor(positions)
+        attention_mask = additive_key_mask(mask, queries=embeddings.shape[1])
+        for layer in encoder.layers:
+            hidden = layer(hidden, attention_mask)
+        return encoder.layer_norm(hidden).numpy()
+
+
+def our_encoder_stack(config, encoder_params, embeddings: np.ndarray, mask) -> np.ndarray:
+    """This project's encoder (it adds its own sinusoids) on the same ``embeddings``."""
+    ours = WhisperEncoder(config).apply(
+        {"params": encoder_params}, jnp.asarray(embeddings), jnp.asarray(mask)
+    )
+    return np.asarray(ours)
+
+
+def reference_decoder_logits(decoder, tokens: np.ndarray, encoder_out, encoder_mask):
+    """transformers' decoder layers, final norm and tied output projection."""
+    batch, length = tokens.shape
+    with torch.no_grad():
+        positions = decoder.embed_positions.weight[:length]
+        hidden = decoder.embed_tokens(torch.from_numpy(tokens)) + positions
+        causal = torch.full((length, length), torch.finfo(torch.float32).min).triu(1)
+        for layer in decoder.layers:
+            hidden = layer(
+                hidden,
+                attention_mask=causal[None, None].expand(batch, 1, length, length),
+                encoder_hidden_states=torch.from_numpy(encoder_out),
+                encoder_attention_mask=additive_key_mask(encoder_mask, queries=length),
+            )
+        return (decoder.layer_norm(hidden) @ decoder.embed_tokens.weight.T).numpy()
+
+
+def our_decoder_logits(config, decoder_params, decoder, tokens, encoder_out, encoder_mask):
+    """This project's decoder with the reference ``decoder``'s token embeddings."""
+    embedding = jnp.asarray(decoder.embed_tokens.weight.detach().numpy())
+    decoder_params = {**decoder_params, "embed_tokens": {"embedding": embedding}}
+    ours = WhisperDecoder(config).apply(
+        {"params": decoder_params},
+        jnp.asarray(tokens),
+        jnp.asarray(encoder_out),
+        jnp.asarray(encoder_mask),
+    )
+    return np.asarray(ours)
+
+
 @pytest.mark.parametrize("padded", [False, True])
 def test_encoder_stack_parity(hf_model, loaded, padded):
     config, _, params, _ = loaded
     embeddings = np.random.default_rng(1).normal(size=(2, 20, D_MODEL)).astype(np.float32)
     mask = padding_mask(padded)
-    with torch.no_grad():
-        hidden = torch.from_numpy(embeddings) + hf_model.encoder.embed_positions.weight[:20]
-        attention_mask = additive_key_mask(mask, queries=20)
-        for layer in hf_model.encoder.layers:
-            hidden = layer(hidden, attention_mask)
-        expected = hf_model.encoder.layer_norm(hidden).numpy()
+    positions = hf_model.encoder.embed_positions.weight[:20]
+    expected = reference_encoder_stack(hf_model.encoder, embeddings, positions, mask)
 
-    ours = WhisperEncoder(config).apply(
-        {"params": params["encoder"]}, jnp.asarray(embeddings), jnp.asarray(mask)
-    )
+    ours = our_encoder_stack(config, params["encoder"], embeddings, mask)
     assert np.abs(np.asarray(ours) - expected)[mask].max() <= 1e-5
 
 
@@ -150,27 +192,10 @@ def test_decoder_stack_parity(hf_model, loaded, padded):
     encoder_out = rng.normal(size=(2, 20, D_MODEL)).astype(np.float32)
     encoder_mask = padding_mask(padded)
     decoder = hf_model.decoder
-    with torch.no_grad():
-        hidden = decoder.embed_tokens(torch.from_numpy(tokens)) + decoder.embed_positions.weight[:9]
-        causal = torch.full((9, 9), torch.finfo(torch.float32).min).triu(1)[None, None]
-        for layer in decoder.layers:
-            hidden = layer(
-                hidden,
-                attention_mask=causal.expand(2, 1, 9, 9),
-                encoder_hidden_states=torch.from_numpy(encoder_out),
-                encoder_attention_mask=additive_key_mask(encoder_mask, queries=9),
-            )
-        expected = (decoder.layer_norm(hidden) @ decoder.embed_tokens.weight.T).numpy()
+    expected = reference_decoder_logits(decoder, tokens, encoder_out, encoder_mask)
 
-    embedding = jnp.asarray(decoder.embed_tokens.weight.detach().numpy())
-    decoder_params = {**params["decoder"], "embed_tokens": {"embedding": embedding}}
     assert config.decoder_size == VOCAB
-    ours = WhisperDecoder(config).apply(
-        {"params": decoder_params},
-        jnp.asarray(tokens),
-        jnp.asarray(encoder_out),
-        jnp.asarray(encoder_mask),
-    )
+    ours = our_decoder_logits(config, params["decoder"], decoder, tokens, encoder_out, encoder_mask)
     assert np.abs(np.asarray(ours) - expected).max() <= 1e-5
 
 
