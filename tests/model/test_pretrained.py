@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 from safetensors.numpy import load_file, save_file
+from test_ctranslate2 import quantize_int8, whisper_to_ctranslate2, write_model_bin
 
 from whispersign_jax.model import WHISPER_PRESETS, ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.decoder import WhisperDecoder
@@ -243,6 +245,50 @@ def test_checkpoint_variants_load_identically(checkpoints, loaded, variant):
         np.testing.assert_array_equal(value, expected[path], err_msg=path)
 
 
+def ctranslate2_folder(source: Path, target: Path, storage: str) -> Path:
+    """The plain checkpoint converted to a CTranslate2 folder with ``storage`` weights."""
+    tensors = load_file(source / "model.safetensors")
+    variables = whisper_to_ctranslate2(tensors, num_heads=TINY_SIZES["encoder_attention_heads"])
+    for name, value in list(variables.items()):
+        if storage == "float16" and value.dtype == np.float32:
+            variables[name] = value.astype(np.float16)
+        elif storage == "int8" and name.endswith("linear_0/weight"):
+            variables[name], variables[f"{name}_scale"] = quantize_int8(value)
+    target.mkdir()
+    (target / "config.json").write_text(json.dumps({"suppress_ids": [], "lang_ids": []}))
+    aliases = {"decoder/projection/weight": "decoder/embeddings/weight"}
+    write_model_bin(target / "model.bin", variables, aliases)
+    return target
+
+
+@pytest.mark.parametrize("storage", ["float32", "float16", "int8"])
+def test_ctranslate2_folder_loads_like_hugging_face(checkpoints, loaded, tmp_path, storage):
+    config, params, reference, reference_report = loaded
+    folder = ctranslate2_folder(checkpoints["plain"], tmp_path / "ct2", storage)
+    assert resolve_checkpoint(str(folder)) == folder
+    assert whisper_model_config(folder, NUM_GLOSSES, dropout=0.0) == config
+    new_params, report = load_whisper_weights(params, config, folder)
+    assert report.loaded == reference_report.loaded
+    assert report.skipped == reference_report.skipped
+    assert report.source == str(folder)
+    expected = flat(reference)
+    for path, value in flat(new_params).items():
+        if storage == "float32" or path not in report.loaded:
+            np.testing.assert_array_equal(value, expected[path], err_msg=path)
+        elif storage == "float16":  # float16 -> float32 is exact
+            rounded = np.asarray(expected[path]).astype(np.float16).astype(np.float32)
+            np.testing.assert_array_equal(value, rounded, err_msg=path)
+        elif re.search(r"/(self_attn/[qkv]_proj|encoder_attn/q_proj|fc1)/kernel$", path):
+            # quantized (every CTranslate2 linear_0): within half an int8 step of their row
+            step = np.abs(np.asarray(expected[path])).max(axis=0) / 127  # (in, out) kernel
+            assert (np.abs(value - expected[path]) <= step / 2 + 1e-7).all(), path
+        else:
+            np.testing.assert_array_equal(value, expected[path], err_msg=path)
+    if storage == "int8":  # the values did go through int8
+        path = "encoder/layers_0/self_attn/k_proj/kernel"
+        assert not np.array_equal(flat(new_params)[path], expected[path])
+
+
 def test_shorter_decoder_takes_first_positions(hf_model, checkpoints):
     config = whisper_model_config(checkpoints["plain"], NUM_GLOSSES, max_target_positions=16)
     new_params, _ = load_whisper_weights(build_params(config), config, checkpoints["plain"])
@@ -303,6 +349,16 @@ def test_truncated_file_asks_for_a_new_download(checkpoints, loaded, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-1000])
     with pytest.raises(ValueError, match="re-download") as error:
         load_whisper_weights(params, config, broken)
+    assert str(weights) in str(error.value)
+
+
+def test_truncated_ctranslate2_file_asks_for_a_new_download(checkpoints, loaded, tmp_path):
+    config, params, _, _ = loaded
+    folder = ctranslate2_folder(checkpoints["plain"], tmp_path / "ct2", "float16")
+    weights = folder / "model.bin"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    with pytest.raises(ValueError, match="re-download") as error:
+        load_whisper_weights(params, config, folder)
     assert str(weights) in str(error.value)
 
 

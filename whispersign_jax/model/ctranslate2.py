@@ -30,6 +30,7 @@ have ``gamma`` / ``beta``. Everything here is NumPy and ``struct``; nothing is u
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import struct
 from collections.abc import Iterable
@@ -195,7 +196,7 @@ class _Reader:
 
     def variable(self, name: str, version: int) -> Variable:
         shape = tuple(self.unpack("I") for _ in range(self.unpack("B")))
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         code = self.unpack("B")
         dtype = DTYPES.get(code) if version >= 4 else LEGACY_DTYPES.get(code)
         if dtype is None:
