@@ -153,6 +153,7 @@ def test_older_binary_versions(tmp_path, version):
     model = read_model_bin(write_model_bin(tmp_path / "model.bin", variables, version=version))
     assert (model.binary_version, model.spec) == (version, "WhisperSpec" if version > 1 else "")
     np.testing.assert_array_equal(model.array("a/weight"), weight)
+    np.testing.assert_array_equal(model.array("b"), [4, -2])  # not a weight: a setting
     assert model.variables["b"].dtype == "int16"
 
 

@@ -54,7 +54,8 @@ SUPPORTED = "float32, float16, bfloat16, and int8/int16 weights with their scale
 ACTIVATIONS = {0: "relu", 1: "gelu_new", 2: "silu", 3: "gelu", 4: "quick_gelu", 5: "tanh"}
 
 # CTranslate2 module (inside encoder/layer_N or decoder/layer_N) -> Hugging Face modules, one
-# per fused part. The fused key bias is zero (Hugging Face's k_proj has none) and dropped.
+# per fused part. The fused key bias is zero (Hugging Face's k_proj has none) and dropped; any
+# key bias would add the same amount to every score of a query, which the softmax ignores.
 LAYER_MODULES = {
     "self_attention/linear_0": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
     "self_attention/linear_1": ("self_attn.out_proj",),
@@ -113,7 +114,7 @@ class ModelBin:
         if variable.dtype in FLOATS:
             return values.astype(np.float32)
         scale = self.variables.get(f"{name}_scale")
-        if scale is None and values.ndim == 0:
+        if scale is None and not name.endswith("weight"):  # model.cc's is_quantizable
             return values.copy()  # a setting such as num_heads or a flag
         if variable.dtype not in QUANTIZED or scale is None:
             what = "without a quantization scale" if scale is None else "quantized"
@@ -235,8 +236,8 @@ def whisper_config(model: ModelBin) -> dict[str, Any]:
     missing = [name for name in ("encoder/num_heads", "decoder/num_heads") if name not in names]
     if missing:
         raise ValueError(
-            f"{model.file} lacks {', '.join(missing)} (written by CTranslate2 3.0 and later); "
-            "convert the model again with a current ct2-transformers-converter."
+            f"{model.file} lacks {', '.join(missing)}, which give the attention heads; convert "
+            "the model again with a current ct2-transformers-converter."
         )
     if "decoder/pre_norm" in names and not int(model.array("decoder/pre_norm")):
         raise ValueError(f"{model.file} has a post-norm decoder; Whisper is pre-norm.")

@@ -2,10 +2,10 @@
 
 Reads ``config.json`` and ``model.safetensors`` (or a sharded index) with safetensors' NumPy
 API, or a CTranslate2 / faster-whisper folder (``config.json`` and ``model.bin``) with
-``model/ctranslate2.py``, which renames its tensors to Hugging Face's; torch and transformers
-are never imported. Loaded: encoder layers and final norm, decoder
-layers and final norm, the decoder's learned positions. Never loaded: the conv stem (replaced
-by the skeletal frontend) and the token embeddings (glosses are a different vocabulary).
+``model/ctranslate2.py``, which gives its tensors Hugging Face's names; torch and transformers
+are never imported. Loaded: encoder layers and final norm, decoder layers and final norm, the
+decoder's learned positions. Never loaded: the conv stem (replaced by the skeletal frontend)
+and the token embeddings (glosses are a different vocabulary).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _is_ctranslate2(path: Path) -> bool:
 
 
 def _download(repo_id: str) -> Path:
-    """Fetches config and safetensors files into the Hugging Face cache (or finds them there)."""
+    """Fetches config and weight files into the Hugging Face cache (or finds them there)."""
     import huggingface_hub
     from huggingface_hub import errors
 
