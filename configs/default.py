@@ -55,7 +55,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.channel_dropout = 0.1
     config.model.dtype = "float32"  # compute dtype: float32 or bfloat16
 
-    config.pretrained = ""  # Whisper checkpoint dir or hub id (openai/whisper-base); "" = none
+    # Whisper checkpoint: a Hugging Face or CTranslate2 (faster-whisper) dir, or a hub id
+    # (openai/whisper-base); "" = none
+    config.pretrained = ""
     config.init_checkpoint = ""  # a stage folder of another workdir to start from
     # compiled XLA programs kept across runs; "" = off (default: $WHISPERSIGN_COMPILE_CACHE or
     # ~/.cache/whispersign_jax/xla)

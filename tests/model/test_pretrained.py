@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 from safetensors.numpy import load_file, save_file
+from test_ctranslate2 import quantize_int8, whisper_to_ctranslate2, write_model_bin
 
 from whispersign_jax.model import WHISPER_PRESETS, ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.decoder import WhisperDecoder
@@ -124,21 +126,63 @@ def test_sinusoids_parity(hf_model):
     assert np.abs(sinusoids(1500, 384) - reference).max() <= 2e-4
 
 
+def reference_encoder_stack(encoder, embeddings: np.ndarray, positions, mask) -> np.ndarray:
+    """transformers' encoder layers and final norm on ``embeddings + positions``."""
+    with torch.no_grad():
+        hidden = torch.from_numpy(embeddings) + torch.as_tensor(positions)
+        attention_mask = additive_key_mask(mask, queries=embeddings.shape[1])
+        for layer in encoder.layers:
+            hidden = layer(hidden, attention_mask)
+        return encoder.layer_norm(hidden).numpy()
+
+
+def our_encoder_stack(config, encoder_params, embeddings: np.ndarray, mask) -> np.ndarray:
+    """This project's encoder (it adds its own sinusoids) on the same ``embeddings``."""
+    ours = WhisperEncoder(config).apply(
+        {"params": encoder_params}, jnp.asarray(embeddings), jnp.asarray(mask)
+    )
+    return np.asarray(ours)
+
+
+def reference_decoder_logits(decoder, tokens: np.ndarray, encoder_out, encoder_mask):
+    """transformers' decoder layers, final norm and tied output projection."""
+    batch, length = tokens.shape
+    with torch.no_grad():
+        positions = decoder.embed_positions.weight[:length]
+        hidden = decoder.embed_tokens(torch.from_numpy(tokens)) + positions
+        causal = torch.full((length, length), torch.finfo(torch.float32).min).triu(1)
+        for layer in decoder.layers:
+            hidden = layer(
+                hidden,
+                attention_mask=causal[None, None].expand(batch, 1, length, length),
+                encoder_hidden_states=torch.from_numpy(encoder_out),
+                encoder_attention_mask=additive_key_mask(encoder_mask, queries=length),
+            )
+        return (decoder.layer_norm(hidden) @ decoder.embed_tokens.weight.T).numpy()
+
+
+def our_decoder_logits(config, decoder_params, decoder, tokens, encoder_out, encoder_mask):
+    """This project's decoder with the reference ``decoder``'s token embeddings."""
+    embedding = jnp.asarray(decoder.embed_tokens.weight.detach().numpy())
+    decoder_params = {**decoder_params, "embed_tokens": {"embedding": embedding}}
+    ours = WhisperDecoder(config).apply(
+        {"params": decoder_params},
+        jnp.asarray(tokens),
+        jnp.asarray(encoder_out),
+        jnp.asarray(encoder_mask),
+    )
+    return np.asarray(ours)
+
+
 @pytest.mark.parametrize("padded", [False, True])
 def test_encoder_stack_parity(hf_model, loaded, padded):
     config, _, params, _ = loaded
     embeddings = np.random.default_rng(1).normal(size=(2, 20, D_MODEL)).astype(np.float32)
     mask = padding_mask(padded)
-    with torch.no_grad():
-        hidden = torch.from_numpy(embeddings) + hf_model.encoder.embed_positions.weight[:20]
-        attention_mask = additive_key_mask(mask, queries=20)
-        for layer in hf_model.encoder.layers:
-            hidden = layer(hidden, attention_mask)
-        expected = hf_model.encoder.layer_norm(hidden).numpy()
+    positions = hf_model.encoder.embed_positions.weight[:20]
+    expected = reference_encoder_stack(hf_model.encoder, embeddings, positions, mask)
 
-    ours = WhisperEncoder(config).apply(
-        {"params": params["encoder"]}, jnp.asarray(embeddings), jnp.asarray(mask)
-    )
+    ours = our_encoder_stack(config, params["encoder"], embeddings, mask)
     assert np.abs(np.asarray(ours) - expected)[mask].max() <= 1e-5
 
 
@@ -150,27 +194,10 @@ def test_decoder_stack_parity(hf_model, loaded, padded):
     encoder_out = rng.normal(size=(2, 20, D_MODEL)).astype(np.float32)
     encoder_mask = padding_mask(padded)
     decoder = hf_model.decoder
-    with torch.no_grad():
-        hidden = decoder.embed_tokens(torch.from_numpy(tokens)) + decoder.embed_positions.weight[:9]
-        causal = torch.full((9, 9), torch.finfo(torch.float32).min).triu(1)[None, None]
-        for layer in decoder.layers:
-            hidden = layer(
-                hidden,
-                attention_mask=causal.expand(2, 1, 9, 9),
-                encoder_hidden_states=torch.from_numpy(encoder_out),
-                encoder_attention_mask=additive_key_mask(encoder_mask, queries=9),
-            )
-        expected = (decoder.layer_norm(hidden) @ decoder.embed_tokens.weight.T).numpy()
+    expected = reference_decoder_logits(decoder, tokens, encoder_out, encoder_mask)
 
-    embedding = jnp.asarray(decoder.embed_tokens.weight.detach().numpy())
-    decoder_params = {**params["decoder"], "embed_tokens": {"embedding": embedding}}
     assert config.decoder_size == VOCAB
-    ours = WhisperDecoder(config).apply(
-        {"params": decoder_params},
-        jnp.asarray(tokens),
-        jnp.asarray(encoder_out),
-        jnp.asarray(encoder_mask),
-    )
+    ours = our_decoder_logits(config, params["decoder"], decoder, tokens, encoder_out, encoder_mask)
     assert np.abs(np.asarray(ours) - expected).max() <= 1e-5
 
 
@@ -216,6 +243,50 @@ def test_checkpoint_variants_load_identically(checkpoints, loaded, variant):
     expected = flat(reference)
     for path, value in flat(new_params).items():
         np.testing.assert_array_equal(value, expected[path], err_msg=path)
+
+
+def ctranslate2_folder(source: Path, target: Path, storage: str) -> Path:
+    """The plain checkpoint converted to a CTranslate2 folder with ``storage`` weights."""
+    tensors = load_file(source / "model.safetensors")
+    variables = whisper_to_ctranslate2(tensors, num_heads=TINY_SIZES["encoder_attention_heads"])
+    for name, value in list(variables.items()):
+        if storage == "float16" and value.dtype == np.float32:
+            variables[name] = value.astype(np.float16)
+        elif storage == "int8" and name.endswith("linear_0/weight"):
+            variables[name], variables[f"{name}_scale"] = quantize_int8(value)
+    target.mkdir()
+    (target / "config.json").write_text(json.dumps({"suppress_ids": [], "lang_ids": []}))
+    aliases = {"decoder/projection/weight": "decoder/embeddings/weight"}
+    write_model_bin(target / "model.bin", variables, aliases)
+    return target
+
+
+@pytest.mark.parametrize("storage", ["float32", "float16", "int8"])
+def test_ctranslate2_folder_loads_like_hugging_face(checkpoints, loaded, tmp_path, storage):
+    config, params, reference, reference_report = loaded
+    folder = ctranslate2_folder(checkpoints["plain"], tmp_path / "ct2", storage)
+    assert resolve_checkpoint(str(folder)) == folder
+    assert whisper_model_config(folder, NUM_GLOSSES, dropout=0.0) == config
+    new_params, report = load_whisper_weights(params, config, folder)
+    assert report.loaded == reference_report.loaded
+    assert report.skipped == reference_report.skipped
+    assert report.source == str(folder)
+    expected = flat(reference)
+    for path, value in flat(new_params).items():
+        if storage == "float32" or path not in report.loaded:
+            np.testing.assert_array_equal(value, expected[path], err_msg=path)
+        elif storage == "float16":  # float16 -> float32 is exact
+            rounded = np.asarray(expected[path]).astype(np.float16).astype(np.float32)
+            np.testing.assert_array_equal(value, rounded, err_msg=path)
+        elif re.search(r"/(self_attn/[qkv]_proj|encoder_attn/q_proj|fc1)/kernel$", path):
+            # quantized (every CTranslate2 linear_0): within half an int8 step of their row
+            step = np.abs(np.asarray(expected[path])).max(axis=0) / 127  # (in, out) kernel
+            assert (np.abs(value - expected[path]) <= step / 2 + 1e-7).all(), path
+        else:
+            np.testing.assert_array_equal(value, expected[path], err_msg=path)
+    if storage == "int8":  # the values did go through int8
+        path = "encoder/layers_0/self_attn/k_proj/kernel"
+        assert not np.array_equal(flat(new_params)[path], expected[path])
 
 
 def test_shorter_decoder_takes_first_positions(hf_model, checkpoints):
@@ -278,6 +349,16 @@ def test_truncated_file_asks_for_a_new_download(checkpoints, loaded, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-1000])
     with pytest.raises(ValueError, match="re-download") as error:
         load_whisper_weights(params, config, broken)
+    assert str(weights) in str(error.value)
+
+
+def test_truncated_ctranslate2_file_asks_for_a_new_download(checkpoints, loaded, tmp_path):
+    config, params, _, _ = loaded
+    folder = ctranslate2_folder(checkpoints["plain"], tmp_path / "ct2", "float16")
+    weights = folder / "model.bin"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    with pytest.raises(ValueError, match="re-download") as error:
+        load_whisper_weights(params, config, folder)
     assert str(weights) in str(error.value)
 
 

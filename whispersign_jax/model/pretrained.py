@@ -1,9 +1,11 @@
-"""Whisper's pretrained encoder and decoder layers from a Hugging Face checkpoint.
+"""Whisper's pretrained encoder and decoder layers from a Hugging Face or CTranslate2 checkpoint.
 
 Reads ``config.json`` and ``model.safetensors`` (or a sharded index) with safetensors' NumPy
-API; torch and transformers are never imported. Loaded: encoder layers and final norm, decoder
-layers and final norm, the decoder's learned positions. Never loaded: the conv stem (replaced
-by the skeletal frontend) and the token embeddings (glosses are a different vocabulary).
+API, or a CTranslate2 / faster-whisper folder (``config.json`` and ``model.bin``) with
+``model/ctranslate2.py``, which gives its tensors Hugging Face's names; torch and transformers
+are never imported. Loaded: encoder layers and final norm, decoder layers and final norm, the
+decoder's learned positions. Never loaded: the conv stem (replaced by the skeletal frontend)
+and the token embeddings (glosses are a different vocabulary).
 """
 
 from __future__ import annotations
@@ -22,14 +24,20 @@ import numpy as np
 from flax import traverse_util
 from safetensors import SafetensorError, safe_open
 
+from whispersign_jax.model import ctranslate2
 from whispersign_jax.model.config import ModelConfig
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
-EXPECTED_FILES = f"{CONFIG_FILE} and {WEIGHTS_FILE} (or a sharded {INDEX_FILE})"
+CT2_FILE = ctranslate2.MODEL_FILE
+EXPECTED_FILES = (
+    f"{CONFIG_FILE} and {WEIGHTS_FILE} (or a sharded {INDEX_FILE}), or a CTranslate2 "
+    f"(faster-whisper) folder with {CONFIG_FILE} and {CT2_FILE}"
+)
 # Only these from a hub repo: Whisper repos also hold msgpack, .bin and fp32 safetensors copies.
-HUB_FILES = [CONFIG_FILE, WEIGHTS_FILE, INDEX_FILE, "model-*-of-*.safetensors"]
+# CTranslate2 repos (Systran/faster-whisper-*) hold model.bin.
+HUB_FILES = [CONFIG_FILE, WEIGHTS_FILE, INDEX_FILE, "model-*-of-*.safetensors", CT2_FILE]
 SIZE_KEYS = ("d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads")
 SIZE_KEYS += ("decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim")
 
@@ -79,7 +87,8 @@ def checkpoint_name(flax_path: str) -> str | None:
 
 
 def resolve_checkpoint(source: str | Path) -> Path:
-    """A local checkpoint directory, or a hub id (``openai/whisper-base``) downloaded once."""
+    """A local checkpoint directory (Hugging Face or CTranslate2), or a hub id
+    (``openai/whisper-base``) downloaded once."""
     path = Path(source).expanduser()
     text = str(source)
     if path.exists() or text.startswith(("/", ".", "~")) or text.count("/") > 1:
@@ -137,15 +146,23 @@ def _check_files(path: Path) -> Path:
     if not (path / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{path / CONFIG_FILE} is missing; expected {EXPECTED_FILES}.")
     if not ((path / WEIGHTS_FILE).is_file() or (path / INDEX_FILE).is_file()):
+        if (path / CT2_FILE).is_file():
+            return path
         raise FileNotFoundError(
-            f"{path} has no {WEIGHTS_FILE} or {INDEX_FILE}; expected {EXPECTED_FILES} "
-            "(PyTorch .bin checkpoints are not supported)."
+            f"{path} has no {WEIGHTS_FILE}, {INDEX_FILE} or {CT2_FILE}; expected "
+            f"{EXPECTED_FILES} (PyTorch .bin checkpoints are not supported)."
         )
     return path
 
 
+def _is_ctranslate2(path: Path) -> bool:
+    """A CTranslate2 folder: ``model.bin`` and no safetensors (which are preferred)."""
+    safetensors = (path / WEIGHTS_FILE).is_file() or (path / INDEX_FILE).is_file()
+    return not safetensors and (path / CT2_FILE).is_file()
+
+
 def _download(repo_id: str) -> Path:
-    """Fetches config and safetensors files into the Hugging Face cache (or finds them there)."""
+    """Fetches config and weight files into the Hugging Face cache (or finds them there)."""
     import huggingface_hub
     from huggingface_hub import errors
 
@@ -172,16 +189,22 @@ def _download(repo_id: str) -> Path:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    """``config.json``'s fields; for a CTranslate2 folder, the same fields from its model.bin."""
+    if _is_ctranslate2(path):
+        config = ctranslate2.whisper_config(ctranslate2.read_model_bin(path / CT2_FILE))
+        source = path / CT2_FILE
+    else:
+        config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+        source = path / CONFIG_FILE
     missing = [key for key in SIZE_KEYS if key not in config]
     if config.get("model_type") != "whisper" or missing:
         raise ValueError(
-            f"{path / CONFIG_FILE} is not a Whisper config: model_type="
+            f"{source} is not a Whisper config: model_type="
             f"{config.get('model_type')!r}, missing fields {missing}."
         )
     if config.get("activation_function", "gelu") != "gelu" or config.get("scale_embedding"):
         raise ValueError(
-            f"{path / CONFIG_FILE} uses activation_function="
+            f"{source} uses activation_function="
             f"{config.get('activation_function')!r}, scale_embedding="
             f"{config.get('scale_embedding')}; this model implements Whisper's 'gelu' without "
             "embedding scaling."
@@ -220,7 +243,11 @@ def _check_sizes(config: ModelConfig, sizes: dict[str, int], path: Path) -> None
 
 
 def _tensor_index(path: Path) -> dict[str, tuple[Path, str]]:
-    """Tensor name without the ``model.`` prefix -> (safetensors file, name in that file)."""
+    """Tensor name without the ``model.`` prefix -> (safetensors file, name in that file); for a
+    CTranslate2 folder, Hugging Face name -> (model.bin, CTranslate2 name)."""
+    if _is_ctranslate2(path):
+        names = ctranslate2.hugging_face_names(ctranslate2.read_model_bin(path / CT2_FILE))
+        return {name: (path / CT2_FILE, source[0]) for name, source in names.items()}
     if (path / WEIGHTS_FILE).is_file():  # preferred over an index, as transformers does
         with _open(path / WEIGHTS_FILE) as f:
             files = dict.fromkeys(f.keys(), path / WEIGHTS_FILE)
@@ -239,6 +266,8 @@ def _read_tensors(
         more = f" ... ({len(missing)} in all)" if len(missing) > 10 else ""
         shown = ", ".join(missing[:10]) + more
         raise ValueError(f"Checkpoint {path} lacks tensors the model needs: {shown}.")
+    if _is_ctranslate2(path):  # float32, dequantized, fused projections split
+        return ctranslate2.whisper_tensors(ctranslate2.read_model_bin(path / CT2_FILE), names)
     by_file: dict[Path, list[str]] = {}
     for name in names:
         by_file.setdefault(index[name][0], []).append(name)
