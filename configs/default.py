@@ -25,6 +25,7 @@ def stage(**fields) -> ml_collections.ConfigDict:
         lr=5e-5,  # peak learning rate of the warm-up cosine schedule
         warmup_steps=500,
         epochs=100,
+        max_steps=0,  # > 0: at most this many steps, whatever the dataset size (0: no cap)
         batch_size=16,  # global batch, split over the mesh's devices
         weight_decay=1e-4,  # AdamW, on kernels and embeddings of trainable parameters
         update_batch_norm=True,  # the frontend's BatchNorm running statistics follow the data
@@ -124,6 +125,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.label_smoothing = 0.0  # of the attention decoder's targets
     config.log_every_steps = 50
     config.eval_every_epochs = 1
+    config.eval_every_steps = 0  # > 0: validate every this many steps instead
+    # Stop a stage when the validation loss has not fallen by more than min_delta (relative)
+    # for `patience` validations in a row; the best checkpoint is kept (0: never stop).
+    config.early_stopping = ml_collections.ConfigDict(dict(patience=0, min_delta=0.0))
     config.best_metric = "wer"  # best checkpoint by: wer (ties: accuracy), accuracy or loss
     config.checkpoint_every_steps = 500
     config.keep_checkpoints = 2  # latest checkpoints kept for resume (plus the best one)

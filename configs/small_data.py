@@ -32,10 +32,24 @@ def get_config():
     config.data.buckets = (32, 64, 128, 192, 256, 384)  # short clips are common
     config.log_every_steps = 20
     config.checkpoint_every_steps = 200
+    # Budgets that follow the data: the epochs of the default schedule for a few hundred
+    # clips, step caps for a few thousand (about 15 minutes on 2 CPU cores), validation by
+    # steps, and a stage ends once its validation loss stalls.
+    config.eval_every_steps = 200
+    config.early_stopping.patience = 5  # validations, i.e. 1000 steps
+    config.early_stopping.min_delta = 0.01  # a 1% lower loss counts as progress
     for name in ("stage1", "stage2", "stage3"):
         stage = config.stages[name]
         stage.warmup_steps = 50  # a few epochs of a small dataset, not 500 steps
         stage.batch_size = 16
+    config.stages.stage1.max_steps = 2000
+    # No Whisper weights here: stage 2 trains a randomly initialised encoder and decoder,
+    # which needs a higher rate than fine-tuning Whisper's (the default 5e-5).
+    config.stages.stage2.lr = 3e-4
+    config.stages.stage2.warmup_steps = 200
+    config.stages.stage2.max_steps = 6000
+    config.stages.stage3.lr = 3e-5
+    config.stages.stage3.max_steps = 1000
     config.stages.stage3.window_seconds = 1.5  # short clips: windows shorter than most
     config.stages.stage3.overlap_seconds = 0.75
     return config

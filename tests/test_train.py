@@ -1,6 +1,7 @@
 """End-to-end training, freezing and exact resume on tiny configs."""
 
 import json
+import logging
 
 import jax
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from conftest import read_scalars, scalar_tags, tiny_training_config
 
 from whispersign_jax import evaluate, optim, train, trained
+from whispersign_jax.checkpointing import StageCheckpoints
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.model import WhisperSign
 from whispersign_jax.sharding import global_batch, make_mesh
@@ -199,3 +201,38 @@ def test_starting_points_that_cannot_be_right_are_warned_about(tmp_path, caplog)
         stage1.initial_model_vars(None, labels)
     assert "stage1 freezes ctc_head, decoder, encoder" in caplog.text
     assert "--config.pretrained=openai/whisper-base" in caplog.text
+
+
+def test_max_steps_caps_a_stage_and_validation_follows_steps(tmp_path):
+    config = tiny_training_config(stage2=12)
+    runner = train.StageRunner(config, "stage2", tmp_path, *runner_parts(config))
+    per_epoch = runner.batches.steps_per_epoch
+    assert (runner.total_steps, runner.eval_every) == (12 * per_epoch, per_epoch)
+    config.stages.stage2.max_steps = 5
+    config.eval_every_steps = 2
+    runner = train.StageRunner(config, "stage2", tmp_path, *runner_parts(config))
+    assert (runner.total_steps, runner.eval_every) == (5, 2)
+
+
+def test_early_stopping_ends_a_stage_for_good(tmp_path, caplog):
+    config = tiny_training_config(stage2=12)
+    config.run_stages = ("stage2",)
+    config.eval_every_steps = 2
+    config.early_stopping.patience = 1
+    config.early_stopping.min_delta = 0.9  # only a 90% lower validation loss counts
+    with caplog.at_level(logging.INFO):
+        train.train_and_evaluate(config, str(tmp_path))
+    assert "stage2: stopped early at step 4 of" in caplog.text
+    assert len(read_scalars(tmp_path / "stage2", "val/loss/total")) == 2
+    checkpoints = StageCheckpoints(tmp_path / "stage2")
+    latest = StageCheckpoints.metadata(checkpoints.latest)
+    best = StageCheckpoints.metadata(checkpoints.best)
+    checkpoints.close()
+    assert (latest["step"], latest["stopped_early"]) == (4, True)
+    assert latest["early_stopping"]["best_step"] == 2 and latest["early_stopping"]["stale"] == 1
+    assert best["step"] in (2, 4)
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        train.train_and_evaluate(config, str(tmp_path))  # the rerun does not train on
+    assert "stage2: already finished" in caplog.text

@@ -9,6 +9,7 @@ Whisper weights from ``config.pretrained``, else a fresh initialisation.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -23,7 +24,16 @@ import ml_collections
 import numpy as np
 import optax
 
-from whispersign_jax import distributed, evaluate, losses, metric_writers, optim, sharding, trained
+from whispersign_jax import (
+    budget,
+    distributed,
+    evaluate,
+    losses,
+    metric_writers,
+    optim,
+    sharding,
+    trained,
+)
 from whispersign_jax.checkpointing import StageCheckpoints
 from whispersign_jax.data import augment, input_pipeline
 from whispersign_jax.data.batching import TrainBatches
@@ -151,7 +161,14 @@ class StageRunner:
             preprocess=None if self.preprocessor.is_identity else self.preprocessor,
             name=stage_name,
         )
-        self.total_steps = self.stage.epochs * self.batches.steps_per_epoch
+        steps_per_epoch = self.batches.steps_per_epoch
+        self.total_steps = budget.stage_steps(
+            self.stage.epochs, self.stage.max_steps, steps_per_epoch
+        )
+        self.eval_every = budget.validation_interval(
+            config.eval_every_epochs, config.eval_every_steps, steps_per_epoch
+        )
+        self.early_stopping = budget.EarlyStopping(**config.early_stopping)
         self.batch_sharding = sharding.batch_sharding(mesh)
         # (shapes and dtypes of {"params", "batch_stats"}: the target of every restore)
         self.abstract_variables = jax.eval_shape(lambda: init_variables(model, jax.random.key(0)))
@@ -256,7 +273,9 @@ class StageRunner:
         )
 
     # ---- loop -------------------------------------------------------------------------
-    def metadata(self, step: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    def metadata(
+        self, step: int, metrics: dict[str, Any], stopped_early: bool = False
+    ) -> dict[str, Any]:
         return {
             "stage": self.name,
             "step": step,
@@ -265,11 +284,15 @@ class StageRunner:
             "label_map": self.vocabulary.label_map(),
             "preprocessing": self.preprocessor.to_dict(),
             "metrics": metrics,
+            "early_stopping": self.early_stopping.state(),
+            "stopped_early": stopped_early,
         }
 
     def finished(self) -> bool:
         metadata = StageCheckpoints.metadata(self.checkpoints.latest)
-        return metadata is not None and metadata["step"] >= self.total_steps
+        if metadata is None:
+            return False
+        return metadata["step"] >= self.total_steps or bool(metadata.get("stopped_early"))
 
     def validate(self, state: TrainState) -> dict[str, Any]:
         data = self.config.data
@@ -296,6 +319,8 @@ class StageRunner:
             logging.info("%s: already finished (%d steps), skipping.", self.name, self.total_steps)
             return (StageCheckpoints.metadata(self.checkpoints.best) or {}).get("metrics", {})
         state, labels, schedule, optimizer = self.initial_state(previous)
+        latest = StageCheckpoints.metadata(self.checkpoints.latest) if int(state.step) else None
+        self.early_stopping.restore((latest or {}).get("early_stopping"))
         base_rng = jax.random.key(config.seed + 1)
         state_shardings = jax.tree.map(lambda x: x.sharding, state)
         train_step = jax.jit(
@@ -315,18 +340,19 @@ class StageRunner:
         start_step = int(state.step)
         if start_step == 0:
             writer.write_hparams(hparams(config, self.name))
-        progress = metric_writers.ReportProgress(
-            num_train_steps=self.total_steps, writer=writer, every_steps=config.log_every_steps
-        )
-        eval_every = max(1, config.eval_every_epochs * self.batches.steps_per_epoch)
+        patience = self.early_stopping.patience
         logging.info(
-            "%s: %d steps (%d per epoch), batch %d",
+            "%s: %d steps (%d per epoch, %.1f epochs), batch %d, validation every %d steps, %s",
             self.name,
             self.total_steps,
             self.batches.steps_per_epoch,
+            self.total_steps / self.batches.steps_per_epoch,
             self.stage.batch_size,
+            self.eval_every,
+            f"early stop after {patience} validations without a lower loss"
+            if patience
+            else "no early stopping",
         )
-        history, window_start = [], time.perf_counter()
         batches = input_pipeline.train_batches(
             self.batches,
             start_step,
@@ -336,6 +362,19 @@ class StageRunner:
             parallel_calls=config.data.parallel_calls,
             prefetch=config.data.prefetch,
         )
+        with contextlib.closing(batches):  # an early stop cancels the batches ahead
+            self._loop(state, batches, start_step, train_step, schedule, writer, best)
+        self.checkpoints.wait()
+        writer.flush()
+        return (StageCheckpoints.metadata(self.checkpoints.best) or {}).get("metrics", {})
+
+    def _loop(self, state, batches, start_step, train_step, schedule, writer, best) -> None:
+        """Steps ``start_step ..`` to the end of the stage or an early stop."""
+        config = self.config
+        progress = metric_writers.ReportProgress(
+            num_train_steps=self.total_steps, writer=writer, every_steps=config.log_every_steps
+        )
+        history, window_start = [], time.perf_counter()
         for step, host_batch in zip(range(start_step, self.total_steps), batches, strict=True):
             batch = sharding.global_batch(host_batch, self.batch_sharding)
             state, metrics = train_step(state, batch)
@@ -349,7 +388,8 @@ class StageRunner:
                 check_finite(scalars, self.name, done)
                 writer.write_scalars(done, scalars)
                 history, window_start = [], time.perf_counter()
-            if done % eval_every == 0 or done == self.total_steps:
+            stop = False
+            if done % self.eval_every == 0 or done == self.total_steps:
                 val = self.validate(state)
                 writer.write_scalars(done, {f"val/{k}": v for k, v in val.items()})
                 logging.info("%s step %d: val %s", self.name, done, val)
@@ -361,14 +401,25 @@ class StageRunner:
                         self._train_vars(state),
                         self.metadata(done, val),
                     )
+                stop = self.early_stopping.update(val["loss/total"], done)
                 window_start = time.perf_counter()
-            if done % config.checkpoint_every_steps == 0 or done == self.total_steps:
+            if stop or done % config.checkpoint_every_steps == 0 or done == self.total_steps:
                 self.checkpoints.save_latest(
-                    done, state.model_vars(), self._train_vars(state), self.metadata(done, {})
+                    done,
+                    state.model_vars(),
+                    self._train_vars(state),
+                    self.metadata(done, {}, stopped_early=stop),
                 )
-        self.checkpoints.wait()
-        writer.flush()
-        return best or {}
+            if stop:
+                logging.info(
+                    "%s: stopped early at step %d of %d: %s.",
+                    self.name,
+                    done,
+                    self.total_steps,
+                    self.early_stopping.reason(),
+                )
+                writer.write_scalars(done, {"early_stop_step": done})
+                return
 
     @staticmethod
     def _train_vars(state: TrainState) -> dict[str, Any]:
