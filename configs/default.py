@@ -122,6 +122,8 @@ def get_config() -> ml_collections.ConfigDict:
     )
 
     config.clip_norm = 1.0  # clip_by_global_norm
+    # A step with a non-finite loss or gradient is skipped; this many in a row stop training.
+    config.max_consecutive_nonfinite = 10
     config.label_smoothing = 0.0  # of the attention decoder's targets
     config.log_every_steps = 50
     config.eval_every_epochs = 1

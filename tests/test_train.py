@@ -2,6 +2,8 @@
 
 import json
 import logging
+import os
+import signal
 
 import jax
 import numpy as np
@@ -14,6 +16,7 @@ from whispersign_jax.checkpointing import StageCheckpoints
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.model import WhisperSign
 from whispersign_jax.sharding import global_batch, make_mesh
+from whispersign_jax.stop_signals import TrainingStoppedError
 
 
 def leaves_equal(a, b) -> bool:
@@ -236,3 +239,111 @@ def test_early_stopping_ends_a_stage_for_good(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         train.train_and_evaluate(config, str(tmp_path))  # the rerun does not train on
     assert "stage2: already finished" in caplog.text
+
+
+def test_a_non_finite_step_changes_nothing_but_the_step(tmp_path):
+    config = tiny_training_config()
+    runner = train.StageRunner(config, "stage2", tmp_path, *runner_parts(config))
+    state, labels, _, optimizer = runner.initial_state(previous=None)
+    step = jax.jit(
+        train.make_train_step(
+            runner.model, optimizer, labels, runner.stage, config, jax.random.key(0)
+        )
+    )
+    batch = runner.batches[0]
+    poisoned = {**batch, "keypoints": batch["keypoints"].copy()}
+    poisoned["keypoints"][0, 3, 5, 0] = np.nan
+    before = jax.device_get(state)
+    skipped, metrics = step(state, global_batch(poisoned, runner.batch_sharding))
+    assert int(metrics["nonfinite"]) == 1 and not np.isfinite(float(metrics["loss/total"]))
+    skipped = jax.device_get(skipped)
+    assert int(skipped.step) == int(before.step) + 1
+    assert leaves_equal(
+        (skipped.params, skipped.batch_stats, skipped.opt_state),
+        (before.params, before.batch_stats, before.opt_state),
+    )
+    updated, metrics = step(skipped, global_batch(batch, runner.batch_sharding))
+    updated, metrics = step(updated, global_batch(batch, runner.batch_sharding))  # lr(0) is 0
+    assert int(metrics["nonfinite"]) == 0
+    assert not leaves_equal(jax.device_get(updated).params, before.params)
+
+
+def test_non_finite_steps_in_a_row_stop_training_and_never_reach_a_checkpoint(
+    tmp_path, monkeypatch
+):
+    config = tiny_training_config(stage2=12)
+    config.run_stages = ("stage2",)
+    config.max_consecutive_nonfinite = 2
+    original_rows = train.TrainBatches.rows
+
+    def poisoned_from_step_3(self, step, rows):
+        batch = original_rows(self, step, rows)
+        if step >= 3:
+            batch["keypoints"][:, :, :, 0] = np.inf
+        return batch
+
+    monkeypatch.setattr(train.TrainBatches, "rows", poisoned_from_step_3)
+    with pytest.raises(
+        FloatingPointError, match=r"2 consecutive steps \(4 to 5\).*training samples \["
+    ):
+        train.train_and_evaluate(config, str(tmp_path))
+    checkpoints = StageCheckpoints(tmp_path / "stage2")
+    steps = checkpoints.latest.all_steps()
+    assert 4 in steps  # saved after the first skipped step, with the step-3 parameters
+    target = train.StageRunner(config, "stage2", tmp_path, *runner_parts(config))
+    restored = StageCheckpoints.restore(checkpoints.latest, target.abstract_variables)
+    checkpoints.close()
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored[0]))
+
+
+def test_checkpoints_refuse_non_finite_values(tmp_path):
+    checkpoints = StageCheckpoints(tmp_path)
+    good = {"w": np.ones(3, np.float32)}
+    with pytest.raises(FloatingPointError, match="Refusing to save step 7"):
+        checkpoints.save_latest(7, {"w": np.array([1.0, np.nan], np.float32)}, {}, {})
+    checkpoints.save_latest(8, good, {"step": np.int32(8)}, {})
+    checkpoints.wait()
+    assert checkpoints.latest.all_steps() == [8]
+    checkpoints.close()
+
+
+def test_a_workdir_refuses_another_config_and_keeps_its_files(tmp_path):
+    config = tiny_training_config()
+    config.run_stages = ("stage1",)
+    train.train_and_evaluate(config, str(tmp_path))
+    saved = (tmp_path / "config.json").read_text()
+    config.model.d_model = 48
+    with pytest.raises(ValueError, match=r"model\.d_model: 32 -> 48"):
+        train.train_and_evaluate(config, str(tmp_path))
+    assert (tmp_path / "config.json").read_text() == saved
+
+
+def test_sigterm_saves_stops_and_the_rerun_ends_bitwise_equal(tmp_path, monkeypatch):
+    config = tiny_training_config(stage2=3)
+    config.run_stages = ("stage2",)
+    config.checkpoint_every_steps = 100  # the stop itself must save
+    train.train_and_evaluate(config, str(tmp_path / "straight"))
+
+    original = train.input_pipeline.train_batches
+
+    def terminate_at_step_3(batches, start_step, total_steps, **kwargs):
+        pipeline = original(batches, start_step, total_steps, **kwargs)
+        for step, batch in zip(range(start_step, total_steps), pipeline, strict=True):
+            if step == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+    monkeypatch.setattr(train.input_pipeline, "train_batches", terminate_at_step_3)
+    with pytest.raises(TrainingStoppedError, match="SIGTERM: stopped stage2 at step 4"):
+        train.train_and_evaluate(config, str(tmp_path / "resumed"))
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored
+    monkeypatch.setattr(train.input_pipeline, "train_batches", original)
+    checkpoints = StageCheckpoints(tmp_path / "resumed" / "stage2")
+    assert checkpoints.latest.all_steps() == [4]
+    checkpoints.close()
+    train.train_and_evaluate(config, str(tmp_path / "resumed"))
+
+    straight = trained.load_trained(tmp_path / "straight")
+    resumed = trained.load_trained(tmp_path / "resumed")
+    assert straight.step == resumed.step
+    assert leaves_equal(straight.variables, resumed.variables)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 
@@ -28,6 +29,17 @@ def abstract_like(tree):
         return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
 
     return jax.tree.map(abstract, tree)
+
+
+@jax.jit
+def _finite_leaves(tree) -> jax.Array:
+    floats = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in floats]))
+
+
+def all_finite(tree) -> bool:
+    """True when every floating-point value of ``tree`` is finite (one jitted reduction)."""
+    return bool(_finite_leaves(tree))
 
 
 class StageCheckpoints:
@@ -51,6 +63,12 @@ class StageCheckpoints:
 
     @staticmethod
     def _save(manager, step: int, model_vars, train_vars, metadata: dict[str, Any]) -> None:
+        if not all_finite((model_vars, train_vars)):
+            raise FloatingPointError(
+                f"Refusing to save step {step} to {manager.directory}: it holds NaN or infinite "
+                "values (the train step skips non-finite updates, so this is a bug: please "
+                "report it). The earlier checkpoints are intact."
+            )
         manager.save(
             step,
             args=ocp.args.Composite(

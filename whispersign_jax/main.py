@@ -62,7 +62,13 @@ def main(argv) -> None:
         jax.process_count(),
         jax.local_devices(),
     )
-    train.train_and_evaluate(FLAGS.config, workdir)
+    from whispersign_jax.stop_signals import TrainingStoppedError
+
+    try:
+        train.train_and_evaluate(FLAGS.config, workdir)
+    except TrainingStoppedError as stopped:  # a clean stop: exit 0
+        logging.warning("%s", stopped)
+        print(stopped, flush=True)
 
 
 def run() -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,6 @@ from whispersign_jax import (
     metric_writers,
     optim,
     sharding,
-    trained,
 )
 from whispersign_jax.checkpointing import StageCheckpoints
 from whispersign_jax.data import augment, input_pipeline
@@ -43,7 +44,9 @@ from whispersign_jax.keypoints import FPS
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.config import SIZE_FIELDS
 from whispersign_jax.model.targets import teacher_forcing
+from whispersign_jax.stop_signals import StopSignals, TrainingStoppedError
 from whispersign_jax.vocab import Vocabulary
+from whispersign_jax.workdir import CONFIG_FILE, WorkdirLock, check_config
 
 # config.best_metric -> a key that sorts the better validation result first.
 BEST_METRICS = {
@@ -114,10 +117,17 @@ def make_train_step(model: WhisperSign, optimizer, labels, stage, config, base_r
         params = optax.apply_updates(state.params, updates)
         if not stage.update_batch_norm:
             batch_stats = state.batch_stats
-        metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
+        grad_norm = optax.tree.norm(grads)
+        # A non-finite loss or gradient changes nothing but the step (the batch is consumed).
+        finite = jnp.isfinite(metrics["loss/total"]) & jnp.isfinite(grad_norm)
+        keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(finite, new, old))
+        metrics = {**metrics, "grad_norm": grad_norm, "nonfinite": 1 - finite.astype(jnp.int32)}
         metrics["valid_frames"] = batch["frame_mask"].sum()
         new_state = state.replace(
-            step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
+            step=state.step + 1,
+            params=keep(params, state.params),
+            batch_stats=keep(batch_stats, state.batch_stats),
+            opt_state=keep(opt_state, state.opt_state),
         )
         return new_state, metrics
 
@@ -137,11 +147,13 @@ class StageRunner:
         splits,
         mesh,
         preprocessor: Preprocessor | None = None,
+        stop: StopSignals | None = None,
     ):
         self.config, self.name, self.model = config, stage_name, model
         self.stage = config.stages[stage_name]
         self.vocabulary, self.splits, self.mesh = vocabulary, splits, mesh
         self.preprocessor = preprocessor or Preprocessor()
+        self.stop = stop or StopSignals(install=False)
         self.val_samples = preprocess_samples(splits["val"], self.preprocessor)
         self.dir = workdir / stage_name
         self.checkpoints = StageCheckpoints(self.dir, keep_latest=config.keep_checkpoints)
@@ -169,6 +181,7 @@ class StageRunner:
             config.eval_every_epochs, config.eval_every_steps, steps_per_epoch
         )
         self.early_stopping = budget.EarlyStopping(**config.early_stopping)
+        self.nonfinite = NonFiniteSteps(config.max_consecutive_nonfinite, self.describe_batch)
         self.batch_sharding = sharding.batch_sharding(mesh)
         # (shapes and dtypes of {"params", "batch_stats"}: the target of every restore)
         self.abstract_variables = jax.eval_shape(lambda: init_variables(model, jax.random.key(0)))
@@ -379,13 +392,15 @@ class StageRunner:
             batch = sharding.global_batch(host_batch, self.batch_sharding)
             state, metrics = train_step(state, batch)
             history.append(metrics)
+            self.nonfinite.push(step, metrics["nonfinite"])  # checks the step before
             done = step + 1
+            if done == self.total_steps:
+                self.nonfinite.flush()
             progress(done)
             if done % config.log_every_steps == 0 or done == self.total_steps:
                 elapsed = time.perf_counter() - window_start
                 scalars = summarise(jax.device_get(history), elapsed)
                 scalars["lr"] = float(schedule(done - 1))
-                check_finite(scalars, self.name, done)
                 writer.write_scalars(done, scalars)
                 history, window_start = [], time.perf_counter()
             stop = False
@@ -420,6 +435,25 @@ class StageRunner:
                 )
                 writer.write_scalars(done, {"early_stop_step": done})
                 return
+            self._stop_if_asked(done, state)
+
+    def _stop_if_asked(self, done: int, state: TrainState) -> None:
+        """After a SIGTERM / SIGINT (or, across processes, JAX's preemption notice): saves
+        the latest checkpoint at ``done`` and raises ``TrainingStoppedError``."""
+        preempted = jax.process_count() > 1 and self.checkpoints.latest.reached_preemption(done)
+        if not (self.stop.requested or preempted) or done == self.total_steps:
+            return
+        self.nonfinite.flush()
+        if self.checkpoints.latest.latest_step() != done:
+            self.checkpoints.save_latest(
+                done, state.model_vars(), self._train_vars(state), self.metadata(done, {})
+            )
+        self.checkpoints.wait()
+        raise TrainingStoppedError(self.stop.requested or "preemption notice", self.name, done)
+
+    def describe_batch(self, step: int) -> str:
+        """The training samples of batch ``step``, for error messages."""
+        return f"training samples {sorted(self.batches.chosen(step).tolist())}"
 
     @staticmethod
     def _train_vars(state: TrainState) -> dict[str, Any]:
@@ -430,24 +464,64 @@ class StageRunner:
         self.checkpoints.close()
 
 
-def summarise(history: list[dict[str, np.ndarray]], elapsed: float) -> dict[str, float]:
-    """Means of the step metrics of one logging window, plus throughput."""
-    scalars = {key: float(np.mean([m[key] for m in history])) for key in history[0]}
-    frames = float(np.sum([m["valid_frames"] for m in history]))
-    scalars.pop("valid_frames")
-    scalars["ctc_infeasible"] = float(np.sum([m["ctc_infeasible"] for m in history]))
-    scalars["steps_per_s"] = len(history) / elapsed
-    scalars["frames_per_s"] = frames / elapsed
-    return scalars
+class NonFiniteSteps:
+    """Counts consecutive train steps that the jitted step skipped for a non-finite loss or
+    gradient; after ``limit`` of them in a row, stops training with the steps and samples.
 
+    Each step's flag is read one step later, when it is ready, so the device never waits."""
 
-def check_finite(scalars: dict[str, float], stage: str, step: int) -> None:
-    bad = [k for k in ("loss/total", "grad_norm") if not np.isfinite(scalars[k])]
-    if bad:
-        raise FloatingPointError(
-            f"{stage} step {step}: {bad} not finite ({scalars}). Lower the stage's lr, check "
-            "the input data for NaN/inf, or resume from the last checkpoint."
+    def __init__(self, limit: int, describe_batch: Callable[[int], str]):
+        if limit < 1:
+            raise ValueError(f"config.max_consecutive_nonfinite must be >= 1, got {limit}.")
+        self.limit, self.describe_batch = limit, describe_batch
+        self.pending: tuple[int, Any] | None = None
+        self.streak: list[int] = []  # the steps of the current run of skipped steps
+
+    def push(self, step: int, flag) -> None:
+        """Records step ``step``'s flag (a device scalar) and checks the previous one."""
+        previous, self.pending = self.pending, (step, flag)
+        if previous is not None:
+            self._check(*previous)
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            self._check(*self.pending)
+            self.pending = None
+
+    def _check(self, step: int, flag) -> None:
+        if not int(flag):
+            self.streak = []
+            return
+        self.streak.append(step)
+        logging.warning(
+            "step %d skipped: non-finite loss or gradient (%s)", step + 1, self.describe_batch(step)
         )
+        if len(self.streak) >= self.limit:
+            raise FloatingPointError(
+                f"{len(self.streak)} consecutive steps ({self.streak[0] + 1} to {step + 1}) had a "
+                f"non-finite loss or gradient and were skipped; the last batch held "
+                f"{self.describe_batch(step)}. No checkpoint holds a non-finite value, so a rerun "
+                "resumes from the last good one: lower the stage's lr, or check those samples "
+                "for extreme values."
+            )
+
+
+COUNTED_METRICS = ("ctc_infeasible", "nonfinite")  # summed over a logging window, not averaged
+
+
+def summarise(history: list[dict[str, np.ndarray]], elapsed: float) -> dict[str, float]:
+    """Means of the step metrics of one logging window over its applied (finite) steps,
+    the counts of ``COUNTED_METRICS``, and throughput."""
+    applied = [m for m in history if not m["nonfinite"]]
+    scalars = {
+        key: float(np.mean([m[key] for m in applied])) if applied else float("nan")
+        for key in history[0]
+        if key not in COUNTED_METRICS and key != "valid_frames"
+    }
+    scalars.update({key: float(np.sum([m[key] for m in history])) for key in COUNTED_METRICS})
+    scalars["steps_per_s"] = len(history) / elapsed
+    scalars["frames_per_s"] = float(np.sum([m["valid_frames"] for m in history])) / elapsed
+    return scalars
 
 
 def hparams(config: ml_collections.ConfigDict, stage_name: str) -> dict[str, Any]:
@@ -463,7 +537,7 @@ def hparams(config: ml_collections.ConfigDict, stage_name: str) -> dict[str, Any
 def save_config(config: ml_collections.ConfigDict, workdir: Path) -> None:
     """The run's config; the label map and preprocessing travel in every checkpoint."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / trained.CONFIG_FILE).write_text(config.to_json_best_effort(indent=1))
+    (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=1))
 
 
 def preprocess_samples(samples: list, preprocessor: Preprocessor) -> list:
@@ -506,31 +580,40 @@ def check_batch_sizes(config: ml_collections.ConfigDict, num_devices: int) -> No
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """Runs every stage of ``config.run_stages``; returns each stage's best validation."""
+    """Runs every stage of ``config.run_stages``; returns each stage's best validation.
+
+    Holds the workdir's lock throughout; SIGTERM / SIGINT end it with a saved checkpoint and
+    ``stop_signals.TrainingStoppedError``."""
     if config.best_metric not in BEST_METRICS:
         raise ValueError(
             f"config.best_metric={config.best_metric!r}; choose one of {sorted(BEST_METRICS)}."
         )
     workdir = Path(workdir)
-    vocabulary, splits = load_splits(config.data)
-    logging.info("data: %s", {name: len(samples) for name, samples in splits.items()})
-    preprocessor = Preprocessor.fit(
-        (sample.keypoints for sample in splits["train"]),
-        normalize_hands=config.data.normalize_hands,
-        standardize=config.data.standardize,
-    )  # statistics of the train split only
-    if distributed.is_main_process():
-        save_config(config, workdir)
-    model = WhisperSign(build_model_config(config, vocabulary.num_glosses))
-    mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
-    check_batch_sizes(config, mesh.size)
-    results = {}
-    for name, previous in stage_sequence(config):
-        runner = StageRunner(config, name, workdir, model, vocabulary, splits, mesh, preprocessor)
-        try:
-            results[name] = runner.run(previous)
-        finally:
-            runner.close()
-    if distributed.is_main_process():
-        (workdir / "results.json").write_text(json.dumps(results, indent=1))
+    main = distributed.is_main_process()
+    lock = WorkdirLock(workdir) if main else contextlib.nullcontext()
+    with lock, StopSignals(install=jax.process_count() == 1) as stop:
+        check_config(workdir, config.to_json_best_effort())
+        vocabulary, splits = load_splits(config.data)
+        logging.info("data: %s", {name: len(samples) for name, samples in splits.items()})
+        preprocessor = Preprocessor.fit(
+            (sample.keypoints for sample in splits["train"]),
+            normalize_hands=config.data.normalize_hands,
+            standardize=config.data.standardize,
+        )  # statistics of the train split only
+        if main:
+            save_config(config, workdir)
+        model = WhisperSign(build_model_config(config, vocabulary.num_glosses))
+        mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
+        check_batch_sizes(config, mesh.size)
+        results = {}
+        for name, previous in stage_sequence(config):
+            runner = StageRunner(
+                config, name, workdir, model, vocabulary, splits, mesh, preprocessor, stop
+            )
+            try:
+                results[name] = runner.run(previous)
+            finally:
+                runner.close()
+        if main:
+            (workdir / "results.json").write_text(json.dumps(results, indent=1))
     return results

@@ -19,8 +19,7 @@ from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.inference_layout import inference_params
 from whispersign_jax.vocab import Vocabulary
-
-CONFIG_FILE = "config.json"
+from whispersign_jax.workdir import CONFIG_FILE
 
 
 @dataclasses.dataclass

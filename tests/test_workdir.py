@@ -1,0 +1,74 @@
+"""One run and one config per workdir: the lock and the config check."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from whispersign_jax.workdir import (
+    WorkdirInUseError,
+    WorkdirLock,
+    check_config,
+    config_differences,
+)
+
+
+def test_a_second_lock_fails_at_once_and_names_the_holder(tmp_path):
+    holder = rf"in use by process {os.getpid()} on "
+    with (
+        WorkdirLock(tmp_path),
+        pytest.raises(WorkdirInUseError, match=holder),
+        WorkdirLock(tmp_path),
+    ):
+        pass
+    with WorkdirLock(tmp_path):  # released on exit
+        pass
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom whispersign_jax.workdir import WorkdirLock\n"
+         f"with WorkdirLock({str(tmp_path)!r}):\n    print('held', flush=True)\n"
+         "    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(WorkdirInUseError, match=rf"process {holder.pid} "), WorkdirLock(tmp_path):
+        pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    time.sleep(0.1)
+    with WorkdirLock(tmp_path):
+        pass
+
+
+def test_config_differences_ignore_fields_that_only_steer_the_run():
+    saved = {"seed": 0, "run_stages": ["stage1"], "model": {"d_model": 256},
+             "data": {"dir": "a", "parallel_calls": 2}, "mesh": {"data": -1}}  # fmt: skip
+    current = {"seed": 0, "run_stages": ["stage2"], "model": {"d_model": 256},
+               "data": {"dir": "a", "parallel_calls": 8}, "mesh": {"data": 4}}  # fmt: skip
+    assert config_differences(saved, current) == []
+    current["model"]["d_model"] = 512
+    current["data"]["dir"] = "b"
+    current["new_field"] = 1
+    assert config_differences(saved, current) == [
+        "data.dir: 'a' -> 'b'",
+        "model.d_model: 256 -> 512",
+        "new_field: 'unset' -> 1",
+    ]
+
+
+def test_check_config_refuses_another_config_and_names_both_sides(tmp_path):
+    check_config(tmp_path, json.dumps({"seed": 0}))  # no config.json yet: anything goes
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 0, "log_every_steps": 50}))
+    check_config(tmp_path, json.dumps({"seed": 0, "log_every_steps": 5}))
+    with pytest.raises(ValueError, match=r"1 fields differ, workdir -> this run: seed: 0 -> 1\)"):
+        check_config(tmp_path, json.dumps({"seed": 1, "log_every_steps": 50}))
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"config\.json is unreadable"):
+        check_config(tmp_path, json.dumps({"seed": 0}))
