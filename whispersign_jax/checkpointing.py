@@ -83,7 +83,10 @@ class StageCheckpoints:
         self._save(self.latest, step, model_vars, train_vars, metadata)
 
     def save_best(self, step: int, model_vars, train_vars, metadata: dict[str, Any]) -> None:
+        """Waits for the write: a later latest checkpoint must never exist without the best
+        one validated before it (a resume would not validate that step again)."""
         self._save(self.best, step, model_vars, train_vars, metadata)
+        self.best.wait_until_finished()
 
     @staticmethod
     def restore(manager: ocp.CheckpointManager, model_target, train_target=None):
