@@ -4,11 +4,17 @@ Layout: ``<stage_dir>/checkpoints/{latest,best}/<step>/{model,train,metadata}``:
 holds ``params`` and ``batch_stats`` (what the next stage and inference read), ``train`` the
 ``step`` and optimizer state (what resuming reads), ``metadata`` is JSON: the model config,
 the label map, the stage and its validation metrics, so that any checkpoint decodes to gloss
-names on its own.
+names on its own, plus a fingerprint of every array.
+
+Every restore checks those fingerprints; a step that cannot be read or does not match them is
+corrupt or incomplete, and the restore falls back to the newest intact step with a warning
+naming both (``latest`` keeps two steps, ``best`` the last two bests).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +48,108 @@ def all_finite(tree) -> bool:
     return bool(_finite_leaves(tree))
 
 
+_GOLDEN = 2654435761  # Knuth's multiplicative hash constant
+
+
+def _fingerprint(x: jax.Array) -> jax.Array:
+    """A uint32 hash of an array's bits: sum of its words times position-dependent odd
+    weights, mod 2^32. Any change of one word changes it; works on sharded arrays."""
+    width = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32}[x.dtype.itemsize]
+    words = jax.lax.bitcast_convert_type(x.reshape(-1), width).astype(jnp.uint32)
+    positions = jnp.arange(words.size, dtype=jnp.uint32)
+    weights = (positions * jnp.uint32(_GOLDEN) + jnp.uint32(0x9E3779B9)) | jnp.uint32(1)
+    return jnp.sum(words * weights, dtype=jnp.uint32)
+
+
+_fingerprints = jax.jit(lambda tree: jax.tree.map(_fingerprint, tree))
+
+
+def fingerprints(tree) -> dict[str, int]:
+    """``{leaf path: uint32 fingerprint}`` of every array of ``tree`` (stored as JSON)."""
+    hashed = jax.device_get(_fingerprints(tree))
+    return {jax.tree_util.keystr(path): int(h) for path, h in jax.tree.leaves_with_path(hashed)}
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint step that cannot be read or does not match its fingerprints."""
+
+
+def read_step(manager, step: int, model_target, train_target=None):
+    """``(model_vars, train_vars or None, metadata)`` of ``step``, verified against its
+    fingerprints. ``model_target`` may be a function of the metadata (its model config).
+    Raises CorruptCheckpointError (one line) for a step that is unreadable or altered."""
+    where = f"{manager.directory}/{step}"
+
+    def unreadable(error: Exception) -> CorruptCheckpointError:
+        reason = (str(error).strip().splitlines() or [""])[0][:300]
+        return CorruptCheckpointError(f"{where} is unreadable ({type(error).__name__}: {reason})")
+
+    try:
+        metadata = manager.restore(
+            step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
+        ).metadata
+    except Exception as error:  # any failure to read a step means it is damaged or partial
+        raise unreadable(error) from error
+    if callable(model_target):  # may also refuse a checkpoint of another model (ValueError)
+        model_target = model_target(metadata)
+    items = {"model": ocp.args.StandardRestore(abstract_like(model_target))}
+    if train_target is not None:
+        items["train"] = ocp.args.StandardRestore(abstract_like(train_target))
+    try:
+        restored = manager.restore(step, args=ocp.args.Composite(**items))
+    except Exception as error:
+        raise unreadable(error) from error
+    trees = {"model": restored.model}
+    if train_target is not None:
+        trees["train"] = restored.train
+    expected = (metadata or {}).get("fingerprints") or {}
+    for name, tree in trees.items():
+        if name not in expected:
+            continue  # written before fingerprints existed
+        actual = fingerprints(tree)
+        altered = sorted(k for k in expected[name] if actual.get(k) != expected[name][k])
+        if altered:
+            raise CorruptCheckpointError(
+                f"{where}: {len(altered)} arrays differ from the fingerprints saved with them "
+                f"(first {altered[0]}): the files were altered or damaged"
+            )
+    return restored.model, trees.get("train"), metadata
+
+
+def restore_newest_intact(
+    manager, model_target: Any | Callable[[dict], Any], train_target=None
+) -> tuple[Any, Any, dict] | None:
+    """The newest step of ``manager`` that reads and matches its fingerprints; None when the
+    manager has no step. Skipped steps get a warning; if none is intact, a
+    CorruptCheckpointError lists each."""
+    problems = []
+    for step in sorted(manager.all_steps(), reverse=True):
+        try:
+            restored = read_step(manager, step, model_target, train_target)
+        except CorruptCheckpointError as error:
+            logging.warning("%s; trying the checkpoint before it.", error)
+            problems.append(str(error))
+            continue
+        if problems:
+            logging.warning(
+                "Using %s/%d: the newer checkpoint(s) are corrupt or incomplete (see above).",
+                manager.directory,
+                step,
+            )
+        return restored
+    if problems:
+        raise CorruptCheckpointError(
+            f"No intact checkpoint in {manager.directory}: {'; '.join(problems)}. Delete that "
+            "folder to train this stage again from its start, or restore it from a backup."
+        )
+    return None
+
+
 class StageCheckpoints:
     def __init__(self, stage_dir: str | Path, keep_latest: int = 2):
         root = Path(stage_dir).absolute() / "checkpoints"
         self.latest = self._manager(root / "latest", keep_latest)
-        self.best = self._manager(root / "best", 1)
+        self.best = self._manager(root / "best", 2)  # the previous best: a fallback
 
     @staticmethod
     def _manager(directory: Path, keep: int) -> ocp.CheckpointManager:
@@ -69,6 +172,10 @@ class StageCheckpoints:
                 "values (the train step skips non-finite updates, so this is a bug: please "
                 "report it). The earlier checkpoints are intact."
             )
+        metadata = {
+            **metadata,
+            "fingerprints": {"model": fingerprints(model_vars), "train": fingerprints(train_vars)},
+        }
         manager.save(
             step,
             args=ocp.args.Composite(
@@ -90,30 +197,27 @@ class StageCheckpoints:
 
     @staticmethod
     def restore(manager: ocp.CheckpointManager, model_target, train_target=None):
-        """(model_vars, train_vars or None, metadata) of the newest step, or None if empty.
-
-        Pass ``train_target=None`` to read only the model (a new stage, inference)."""
-        step = manager.latest_step()
-        if step is None:
-            return None
-        items = {
-            "model": ocp.args.StandardRestore(abstract_like(model_target)),
-            "metadata": ocp.args.JsonRestore(),
-        }
-        if train_target is not None:
-            items["train"] = ocp.args.StandardRestore(abstract_like(train_target))
-        restored = manager.restore(step, args=ocp.args.Composite(**items))
-        train_vars = restored.train if train_target is not None else None
-        return restored.model, train_vars, restored.metadata
+        """(model_vars, train_vars or None, metadata) of the newest intact step, or None if
+        there is none. Pass ``train_target=None`` to read only the model (a new stage,
+        inference)."""
+        return restore_newest_intact(manager, model_target, train_target)
 
     @staticmethod
     def metadata(manager: ocp.CheckpointManager) -> dict[str, Any] | None:
-        step = manager.latest_step()
-        if step is None:
-            return None
-        return manager.restore(
-            step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
-        ).metadata
+        """The newest readable step's metadata (None: no step)."""
+        for step in sorted(manager.all_steps(), reverse=True):
+            try:
+                return manager.restore(
+                    step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
+                ).metadata
+            except Exception as error:  # an unreadable step: the one before it decides
+                logging.warning(
+                    "%s/%d: metadata unreadable (%s); using the step before it.",
+                    manager.directory,
+                    step,
+                    type(error).__name__,
+                )
+        return None
 
     def wait(self) -> None:
         self.latest.wait_until_finished()

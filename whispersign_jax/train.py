@@ -211,8 +211,10 @@ class StageRunner:
             sources.append((Path(self.config.init_checkpoint), self.config.init_checkpoint))
         for stage_dir, description in sources:
             checkpoints = StageCheckpoints(stage_dir)
-            restored = StageCheckpoints.restore(checkpoints.best, self._abstract_sharded(target))
-            checkpoints.close()
+            try:
+                restored = StageCheckpoints.restore(checkpoints.best, self._matching(target))
+            finally:
+                checkpoints.close()
             if restored is not None:
                 return restored[0], description
         if previous:
@@ -256,7 +258,7 @@ class StageRunner:
         train_target = {"step": jax.ShapeDtypeStruct((), jnp.int32), "opt_state": opt_target}
         restored = StageCheckpoints.restore(
             self.checkpoints.latest,
-            self._abstract_sharded(target),
+            self._matching(target),
             self._abstract_sharded(train_target),
         )
         if restored is not None:
@@ -278,6 +280,32 @@ class StageRunner:
         step = jax.device_put(jnp.zeros((), jnp.int32), sharding.replicated(self.mesh))
         state = TrainState(step, model_vars["params"], model_vars["batch_stats"], opt_state)
         return state, labels, schedule, optimizer
+
+    def _matching(self, target):
+        """The restore target of a checkpoint that must hold this run's model and labels:
+        anything else is refused with both sides named."""
+        shaped = self._abstract_sharded(target)
+
+        def checked(metadata: dict[str, Any]):
+            ours = {
+                "model config": _shape_fields(self.model.config.to_dict()),
+                "label map": self.vocabulary.label_map(),
+            }
+            theirs = {
+                "model config": _shape_fields(metadata.get("model_config", {})),
+                "label map": metadata.get("label_map"),
+            }
+            for what, value in ours.items():
+                if theirs[what] != value:
+                    raise ValueError(
+                        f"{self.name}: the checkpoint of stage {metadata.get('stage')} at step "
+                        f"{metadata.get('step')} has another {what} than this run: checkpoint "
+                        f"{theirs[what]} vs this run {value}. Train in a new --workdir, or "
+                        "start from a checkpoint of this model and dataset."
+                    )
+            return shaped
+
+        return checked
 
     def _abstract_sharded(self, tree):
         shardings = sharding.state_sharding(self.mesh, tree)
@@ -462,6 +490,13 @@ class StageRunner:
     def close(self) -> None:
         self.checkpoints.wait()
         self.checkpoints.close()
+
+
+RUN_ONLY_MODEL_FIELDS = ("dropout", "channel_dropout", "dtype")  # shape nothing stored
+
+
+def _shape_fields(model_config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in model_config.items() if k not in RUN_ONLY_MODEL_FIELDS}
 
 
 class NonFiniteSteps:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 
-from whispersign_jax.checkpointing import StageCheckpoints, abstract_like
+from whispersign_jax.checkpointing import StageCheckpoints, read_step
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.inference_layout import inference_params
@@ -60,20 +61,30 @@ def read_config(workdir: Path) -> ml_collections.ConfigDict:
 def load_trained(
     workdir: str | Path, stage: str | None = None, dtype: str | None = None
 ) -> TrainedModel:
-    """The best checkpoint of ``stage``, by default the last stage that has one; ``dtype``
+    """The best checkpoint of ``stage``, by default the last stage (in ``config.stage_order``)
+    that has one, with a warning naming any later stage of the run without one; ``dtype``
     overrides the compute dtype it was trained with (parameters stay float32)."""
     workdir = Path(workdir)
     config = read_config(workdir)
-    candidates = [stage] if stage else list(reversed(config.run_stages))
+    order = config.get("stage_order", config.run_stages)
+    candidates = [stage] if stage else list(reversed(order))
     for name in candidates:
         checkpoints = StageCheckpoints(workdir / name)
-        metadata = StageCheckpoints.metadata(checkpoints.best)
-        if metadata is None:
-            continue
         try:
-            return _restore(checkpoints.best, None, metadata, config, dtype)
+            restored = StageCheckpoints.restore(checkpoints.best, _model_target(dtype))
         finally:
             checkpoints.close()
+        if restored is not None:
+            skipped = candidates[: candidates.index(name)]
+            missing = [later for later in skipped if later in config.run_stages]
+            if missing:
+                logging.warning(
+                    "%s has no best checkpoint for %s: using %s's (pass --stage to choose).",
+                    workdir,
+                    ", ".join(missing),
+                    name,
+                )
+            return _trained_model(*restored, config, dtype)
     raise FileNotFoundError(
         f"No best checkpoint for {candidates} under {workdir}: train first, or pass --stage."
     )
@@ -103,31 +114,38 @@ def load(path: str | Path, stage: str | None = None, dtype: str | None = None) -
         )
     manager = ocp.CheckpointManager(directory.absolute())
     try:
-        step = manager.latest_step() if step is None else step
-        metadata = manager.restore(
-            step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
-        ).metadata
+        if step is None:
+            restored = StageCheckpoints.restore(manager, _model_target(dtype))
+        else:
+            restored = read_step(manager, step, _model_target(dtype))
         workdir = next((p for p in directory.parents if (p / CONFIG_FILE).is_file()), None)
         config = read_config(workdir) if workdir else ml_collections.ConfigDict()
-        return _restore(manager, step, metadata, config, dtype)
+        return _trained_model(*restored, config, dtype)
     finally:
         manager.close()
 
 
-def _restore(manager, step, metadata, config, dtype=None) -> TrainedModel:
-    """Variables of ``step`` (None: the newest) of an Orbax manager, with its metadata."""
+def _model_config(metadata: dict[str, Any], dtype: str | None) -> ModelConfig:
     model_config = ModelConfig.from_dict(metadata["model_config"])
-    if dtype:
-        model_config = dataclasses.replace(model_config, dtype=dtype)
-    model = WhisperSign(model_config)
-    target = jax.eval_shape(functools.partial(init_variables, model), jax.random.key(0))
-    step = manager.latest_step() if step is None else step
-    restored = manager.restore(
-        step, args=ocp.args.Composite(model=ocp.args.StandardRestore(abstract_like(target)))
-    )
+    return dataclasses.replace(model_config, dtype=dtype) if dtype else model_config
+
+
+def _model_target(dtype: str | None):
+    """The restore target of a checkpoint's variables, from its metadata."""
+
+    def target(metadata: dict[str, Any]):
+        model = WhisperSign(_model_config(metadata, dtype))
+        return jax.eval_shape(functools.partial(init_variables, model), jax.random.key(0))
+
+    return target
+
+
+def _trained_model(model_vars, _, metadata, config, dtype=None) -> TrainedModel:
+    """A TrainedModel from a restored checkpoint and its metadata."""
+    model_config = _model_config(metadata, dtype)
     return TrainedModel(
-        model=model,
-        variables=inference_variables(restored.model, model_config.dtype),
+        model=WhisperSign(model_config),
+        variables=inference_variables(model_vars, model_config.dtype),
         vocabulary=Vocabulary.from_label_map(metadata["label_map"]),
         config=config,
         stage=str(metadata["stage"]),
