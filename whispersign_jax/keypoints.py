@@ -314,8 +314,8 @@ def validate_keypoints(
         keypoints = np.asarray(array, dtype=np.float32)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source}: keypoints are not a numeric array ({error})") from error
-    counts = " or ".join(str(s.num_joints) for s in JOINT_SETS.values())
-    expected = f"(frames, J, {NUM_FEATURES}) with J = {counts}"
+    counts = ", ".join(f"{s.num_joints} ({s.name})" for s in JOINT_SETS.values())
+    expected = f"(frames, J, {NUM_FEATURES}), J = {counts}"
     if joint_set is not None:
         joint_set = _resolve(joint_set)
         expected = f"(frames, {joint_set.num_joints}, {NUM_FEATURES})"

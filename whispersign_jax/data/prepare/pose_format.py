@@ -305,7 +305,7 @@ def read_pose_folder(
     if labels is not None:
         for path in sorted(set(labels) - set(files)):
             result.skip(str(path), f"{path}: listed in {label_csv} but not found")
-    missing: set[str] = set()
+    lacking: set[str] = set()  # body points some files do not have
     for path in progress(files, ".pose files", "file"):
         if labels is not None:
             gloss = labels.get(path)
@@ -317,15 +317,15 @@ def read_pose_folder(
             result.skip(str(path), missing)
             continue
         try:
-            clip = read_pose_keypoints(path, target_fps, mirrored, keypoints, missing)
+            clip = read_pose_keypoints(path, target_fps, mirrored, keypoints, lacking)
         except ValueError as error:
             result.skip(str(path), str(error))
             continue
         recording = "sha1:" + hashlib.sha1(path.read_bytes()).hexdigest()
         result.samples.append(SourceSample(clip, (gloss,), recording, str(path)))
-    if missing:
+    if lacking:
         logging.warning(
             "%s: some .pose files lack %d %s points (%s); those joints are missing (confidence "
-            "0) in them.", data_dir, len(missing), keypoints, ", ".join(sorted(missing)),
+            "0) in them.", data_dir, len(lacking), keypoints, ", ".join(sorted(lacking)),
         )  # fmt: skip
     return result
