@@ -1,7 +1,7 @@
 """Command line of `scripts/prepare_vsl_data.py`: a raw dataset format -> the processed layout.
 
     python scripts/prepare_vsl_data.py --format mp_data --data_dir MP_Data \
-        --output_dir data/processed
+        --output_dir data/processed [--keypoints hands_pose]
 
 Prints a summary (samples per split, glosses, skipped files with reasons) and writes
 `<output_dir>/failures.csv` listing every skipped file and why. Exit status: 0 when samples
