@@ -69,6 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.dir = ""  # root of the processed layout (data/processed)
     config.data.name = ""  # TFDS builder (source=tfds), e.g. mp_data or whispersign_processed
     config.data.tfds_dir = ""  # TFDS data folder; "" = ~/tensorflow_datasets
+    config.data.keypoints = "hands"  # joint set: hands (42), hands_pose (55), hands_pose_lips (95)
     config.data.normalize_hands = False  # clip-level hand centring + bone-length scale
     config.data.standardize = True  # per-feature mean/std of the train split
     config.data.parallel_calls = 2  # threads building training batches

@@ -100,7 +100,7 @@ def test_bad_keypoint_files_are_explained(tmp_path):
     for name, message in [
         ("objects.npy", "not a readable .npy"),
         ("text.npy", "not a readable .npy"),
-        ("shape.npy", r"must have shape \(frames, 42, 7\)"),
+        ("shape.npy", r"must have shape \(frames, J, 7\), J = 42 \(hands\), 55"),
         ("nan.npy", "NaN or infinite values in 1 frame"),
     ]:
         with pytest.raises(ValueError, match=message):

@@ -32,7 +32,8 @@ CAMERA_CHUNK_S = 0.25  # camera frames are resampled to 60 FPS in chunks of this
 
 
 class Recognizer:
-    """A trained model plus a decoder: ``recognize(keypoints (T, 42, 7)) -> Recognition``."""
+    """A trained model plus a decoder: ``recognize(keypoints (T, J, 7)) -> Recognition``, with
+    J the joints of the model's joint set (``TrainedModel.joint_set``)."""
 
     def __init__(self, model: trained.TrainedModel, options: DecodeOptions | None = None):
         self.trained = model
@@ -53,8 +54,12 @@ class Recognizer:
         return config.max_source_positions * config.patch_size
 
     def recognize(self, clip: np.ndarray, source: str = "keypoints") -> Recognition:
-        """Glosses of one clip of raw keypoints (preprocessing is applied here)."""
-        clip = keypoints.validate_keypoints(clip, source)
+        """Glosses of one clip of raw keypoints (preprocessing is applied here); keypoints of
+        another joint set than the model's are refused, naming both."""
+        joint_set = self.trained.joint_set
+        clip = keypoints.validate_keypoints(
+            clip, source, joint_set, expected_by=f"the model (config.data.keypoints={joint_set})"
+        )
         if len(clip) > self.max_frames:
             raise ValueError(
                 f"{source}: {len(clip)} frames exceed the model's limit of {self.max_frames} "
@@ -63,7 +68,7 @@ class Recognizer:
             )
         clip = self.trained.preprocessor(clip)
         frames = min(-(-len(clip) // BUCKET_FRAMES) * BUCKET_FRAMES, self.max_frames)
-        batch = np.zeros((1, frames, *clip.shape[1:]), np.float32)  # (1, frames, 42, 7)
+        batch = np.zeros((1, frames, *clip.shape[1:]), np.float32)  # (1, frames, joints, 7)
         batch[0, : len(clip)] = clip
         frame_mask = np.arange(frames)[None, :] < len(clip)  # (1, frames)
         outputs = jax.device_get(self._decode(self.trained.variables, batch, frame_mask))
@@ -81,7 +86,7 @@ class Recognizer:
 
 
 def load_keypoint_file(path: str | Path) -> np.ndarray:
-    """A ``.npy`` file of ``(T, 42, 7)`` keypoints, checked; errors name the file."""
+    """A ``.npy`` file of ``(T, J, 7)`` keypoints, checked; errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such keypoint file.")
@@ -113,7 +118,7 @@ def replay(clip: np.ndarray, realtime: bool, chunk: int = 4) -> Iterator[np.ndar
 def camera_chunks(
     index: int, backend: str, mirrored: bool, model_path: str | None
 ) -> Iterator[np.ndarray]:
-    """Live ``(n, 42, 7)`` keypoints from a webcam (OpenCV), resampled to 60 FPS in short
+    """Live ``(n, 42, 7)`` hand keypoints from a webcam (OpenCV), resampled to 60 FPS in short
     chunks; each chunk starts at the previous chunk's last camera frame, so the 60 FPS grid
     restarts every ``CAMERA_CHUNK_S`` (a sub-frame jitter). Not verified on these machines
     (no camera, no OpenCV)."""
@@ -185,6 +190,13 @@ def run_command(args) -> None:
             trained.load(args.workdir, args.stage or None, args.dtype or None),
             decode_flags.decode_options(args),
         )
+        if (args.video or args.camera is not None) and recognizer.trained.joint_set != "hands":
+            raise ValueError(
+                f"the model takes {recognizer.trained.joint_set} keypoints, but the video "
+                "extractor gives hands only; recognise a prepared --keypoints=F.npy file of "
+                f"that joint set (scripts/prepare_vsl_data.py --keypoints "
+                f"{recognizer.trained.joint_set}) or use a model trained on hands."
+            )
         stream_options = dict(
             window_s=args.window_s, overlap=args.overlap, min_confidence=args.min_confidence
         )
@@ -216,7 +228,7 @@ def define_flags() -> None:
     """The command line's flags (defined by ``run``, like ``evaluate``'s, not on import)."""
     flags.DEFINE_string("workdir", None, "Training workdir or checkpoint folder.", required=True)
     flags.DEFINE_string("stage", "", "Stage whose best checkpoint to use (default: the last).")
-    flags.DEFINE_string("keypoints", "", "A (T, 42, 7) keypoint .npy file.")
+    flags.DEFINE_string("keypoints", "", "A (T, J, 7) keypoint .npy file (the model's joints).")
     flags.DEFINE_string("video", "", "A video file (needs MediaPipe and OpenCV).")
     flags.DEFINE_integer("camera", None, "Webcam index for live recognition (OpenCV).")
     decode_flags.define_decode_flags()

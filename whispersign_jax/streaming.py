@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from whispersign_jax.decoding.result import Recognition, RecognizedGloss
-from whispersign_jax.keypoints import FPS, NUM_FEATURES, NUM_JOINTS
+from whispersign_jax.keypoints import FPS, NUM_FEATURES
 
 DEFAULT_WINDOW_S = 3.0
 DEFAULT_OVERLAP = 0.5  # fraction of the window shared with the next one
@@ -95,7 +95,7 @@ class StreamingRecognizer:
         self.plan = WindowPlan.from_seconds(window_s, overlap)
         self.min_confidence = min_confidence
         self.dedupe_frames = dedupe_s * FPS
-        self.buffer = np.zeros((0, NUM_JOINTS, NUM_FEATURES), np.float32)  # (frames, 42, 7)
+        self.buffer = np.zeros((0, 0, NUM_FEATURES), np.float32)  # (frames, joints, 7)
         self.buffer_start = 0  # stream frame of buffer[0]
         self.next_window = 0
         self.committed: list[RecognizedGloss] = []
@@ -105,8 +105,17 @@ class StreamingRecognizer:
         return self.buffer_start + len(self.buffer)
 
     def push(self, frames: np.ndarray) -> list[RecognizedGloss]:
-        """Appends ``(42, 7)`` or ``(n, 42, 7)`` frames; returns newly committed glosses."""
-        frames = np.asarray(frames, np.float32).reshape(-1, NUM_JOINTS, NUM_FEATURES)
+        """Appends ``(J, 7)`` or ``(n, J, 7)`` frames (any joint set, the same throughout the
+        stream); returns newly committed glosses."""
+        frames = np.asarray(frames, np.float32)
+        frames = frames.reshape(-1, *frames.shape[-2:])  # (n, joints, 7)
+        if self.frames_seen == 0:
+            self.buffer = self.buffer.reshape(0, *frames.shape[1:])
+        if frames.shape[1:] != self.buffer.shape[1:]:
+            raise ValueError(
+                f"StreamingRecognizer.push: frames of shape {frames.shape[1:]} after frames of "
+                f"{self.buffer.shape[1:]}; a stream keeps one joint set."
+            )
         self.buffer = np.concatenate([self.buffer, frames])
         new = []
         while self.frames_seen >= self.next_window * self.plan.hop + self.plan.window:

@@ -40,7 +40,7 @@ from whispersign_jax.data import augment, input_pipeline
 from whispersign_jax.data.batching import TrainBatches
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.data.sources import load_splits
-from whispersign_jax.keypoints import FPS
+from whispersign_jax.keypoints import FPS, joint_set
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.config import SIZE_FIELDS
 from whispersign_jax.model.targets import teacher_forcing
@@ -68,12 +68,14 @@ class TrainState:
 
 
 def build_model_config(config: ml_collections.ConfigDict, num_glosses: int) -> ModelConfig:
-    """``config.model`` -> ModelConfig; ``config.pretrained`` fixes the sizes to its own."""
+    """``config.model`` -> ModelConfig; ``config.pretrained`` fixes the sizes to its own; the
+    input's joint count is that of ``config.data.keypoints``."""
+    settings = {**config.model, "num_joints": joint_set(config.data.keypoints).num_joints}
     if not config.pretrained:
-        return ModelConfig.from_settings(config.model, num_glosses)
+        return ModelConfig.from_settings(settings, num_glosses)
     from whispersign_jax.model import pretrained
 
-    other = {k: v for k, v in config.model.items() if k != "size" and k not in SIZE_FIELDS}
+    other = {k: v for k, v in settings.items() if k != "size" and k not in SIZE_FIELDS}
     return pretrained.whisper_model_config(config.pretrained, num_glosses, **other)
 
 
@@ -322,6 +324,7 @@ class StageRunner:
             "step": step,
             "total_steps": self.total_steps,
             "model_config": self.model.config.to_dict(),
+            "joint_set": self.config.data.keypoints,  # keypoints.JOINT_SETS; absent: hands
             "label_map": self.vocabulary.label_map(),
             "preprocessing": self.preprocessor.to_dict(),
             "metrics": metrics,

@@ -17,6 +17,7 @@ import orbax.checkpoint as ocp
 
 from whispersign_jax.checkpointing import StageCheckpoints, read_step
 from whispersign_jax.data.normalize import Preprocessor
+from whispersign_jax.keypoints import DEFAULT_JOINT_SET
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.inference_layout import inference_params
 from whispersign_jax.vocab import Vocabulary
@@ -33,6 +34,7 @@ class TrainedModel:
     step: int
     metrics: dict[str, Any]
     preprocessor: Preprocessor = dataclasses.field(default_factory=Preprocessor)
+    joint_set: str = DEFAULT_JOINT_SET  # the keypoints it takes (config.data.keypoints)
 
 
 def inference_variables(variables: dict[str, Any], dtype: str) -> dict[str, Any]:
@@ -152,4 +154,5 @@ def _trained_model(model_vars, _, metadata, config, dtype=None) -> TrainedModel:
         step=int(metadata["step"]),
         metrics=metadata["metrics"],
         preprocessor=Preprocessor.from_dict(metadata["preprocessing"]),
+        joint_set=metadata.get("joint_set", DEFAULT_JOINT_SET),  # older checkpoints: hands
     )

@@ -3,6 +3,7 @@
 import csv
 
 import numpy as np
+import pytest
 
 from whispersign_jax.data import processed
 from whispersign_jax.data.contract import SPLITS
@@ -24,7 +25,7 @@ def test_the_reader_yields_exactly_what_the_writer_wrote(tmp_path):
     }
     vocabulary = processed.write_processed(splits, tmp_path)
     written = {path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*.*")}
-    expected = {LABEL_MAP_FILE}
+    expected = {LABEL_MAP_FILE, processed.JOINT_SET_FILE}
     for split in SPLITS:
         expected.add(f"{split}/{processed.MANIFEST}")
         for index in range(len(splits[split])):
@@ -49,3 +50,35 @@ def test_the_reader_yields_exactly_what_the_writer_wrote(tmp_path):
             rows = list(csv.reader(f))
         assert tuple(rows[0]) == processed.MANIFEST_COLUMNS
         assert [row[2] for row in rows[1:]] == [s.origin for s in splits[split]]
+
+
+def test_the_joint_set_is_recorded_and_a_dataset_of_another_set_is_refused(tmp_path):
+    import ml_collections
+
+    from whispersign_jax.data.sources import load_splits
+
+    lips = clip(("a",), 5, 0)
+    lips = SourceSample(np.tile(lips.keypoints[:, :1], (1, 95, 1)), ("a",), "r", "o")
+    processed.write_processed({"train": [lips]}, tmp_path / "lips", keypoints="hands_pose_lips")
+    assert processed.read_joint_set(tmp_path / "lips") == "hands_pose_lips"
+    config = ml_collections.ConfigDict(
+        {"source": "processed", "dir": str(tmp_path / "lips"), "keypoints": "hands_pose_lips"}
+    )
+    _, splits = load_splits(config)
+    np.testing.assert_array_equal(splits["train"][0].keypoints, lips.keypoints)
+    config.keypoints = "hands"
+    with pytest.raises(ValueError, match=(
+        r"lips holds hands_pose_lips \(95 joints\) keypoints but config\.data\.keypoints="
+        r"'hands': pass --config\.data\.keypoints=hands_pose_lips, or prepare the data again "
+        r"with scripts/prepare_vsl_data\.py --keypoints hands\."
+    )):  # fmt: skip
+        load_splits(config)
+    # A folder written before joint sets (no keypoints.json) holds hands.
+    processed.write_processed({"train": [clip(("a",), 5, 1)]}, tmp_path / "old")
+    (tmp_path / "old" / processed.JOINT_SET_FILE).unlink()
+    assert processed.read_joint_set(tmp_path / "old") == "hands"
+    config.dir = str(tmp_path / "old")
+    assert len(load_splits(config)[1]["train"]) == 1
+    # The writer refuses clips of another set than the one it records.
+    with pytest.raises(ValueError, match=r"o: hands_pose_lips \(95 joints\) keypoints, but"):
+        processed.write_processed({"train": [lips]}, tmp_path / "mixed", keypoints="hands")

@@ -105,3 +105,30 @@ def test_mp_data_builder_reads_the_fixture_split_by_recording(tmp_path, fixtures
     assert sum(counts.values()) == 320 and counts["train"] > counts["val"] > 0
     origins = {s: {e["origin"] for e in builder.as_data_source(s)} for s in SPLITS}
     assert not origins["train"] & origins["test"]
+
+
+def test_a_builder_config_per_joint_set_records_the_set(tmp_path, fixtures_dir):
+    builder = tfds_build.build(
+        "mp_data/hands_pose", str(fixtures_dir / "mp_data_asl" / "MP_Data"), str(tmp_path)
+    )
+    assert builder.info.features["keypoints"].shape == (None, 55, 7)
+    assert builder.info.metadata["keypoints"] == "hands_pose"
+    config = data_config(name="mp_data/hands_pose", tfds_dir=str(tmp_path), keypoints="hands_pose")
+    _, splits = sources.load_splits(config)
+    assert sum(len(s) for s in splits.values()) == 320
+    assert all(s.keypoints.shape[1:] == (55, 7) for s in splits["train"])
+    config.keypoints = "hands"
+    with pytest.raises(ValueError, match=(
+        r"TFDS dataset mp_data/hands_pose holds hands_pose \(55 joints\) keypoints but "
+        r"config\.data\.keypoints='hands': pass --config\.data\.keypoints=hands_pose"
+    )):  # fmt: skip
+        sources.load_splits(config)
+    write_processed(tmp_path / "manual")  # a hands dataset (no keypoints.json: hands)
+    refusal = (
+        r"holds hands \(42 joints\) keypoints: build whispersign_processed/hands, not "
+        r"whispersign_processed/hands_pose"
+    )
+    with pytest.raises(ValueError, match=refusal):
+        tfds_build.build(
+            "whispersign_processed/hands_pose", str(tmp_path / "manual"), str(tmp_path / "tfds")
+        )

@@ -1,4 +1,8 @@
-"""Training-time augmentation of keypoint samples (NumPy, seeded by the caller's rng)."""
+"""Training-time augmentation of keypoint samples (NumPy, seeded by the caller's rng).
+
+Every augmentation works on any joint set (docs/design.md, "Data contract"): spatial ones move
+all present joints, mirroring uses the set's mirror permutation (body and lip points swap
+sides with the hands), masking draws over all joints."""
 
 from __future__ import annotations
 
@@ -13,14 +17,14 @@ from whispersign_jax.data.sample import Sample
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
     noise_std: float = 0.002  # Gaussian noise on x, y, z of present hands
-    mirror_prob: float = 0.5  # left-right mirroring that swaps the hands
+    mirror_prob: float = 0.5  # left-right mirroring that swaps the hands (and body sides)
     speed_range: tuple[float, float] = (0.8, 1.25)  # playback speed factors
     scale_range: tuple[float, float] = (0.9, 1.1)  # zoom about the image centre
     rotation_degrees: float = 8.0  # in-plane rotation about the image centre
     shift: float = 0.05  # uniform x, y translation of the whole signer, image units
     time_jitter: float = 0.3  # random shift of each resampled frame, in source frames (< 0.5)
     joint_mask_prob: float = 0.03  # share of joints whose motion features are masked
-    time_mask_segments: int = 1  # segments of frames where both hands are dropped
+    time_mask_segments: int = 1  # segments of frames where every joint is dropped
     time_mask_frames: int = 6  # longest masked segment, in frames
 
 
@@ -38,7 +42,7 @@ def change_speed(
     sample: Sample, factor: float, jitter: float = 0.0, rng: np.random.Generator | None = None
 ) -> Sample:
     """Replays the sample ``factor`` times faster; positions are interpolated only between
-    frames where the hand is present, velocities recomputed, spans rescaled. ``jitter`` > 0
+    frames where the joint is present, velocities recomputed, spans rescaled. ``jitter`` > 0
     moves each new frame's source time by up to that many source frames (temporal jitter)."""
     frames = len(sample.keypoints)
     new_frames = speed_frames(frames, factor)
@@ -50,14 +54,11 @@ def change_speed(
     upper = np.minimum(lower + 1, frames - 1)
     weight = (source_time - lower)[:, None, None]
     xyz = sample.keypoints[..., kp.XYZ]
-    interpolated = (1 - weight) * xyz[lower] + weight * xyz[upper]  # (new_frames, 42, 3)
-    confidence = np.stack(
-        [sample.keypoints[:, hand, kp.CONFIDENCE][:, 0] for hand in (kp.LEFT_HAND, kp.RIGHT_HAND)],
-        axis=1,
-    )  # (frames, 2)
-    # No motion into gaps: both neighbours must have the hand, except one with (almost) no
-    # weight, so a new frame that falls on a source frame keeps the hand that frame has.
-    lower_present = (confidence[lower] > 0) | (weight[:, :, 0] > 1 - 1e-6)  # (new_frames, 2)
+    interpolated = (1 - weight) * xyz[lower] + weight * xyz[upper]  # (new_frames, joints, 3)
+    confidence = sample.keypoints[..., kp.CONFIDENCE]  # (frames, joints)
+    # No motion into gaps: both neighbours must have the joint, except one with (almost) no
+    # weight, so a new frame that falls on a source frame keeps the joints that frame has.
+    lower_present = (confidence[lower] > 0) | (weight[:, :, 0] > 1 - 1e-6)  # (new_frames, J)
     upper_present = (confidence[upper] > 0) | (weight[:, :, 0] < 1e-6)
     nearest = np.where(weight[:, 0, 0] < 0.5, lower, upper)
     new_confidence = np.where(lower_present & upper_present, confidence[nearest], 0.0)
@@ -75,7 +76,7 @@ def transform_plane(
     rotation = rotation.T.astype(np.float32)  # (2, 2), applied to row vectors
     offset = (0.5 + np.asarray(shift)).astype(np.float32)
     keypoints = np.asarray(sample.keypoints, np.float32).copy()
-    present = keypoints[..., kp.CONFIDENCE : kp.CONFIDENCE + 1] > 0  # (T, 42, 1)
+    present = keypoints[..., kp.CONFIDENCE : kp.CONFIDENCE + 1] > 0  # (T, joints, 1)
     xy = keypoints[..., 0:2] - np.float32(0.5)
     keypoints[..., 0:2] = np.where(present, xy @ rotation + offset, 0.0)
     keypoints[..., 3:5] = keypoints[..., 3:5] @ rotation
@@ -86,7 +87,7 @@ def transform_plane(
 
 def add_noise(sample: Sample, std: float, rng: np.random.Generator) -> Sample:
     keypoints = sample.keypoints.copy()
-    present = keypoints[..., kp.CONFIDENCE] > 0  # (T, 42)
+    present = keypoints[..., kp.CONFIDENCE] > 0  # (T, joints)
     noise = rng.standard_normal(keypoints[..., kp.XYZ].shape, dtype=np.float32)
     keypoints[..., kp.XYZ] += np.float32(std) * noise * present[..., None]
     return _replace(sample, keypoints)
@@ -104,7 +105,7 @@ def augment(
     """One random draw of every geometric and temporal augmentation in ``config`` (masking,
     which acts on preprocessed features, is ``mask_features``)."""
     if rng.random() < config.mirror_prob:
-        sample = _replace(sample, kp.mirror_hands(sample.keypoints))
+        sample = _replace(sample, kp.mirror_joints(sample.keypoints))
     speed = draw_speed(config, rng) if speed is None else speed
     sample = change_speed(sample, speed, config.time_jitter, rng)
     sample = transform_plane(
@@ -120,11 +121,11 @@ def mask_features(
     keypoints: np.ndarray, config: AugmentConfig, rng: np.random.Generator
 ) -> np.ndarray:
     """Joint masking (motion features of random joints set to 0 over the whole clip) and
-    time-segment masking (both hands dropped, confidence 0, for a few frames). Applied after
+    time-segment masking (every joint dropped, confidence 0, for a few frames). Applied after
     preprocessing, so a masked value is the feature's training mean."""
     keypoints = keypoints.copy()
     frames = len(keypoints)
-    masked_joints = rng.random(kp.NUM_JOINTS) < config.joint_mask_prob  # (42,)
+    masked_joints = rng.random(keypoints.shape[1]) < config.joint_mask_prob  # (joints,)
     keypoints[:, masked_joints, : kp.CONFIDENCE] = 0.0
     for _ in range(config.time_mask_segments):
         length = int(rng.integers(0, config.time_mask_frames + 1))

@@ -22,7 +22,7 @@ import numpy as np
 
 from whispersign_jax.data import augment
 from whispersign_jax.data.sample import Sample
-from whispersign_jax.keypoints import NUM_FEATURES, NUM_JOINTS
+from whispersign_jax.keypoints import NUM_FEATURES
 
 Batch = dict[str, np.ndarray]
 
@@ -42,19 +42,32 @@ def collate(
 ) -> Batch:
     """Pads samples into one batch; missing rows (a short last batch) have sample_mask 0.
 
-    Returns keypoints (B, T, 42, 7) float32, frame_mask (B, T), labels (B, max_labels) int32,
-    label_mask (B, max_labels) and sample_mask (B,), with T the bucket of the longest sample.
+    Returns keypoints (B, T, J, 7) float32, frame_mask (B, T), labels (B, max_labels) int32,
+    label_mask (B, max_labels) and sample_mask (B,), with T the bucket of the longest sample
+    and J the samples' joint count.
     """
     frames = bucket_length(max(len(s.keypoints) for s in samples), buckets)
-    return collate_rows(dict(enumerate(samples)), batch_size, frames, max_labels)
+    num_joints = joint_count(samples)
+    return collate_rows(dict(enumerate(samples)), batch_size, frames, max_labels, num_joints)
+
+
+def joint_count(samples: Sequence[Sample]) -> int:
+    """The joints per frame shared by all ``samples``; a ValueError if they differ."""
+    counts = {s.keypoints.shape[1] for s in samples}
+    if len(counts) != 1:
+        raise ValueError(
+            f"The samples mix joint counts {sorted(counts)}: every sample of a dataset must "
+            "have one joint set (config.data.keypoints)."
+        )
+    return counts.pop()
 
 
 def collate_rows(
-    samples: Mapping[int, Sample], batch_size: int, frames: int, max_labels: int
+    samples: Mapping[int, Sample], batch_size: int, frames: int, max_labels: int, num_joints: int
 ) -> Batch:
-    """``collate`` with the padded length given and each sample at its row."""
+    """``collate`` with the padded length and joint count given and each sample at its row."""
     batch = {
-        "keypoints": np.zeros((batch_size, frames, NUM_JOINTS, NUM_FEATURES), np.float32),
+        "keypoints": np.zeros((batch_size, frames, num_joints, NUM_FEATURES), np.float32),
         "frame_mask": np.zeros((batch_size, frames), bool),
         "labels": np.zeros((batch_size, max_labels), np.int32),
         "label_mask": np.zeros((batch_size, max_labels), bool),
@@ -130,6 +143,7 @@ class TrainBatches:
                 + f", fewer than the batch size {batch_size}: lower the stage's batch_size."
             )
         self.samples, self.batch_size, self.buckets = fits, batch_size, buckets
+        self.num_joints = joint_count(fits)
         self.max_labels, self.seed = max_labels, seed
         self.augmentation = augmentation
         self.preprocess = preprocess
@@ -211,7 +225,7 @@ class TrainBatches:
             max(self._planned_frames(s, step, row) for row, s in enumerate(samples)), self.buckets
         )
         built = {row: self.row_sample(step, row) for row in rows}
-        return collate_rows(built, self.batch_size, frames, self.max_labels)
+        return collate_rows(built, self.batch_size, frames, self.max_labels, self.num_joints)
 
     def __getitem__(self, step: int) -> Batch:
         return self.rows(step, range(self.batch_size))

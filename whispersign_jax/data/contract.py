@@ -1,7 +1,8 @@
 """The data contract's shared facts (docs/design.md, "Data contract"). NumPy-free constants,
 imported by preparation, the training sources and the TFDS builders alike.
 
-Keypoints: float32 `(T, 42, 7)` at `keypoints.FPS` (see `whispersign_jax.keypoints`).
+Keypoints: float32 `(T, J, 7)` at `keypoints.FPS`, J the joints of a joint set (42 for the
+default `hands`; see `whispersign_jax.keypoints`).
 The processed folder layout: `whispersign_jax.data.processed`. The label map file:
 `whispersign_jax.vocab.LABEL_MAP_FILE`.
 """

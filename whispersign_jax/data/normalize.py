@@ -7,9 +7,12 @@ Two steps, each switchable (``config.data.normalize_hands``, ``config.data.stand
    camera distance, framing and hand size drop out while where the hands go *during the
    clip* (location relative to the clip's centre, movement path, the two hands' distance)
    stays. A per-frame wrist centring would erase the movement path, so it is not used.
+   Pose and lip joints (larger joint sets) get the same centre and scale as the hands: one
+   similarity transform per clip, so where a hand is relative to the face or body stays.
 2. Standardisation: per-feature mean and std of the present joints of the TRAIN split.
 
-Missing hands stay exactly zero with confidence 0; the confidence feature is never changed.
+Missing joints stay exactly zero with confidence 0; the confidence feature is never changed.
+Any joint set works (docs/design.md, "Data contract"): the hands are always joints 0-41.
 The fitted ``Preprocessor`` travels in every checkpoint's metadata (``to_dict``) and is
 applied unchanged at inference.
 """
@@ -29,20 +32,21 @@ NUM_MOTION_FEATURES = kp.CONFIDENCE  # x, y, z, vx, vy, vz are standardised
 
 
 def _present_joints(keypoints: np.ndarray) -> np.ndarray:
-    """(T, 42) bool: joints of hands whose confidence is above 0."""
+    """(T, J) bool: joints whose confidence is above 0."""
     return keypoints[..., kp.CONFIDENCE] > 0
 
 
 def normalize_hands(keypoints: np.ndarray) -> np.ndarray:
-    """Clip-level hand-centric, bone-length-scaled ``(T, 42, 7)`` keypoints (float32).
+    """Clip-level hand-centric, bone-length-scaled ``(T, J, 7)`` keypoints (float32).
 
     Centre: median of the present wrists' x, y, z over every frame and both hands.
     Scale: median over present hand-frames of the mean 2-D bone length of the hand.
-    A clip without any present hand is returned unchanged (it is all zeros).
+    Every present joint (pose and lips too) moves by the same centre and scale. A clip
+    without any present hand is returned unchanged.
     """
     keypoints = np.asarray(keypoints, np.float32)
     frames = keypoints.shape[0]
-    hands = keypoints.reshape(frames, 2, kp.JOINTS_PER_HAND, kp.NUM_FEATURES)
+    hands = keypoints[:, : kp.NUM_JOINTS].reshape(frames, 2, kp.JOINTS_PER_HAND, kp.NUM_FEATURES)
     hand_present = hands[:, :, kp.WRIST, kp.CONFIDENCE] > 0  # (frames, hands)
     if not hand_present.any():
         return keypoints.copy()
@@ -66,7 +70,8 @@ class Preprocessor:
     """Hand normalisation on/off plus standardisation statistics (None: no standardising).
 
     ``mean`` and ``std`` have one value per motion feature (x, y, z, vx, vy, vz), pooled over
-    all present joints of both hands, so mirroring the hands does not change them.
+    all present joints (both hands, and pose and lips in larger joint sets), so mirroring
+    does not change them.
     """
 
     normalize_hands: bool = False
@@ -93,7 +98,7 @@ class Preprocessor:
         return not self.normalize_hands and not self.standardize
 
     def __call__(self, keypoints: np.ndarray) -> np.ndarray:
-        """``(T, 42, 7)`` -> ``(T, 42, 7)`` float32; missing joints stay exactly zero."""
+        """``(T, J, 7)`` -> ``(T, J, 7)`` float32; missing joints stay exactly zero."""
         keypoints = np.asarray(keypoints, np.float32)
         if self.normalize_hands:
             keypoints = normalize_hands(keypoints)
@@ -101,7 +106,7 @@ class Preprocessor:
             mean = np.asarray(self.mean, np.float32)
             std = np.asarray(self.std, np.float32)
             motion = (keypoints[..., :NUM_MOTION_FEATURES] - mean) / std
-            present = _present_joints(keypoints)[..., None]  # (T, 42, 1)
+            present = _present_joints(keypoints)[..., None]  # (T, J, 1)
             keypoints = keypoints.copy()
             keypoints[..., :NUM_MOTION_FEATURES] = np.where(present, motion, 0.0)
         return keypoints
@@ -125,8 +130,8 @@ class Preprocessor:
             count += len(values)
         if count == 0:
             raise ValueError(
-                "Cannot fit standardisation: the training clips have no present hand at all; "
-                "check the data or set config.data.standardize=False."
+                "Cannot fit standardisation: the training clips have no present hand or other "
+                "joint; check the data or set config.data.standardize=False."
             )
         mean = total / count
         std = np.sqrt(np.maximum(total_squares / count - np.square(mean), 0.0))

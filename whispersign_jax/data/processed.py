@@ -2,16 +2,20 @@
 `config.data.source='processed'` and the `whispersign_processed` TFDS builder. NumPy only.
 
 ```
-<root>/{train,val,test}/features/sample_00000.npy   (T, 42, 7) float32
+<root>/{train,val,test}/features/sample_00000.npy   (T, J, 7) float32
 <root>/{train,val,test}/labels/sample_00000.npy     (L,) int64 gloss ids 1..N
 <root>/{train,val,test}/manifest.csv                sample, recording, origin, glosses
 <root>/label_map.json                               {"<blank>": 0, gloss: 1..N}
+<root>/keypoints.json                               {"joint_set": "hands"}
 ```
+`keypoints.json` names the joint set of every feature file (J joints, `keypoints.JOINT_SETS`);
+a folder without it (written before joint sets existed) holds `hands`.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -20,10 +24,11 @@ import numpy as np
 
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
-from whispersign_jax.keypoints import validate_keypoints
+from whispersign_jax.keypoints import DEFAULT_JOINT_SET, joint_set, validate_keypoints
 from whispersign_jax.vocab import LABEL_MAP_FILE, Vocabulary
 
 FEATURES, LABELS, MANIFEST = "features", "labels", "manifest.csv"
+JOINT_SET_FILE = "keypoints.json"
 MANIFEST_COLUMNS = ("sample", "recording", "origin", "glosses")
 GLOSS_SEPARATOR = " | "  # between the gloss names of one manifest row
 SAMPLE_PREFIX = "sample_"
@@ -32,7 +37,7 @@ SAMPLE_PREFIX = "sample_"
 class PreparedClip(Protocol):
     """What the writer needs of a sample (`prepare.SourceSample` has it)."""
 
-    keypoints: np.ndarray  # (T, 42, 7)
+    keypoints: np.ndarray  # (T, J, 7)
     glosses: tuple[str, ...]
     recording: str
     origin: str
@@ -44,6 +49,33 @@ def sample_name(index: int) -> str:
 
 def load_vocabulary(root: str | Path) -> Vocabulary:
     return Vocabulary.load(Path(root) / LABEL_MAP_FILE)
+
+
+def read_joint_set(root: str | Path) -> str:
+    """The joint set of the dataset at ``root`` (``keypoints.json``; absent: hands)."""
+    path = Path(root) / JOINT_SET_FILE
+    if not path.is_file():
+        return DEFAULT_JOINT_SET
+    try:
+        name = json.loads(path.read_text(encoding="utf-8"))["joint_set"]
+        return joint_set(name).name
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{path}: not a joint-set record ({error}); expected "
+            '{"joint_set": "hands"}; prepare the dataset again with scripts/prepare_vsl_data.py.'
+        ) from error
+
+
+def require_joint_set(root: str | Path, expected: str) -> None:
+    """A ValueError naming both sets and the fix unless the dataset at ``root`` holds the
+    ``expected`` joint set (``config.data.keypoints``)."""
+    found = read_joint_set(root)
+    if found != expected:
+        raise ValueError(
+            f"{root} holds {joint_set(found).describe()} keypoints but config.data.keypoints="
+            f"{expected!r}: pass --config.data.keypoints={found}, or prepare the data again "
+            f"with scripts/prepare_vsl_data.py --keypoints {expected}."
+        )
 
 
 def read_candidates(root: str | Path, split: str) -> Iterator[tuple[str, Sample]]:
@@ -60,7 +92,7 @@ def read_candidates(root: str | Path, split: str) -> Iterator[tuple[str, Sample]
     for feature_path in sorted(features_dir.glob("*.npy")):
         label_path = labels_dir / feature_path.name
         try:
-            keypoints = np.load(feature_path, allow_pickle=False)  # (T, 42, 7)
+            keypoints = np.load(feature_path, allow_pickle=False)  # (T, J, 7)
             labels = np.load(label_path, allow_pickle=False).reshape(-1)  # (L,)
         except (OSError, ValueError) as error:
             keypoints, labels = np.zeros((0, 0), np.float32), empty
@@ -87,7 +119,9 @@ def _refuse_existing(root: Path, overwrite: bool) -> None:
         path.unlink()
 
 
-def _write_split(root: Path, split: str, clips: Sequence[PreparedClip], vocabulary: Vocabulary):
+def _write_split(
+    root: Path, split: str, clips: Sequence[PreparedClip], vocabulary: Vocabulary, keypoints: str
+):
     features_dir, labels_dir = root / split / FEATURES, root / split / LABELS
     features_dir.mkdir(parents=True, exist_ok=True)
     labels_dir.mkdir(parents=True, exist_ok=True)
@@ -95,9 +129,10 @@ def _write_split(root: Path, split: str, clips: Sequence[PreparedClip], vocabula
         manifest = csv.writer(f)
         manifest.writerow(MANIFEST_COLUMNS)
         for index, clip in enumerate(clips):
-            keypoints = validate_keypoints(clip.keypoints, clip.origin)
+            expected_by = f"the dataset (--keypoints {keypoints})"
+            features = validate_keypoints(clip.keypoints, clip.origin, keypoints, expected_by)
             labels = np.asarray(vocabulary.ids(list(clip.glosses)), np.int64)  # (L,)
-            np.save(features_dir / sample_name(index), keypoints, allow_pickle=False)
+            np.save(features_dir / sample_name(index), features, allow_pickle=False)
             np.save(labels_dir / sample_name(index), labels, allow_pickle=False)
             glosses = GLOSS_SEPARATOR.join(clip.glosses)
             manifest.writerow([sample_name(index), clip.recording, clip.origin, glosses])
@@ -107,12 +142,15 @@ def write_processed(
     splits: Mapping[str, Sequence[PreparedClip]],
     output_dir: str | Path,
     overwrite: bool = False,
+    keypoints: str = DEFAULT_JOINT_SET,
 ) -> Vocabulary:
-    """Writes `splits` ({"train", "val", "test"} -> samples) and returns the label map.
+    """Writes `splits` ({"train", "val", "test"} -> samples) of joint set `keypoints` and
+    returns the label map.
 
     Gloss ids follow the sorted gloss names of all splits, so the same data always gets the
     same label map. Samples keep their order; a manifest per split records where each came from.
     """
+    keypoints = joint_set(keypoints).name
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise ValueError(f"write_processed: unknown split names {sorted(unknown)}; use {SPLITS}")
@@ -123,6 +161,7 @@ def write_processed(
     root = Path(output_dir)
     _refuse_existing(root, overwrite)
     for split in SPLITS:
-        _write_split(root, split, splits.get(split, ()), vocabulary)
+        _write_split(root, split, splits.get(split, ()), vocabulary, keypoints)
     vocabulary.save(root / LABEL_MAP_FILE)
+    (root / JOINT_SET_FILE).write_text(json.dumps({"joint_set": keypoints}) + "\n")
     return vocabulary

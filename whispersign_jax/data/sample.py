@@ -16,7 +16,7 @@ class Sample:
     that would keep or drop labels by it; it trains whole.
     """
 
-    keypoints: np.ndarray  # (T, 42, 7) float32 at 60 FPS, docs/design.md "Data contract"
+    keypoints: np.ndarray  # (T, J, 7) float32 at 60 FPS, docs/design.md "Data contract"
     labels: np.ndarray  # (L,) int64 gloss ids 1..N (0 is the CTC blank)
     spans: np.ndarray  # (L, 2) int64 [start, end) frame of each gloss
     signer: int  # signer id, -1 where the source does not record it

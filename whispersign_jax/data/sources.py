@@ -1,5 +1,6 @@
 """Loads the train/val/test samples and the vocabulary for ``config.data``: ``source`` says
-where training reads them (the synthetic generator, the processed layout or a TFDS dataset)."""
+where training reads them (the synthetic generator, the processed layout or a TFDS dataset),
+``keypoints`` which joint set they must hold (a dataset of another set is refused)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from whispersign_jax.data import processed, synthetic
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
 from whispersign_jax.data.validation import keep_valid
+from whispersign_jax.keypoints import DEFAULT_JOINT_SET, joint_set
 from whispersign_jax.vocab import Vocabulary
 
 SOURCES = ("synthetic", "processed", "tfds")
@@ -27,10 +29,17 @@ def _synthetic_candidates(config: synthetic.SyntheticConfig, split: str):
         yield f"synthetic {split} sample {index}", sample
 
 
-def load_processed_split(root: Path, split: str, vocabulary: Vocabulary) -> list[Sample]:
-    """``<root>/<split>/{features,labels}/sample_XXXXX.npy``; bad files are skipped and
-    reported with their reason."""
-    return keep_valid(processed.read_candidates(root, split), vocabulary, split)
+def load_processed_split(
+    root: Path, split: str, vocabulary: Vocabulary, keypoints: str | None = None
+) -> list[Sample]:
+    """``<root>/<split>/{features,labels}/sample_XXXXX.npy``; bad files (and, given
+    ``keypoints``, files of another joint set) are skipped and reported with their reason."""
+    return keep_valid(processed.read_candidates(root, split), vocabulary, split, keypoints)
+
+
+def config_joint_set(data_config) -> str:
+    """``config.data.keypoints``, checked (configs written before joint sets mean hands)."""
+    return joint_set(data_config.get("keypoints", DEFAULT_JOINT_SET)).name
 
 
 def load_tfds_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:
@@ -48,13 +57,31 @@ def load_tfds_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:
         ) from error
     from whispersign_jax.data.tfds_builders import reading
 
-    vocabulary, candidates = reading.read_dataset(data_config.name, data_config.tfds_dir or None)
-    return vocabulary, {s: keep_valid(candidates[s], vocabulary, s) for s in SPLITS}
+    vocabulary, candidates, keypoints = reading.read_dataset(
+        data_config.name, data_config.tfds_dir or None
+    )
+    expected = config_joint_set(data_config)
+    if keypoints != expected:
+        raise ValueError(
+            f"TFDS dataset {data_config.name} holds {joint_set(keypoints).describe()} keypoints "
+            f"but config.data.keypoints={expected!r}: pass --config.data.keypoints={keypoints}, "
+            f"or build and use the dataset's {expected} config (--config.data.name=NAME/"
+            f"{expected})."
+        )
+    return vocabulary, {s: keep_valid(candidates[s], vocabulary, s, keypoints) for s in SPLITS}
 
 
 def load_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:
     """(vocabulary, {"train": [...], "val": [...], "test": [...]}) for ``config.data``."""
+    keypoints = config_joint_set(data_config)
     if data_config.source == "synthetic":
+        if keypoints != DEFAULT_JOINT_SET:
+            raise ValueError(
+                f"config.data.source='synthetic' generates hands only, not "
+                f"config.data.keypoints={keypoints!r}: set --config.data.keypoints=hands, or "
+                "train on a dataset prepared with scripts/prepare_vsl_data.py --keypoints "
+                f"{keypoints} (config.data.source=processed)."
+            )
         config = synthetic_config(data_config)
         vocabulary = Vocabulary.from_names(synthetic.gloss_names(config))
         return vocabulary, {
@@ -64,8 +91,9 @@ def load_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:
         if not data_config.dir:
             raise ValueError("config.data.source='processed' needs --config.data.dir=DIR.")
         root = Path(data_config.dir)
+        processed.require_joint_set(root, keypoints)
         vocabulary = processed.load_vocabulary(root)
-        return vocabulary, {s: load_processed_split(root, s, vocabulary) for s in SPLITS}
+        return vocabulary, {s: load_processed_split(root, s, vocabulary, keypoints) for s in SPLITS}
     if data_config.source == "tfds":
         if not data_config.name:
             raise ValueError(

@@ -16,10 +16,14 @@ from whispersign_jax.vocab import Vocabulary
 Candidates = Iterable[tuple[str, Sample]]  # (origin: file or entry, sample)
 
 
-def check_sample(sample: Sample, vocabulary: Vocabulary, origin: str) -> Sample:
+def check_sample(
+    sample: Sample, vocabulary: Vocabulary, origin: str, joint_set: str | None = None
+) -> Sample:
     """``sample`` with float32 keypoints, or a ValueError naming ``origin`` and the problem:
-    NaN/inf, a wrong shape, no frames, no labels or labels outside the label map."""
-    keypoints = validate_keypoints(sample.keypoints, origin)
+    NaN/inf, a wrong shape (or another joint set than ``joint_set``), no frames, no labels or
+    labels outside the label map."""
+    expected_by = f"config.data.keypoints={joint_set}"
+    keypoints = validate_keypoints(sample.keypoints, origin, joint_set, expected_by)
     labels = np.asarray(sample.labels).astype(np.int64).reshape(-1)  # (L,)
     if labels.size == 0 or labels.min() < 1 or labels.max() > vocabulary.num_glosses:
         raise ValueError(
@@ -30,14 +34,14 @@ def check_sample(sample: Sample, vocabulary: Vocabulary, origin: str) -> Sample:
 
 
 def valid_pairs(
-    candidates: Candidates, vocabulary: Vocabulary, split: str
+    candidates: Candidates, vocabulary: Vocabulary, split: str, joint_set: str | None = None
 ) -> list[tuple[str, Sample]]:
     """The ``(origin, sample)`` pairs that pass ``check_sample``; the others are logged with
     their origin and reason, and counted."""
     samples, skipped = [], []
     for origin, sample in candidates:
         try:
-            samples.append((origin, check_sample(sample, vocabulary, origin)))
+            samples.append((origin, check_sample(sample, vocabulary, origin, joint_set)))
         except ValueError as error:
             skipped.append(str(error))
     if skipped:
@@ -51,6 +55,8 @@ def valid_pairs(
     return samples
 
 
-def keep_valid(candidates: Candidates, vocabulary: Vocabulary, split: str) -> list[Sample]:
+def keep_valid(
+    candidates: Candidates, vocabulary: Vocabulary, split: str, joint_set: str | None = None
+) -> list[Sample]:
     """``valid_pairs`` without the origins."""
-    return [sample for _, sample in valid_pairs(candidates, vocabulary, split)]
+    return [sample for _, sample in valid_pairs(candidates, vocabulary, split, joint_set)]

@@ -69,7 +69,7 @@ def decode(
     options: DecodeOptions,
     top_glosses: int = 0,
 ) -> dict:
-    """Keypoints (B, T, 42, 7) with frame_mask (B, T) -> the decoder's fixed-shape outputs
+    """Keypoints (B, T, J, 7) with frame_mask (B, T) -> the decoder's fixed-shape outputs
     (``result.to_recognitions`` reads them). ``top_glosses=k`` adds ``top_glosses`` (B, k):
     the k most likely single glosses under CTC, for evaluation's top-5 accuracy. Traceable;
     ``make_decode_fn`` is its jitted form."""
@@ -86,7 +86,7 @@ def decode(
 
 
 def make_decode_fn(model: WhisperSign, options: DecodeOptions, top_glosses: int = 0) -> Callable:
-    """Jitted ``(variables, keypoints (B, T, 42, 7), frame_mask (B, T)) -> dict``: ``decode``
+    """Jitted ``(variables, keypoints (B, T, J, 7), frame_mask (B, T)) -> dict``: ``decode``
     for the Recognizer and for evaluation alike."""
 
     @jax.jit

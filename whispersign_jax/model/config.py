@@ -40,6 +40,7 @@ class ModelConfig:
     max_source_positions: int = 1500  # longest encoder input, in patches
     max_target_positions: int = 448  # Whisper's decoder positions
     dtype: str = "float32"  # compute dtype; parameters are always float32
+    num_joints: int = 42  # joints per frame of the input (its joint set, keypoints.JOINT_SETS)
 
     def __post_init__(self) -> None:
         if self.num_glosses < 1:
@@ -53,6 +54,8 @@ class ModelConfig:
             raise ValueError(f"model.dtype must be one of {DTYPES}, got {self.dtype!r}.")
         if self.patch_size < 1 or self.conv_kernel < 1:
             raise ValueError("model.patch_size and model.conv_kernel must be >= 1.")
+        if self.num_joints < 1:
+            raise ValueError(f"model.num_joints must be >= 1, got {self.num_joints}.")
 
     @classmethod
     def preset(cls, size: str, num_glosses: int, **overrides: Any) -> ModelConfig:

@@ -82,7 +82,7 @@ class ConvSPE(nn.Module):
 
 
 class SkeletalFrontend(nn.Module):
-    """Keypoints (batch, frames, 42, 7) + frame mask -> (batch, ceil(frames/P), d_model) + mask."""
+    """Keypoints (batch, frames, J, 7) + frame mask -> (batch, ceil(frames/P), d_model) + mask."""
 
     config: ModelConfig
 

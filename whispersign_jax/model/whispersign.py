@@ -8,6 +8,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from whispersign_jax.keypoints import NUM_FEATURES
 from whispersign_jax.model.config import ModelConfig
 from whispersign_jax.model.decoder import Cache, WhisperDecoder
 from whispersign_jax.model.encoder import WhisperEncoder
@@ -33,7 +34,7 @@ class WhisperSign(nn.Module):
         self.decoder = WhisperDecoder(cfg)
 
     def encode(self, keypoints: jax.Array, frame_mask: jax.Array, train: bool = False):
-        """keypoints (batch, frames, 42, 7), frame_mask (batch, frames) bool ->
+        """keypoints (batch, frames, joints, 7), frame_mask (batch, frames) bool ->
         encoder_out (batch, P', d_model), encoder_mask (batch, P') and
         ctc_logits (batch, P', 1 + glosses) with P' = ceil(frames / patch_size)."""
         embeddings, encoder_mask = self.frontend(keypoints, frame_mask, train)
@@ -78,7 +79,8 @@ def init_variables(model: WhisperSign, rng: jax.Array, num_frames: int = 16):
 
 @functools.partial(jax.jit, static_argnums=(0, 2))
 def _init_program(model: WhisperSign, rng: jax.Array, num_frames: int):
-    keypoints = jnp.zeros((1, num_frames, 42, 7), jnp.float32)  # (batch, frames, 42, 7)
+    joints = (model.config.num_joints, NUM_FEATURES)
+    keypoints = jnp.zeros((1, num_frames, *joints), jnp.float32)  # (batch, frames, joints, 7)
     frame_mask = jnp.ones((1, num_frames), bool)
     tokens = jnp.zeros((1, 2), jnp.int32)
     return model.init({"params": rng}, keypoints, frame_mask, tokens, train=False)

@@ -1,7 +1,7 @@
 """Command line of `scripts/prepare_vsl_data.py`: a raw dataset format -> the processed layout.
 
     python scripts/prepare_vsl_data.py --format mp_data --data_dir MP_Data \
-        --output_dir data/processed
+        --output_dir data/processed [--keypoints hands_pose]
 
 Prints a summary (samples per split, glosses, skipped files with reasons) and writes
 `<output_dir>/failures.csv` listing every skipped file and why. Exit status: 0 when samples
@@ -49,6 +49,8 @@ def parser() -> argparse.ArgumentParser:
     add("--data_dir", required=True, help="the dataset folder")
     add("--output_dir", default="data/processed", help="where the processed layout goes")
     add("--target_fps", type=float, default=float(kp.FPS), help="output frame rate")
+    add("--keypoints", default=kp.DEFAULT_JOINT_SET, choices=kp.JOINT_SETS,
+        help="joint set: " + ", ".join(s.describe() for s in kp.JOINT_SETS.values()))  # fmt: skip
     add("--split_fractions", type=fractions, default=SPLIT_FRACTIONS, help="train,val,test")
     add("--seed", type=int, default=SPLIT_SEED, help="seed of the split by recording")
     add("--overwrite", action="store_true", help="replace a dataset already in --output_dir")
@@ -67,7 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     options = {option: getattr(args, option) for option in OPTIONS}
     try:
-        result = read_format(args.format, args.data_dir, target_fps=args.target_fps, **options)
+        result = read_format(
+            args.format,
+            args.data_dir,
+            target_fps=args.target_fps,
+            keypoints=args.keypoints,
+            **options,
+        )
         failures_file = write_failures(result.failures, args.output_dir)
         for origin, reason in result.failures:
             print(f"skipped {origin}: {reason}", file=sys.stderr)
@@ -76,12 +84,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no usable samples; see {failures_file}", file=sys.stderr)
             return 1
         splits = split_by_recording(result.samples, args.split_fractions, args.seed)
-        vocabulary = write_processed(splits, args.output_dir, overwrite=args.overwrite)
+        vocabulary = write_processed(
+            splits, args.output_dir, overwrite=args.overwrite, keypoints=args.keypoints
+        )
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     sizes = ", ".join(f"{name} {len(samples)}" for name, samples in splits.items())
-    print(f"wrote {sizes} samples of {vocabulary.num_glosses} glosses to {args.output_dir}")
+    print(
+        f"wrote {sizes} samples of {vocabulary.num_glosses} glosses ({args.keypoints} "
+        f"keypoints) to {args.output_dir}"
+    )
     print(f"skipped files and reasons: {failures_file}")
     return 0
 

@@ -21,7 +21,7 @@ HAND_POINTS = (2, kp.JOINTS_PER_HAND, 3)  # (hands, joints, xyz) of one frame of
 class SourceSample:
     """One prepared clip."""
 
-    keypoints: np.ndarray  # float32 (T, 42, 7) at 60 FPS, docs/design.md "Data contract"
+    keypoints: np.ndarray  # float32 (T, J, 7) at 60 FPS, docs/design.md "Data contract"
     glosses: tuple[str, ...]  # gloss names (isolated datasets: one)
     recording: str  # group id: samples sharing it always land in one split
     origin: str  # file/entry it came from, for messages
@@ -68,11 +68,31 @@ def hand_presence(positions: np.ndarray) -> np.ndarray:
     return np.any(np.asarray(positions) != 0, axis=(2, 3))
 
 
+def joint_tracks(
+    joint_set: str, parts: dict[str, tuple[np.ndarray, np.ndarray]], mirrored: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-part tracks (`keypoints.stack_parts`) -> `(T, J, 3)` positions and `(T, J)`
+    confidence of `joint_set`. A mirrored (selfie) recording names every side from the wrong
+    point of view: each joint trades with its mirror joint (hands, body sides, lip sides)."""
+    positions, confidence = kp.stack_parts(joint_set, parts)
+    if mirrored:
+        mirror = list(kp.joint_set(joint_set).mirror)
+        positions, confidence = positions[:, mirror], confidence[:, mirror]
+    return positions, confidence
+
+
 def check_tracks(positions: np.ndarray, presence: np.ndarray, origin: str) -> None:
-    """Raises a ValueError naming `origin` for wrong shapes, too few frames or NaN/inf values."""
+    """Raises a ValueError naming `origin` for wrong shapes, too few frames or NaN/inf values.
+
+    Tracks are hands `(T, 2, 21, 3)` with presence `(T, 2)`, or the joints of a joint set
+    `(T, J, 3)` with confidence `(T, J)` (`joint_tracks`)."""
     positions, presence = np.asarray(positions), np.asarray(presence)
-    if positions.ndim != 4 or positions.shape[1:] != HAND_POINTS:
-        raise ValueError(f"{origin}: hand tracks must be (frames, 2, 21, 3), got {positions.shape}")
+    joints = positions.ndim == 3 and kp.joint_set_for(positions.shape[1]) is not None
+    if not joints and (positions.ndim != 4 or positions.shape[1:] != HAND_POINTS):
+        raise ValueError(
+            f"{origin}: tracks must be hands (frames, 2, 21, 3) or the joints of a joint set "
+            f"(frames, J, 3), got {positions.shape}"
+        )
     if presence.shape != positions.shape[:2]:
         raise ValueError(f"{origin}: presence {presence.shape} does not match {positions.shape}")
     frames = positions.shape[0]
@@ -80,7 +100,8 @@ def check_tracks(positions: np.ndarray, presence: np.ndarray, origin: str) -> No
         raise ValueError(
             f"{origin}: {frames} frame(s); a clip needs at least 2 frames to have motion"
         )
-    finite = np.isfinite(positions).all(axis=(1, 2, 3)) & np.isfinite(presence).all(axis=1)
+    point_axes = tuple(range(1, positions.ndim))
+    finite = np.isfinite(positions).all(axis=point_axes) & np.isfinite(presence).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise ValueError(
@@ -96,11 +117,12 @@ def tracks_to_sample_keypoints(
     target_fps: float,
     origin: str,
 ) -> np.ndarray:
-    """Hand tracks recorded at a fixed `fps` -> float32 `(T', 42, 7)` keypoints at `target_fps`.
+    """Tracks recorded at a fixed `fps` -> float32 `(T', J, 7)` keypoints at `target_fps`.
 
-    `positions` `(T, 2, 21, 3)` in the anatomical slot order (left, right); `presence` `(T, 2)`
-    is the hand confidence in [0, 1], 0 where a hand is missing. Consecutive frames are
-    interpolated between at any `fps`; a missing frame is never bridged.
+    `positions` `(T, 2, 21, 3)` in the anatomical slot order (left, right) with `presence`
+    `(T, 2)`, the hand confidence in [0, 1] and 0 where a hand is missing; or `(T, J, 3)` and
+    `(T, J)` per joint of a joint set (`joint_tracks`). Consecutive frames are interpolated
+    between at any `fps`; a missing frame is never bridged.
     """
     from whispersign_jax.extraction.tracks import MAX_INTERPOLATION_GAP_S, tracks_to_keypoints
 
@@ -108,7 +130,9 @@ def tracks_to_sample_keypoints(
     if not fps > 0:
         raise ValueError(f"{origin}: frame rate {fps} must be positive")
     timestamps = np.arange(len(positions), dtype=np.float64) / fps  # (T,) seconds
-    positions = np.where(np.asarray(presence)[..., None, None] > 0, positions, 0.0)
+    presence = np.asarray(presence)
+    present = presence.reshape(presence.shape + (1,) * (np.ndim(positions) - 2)) > 0
+    positions = np.where(present, positions, 0.0)
     keypoints = tracks_to_keypoints(
         np.asarray(positions, np.float64),
         np.asarray(presence, np.float32),

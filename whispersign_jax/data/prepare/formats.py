@@ -1,8 +1,9 @@
 """The raw dataset formats that `prepare` reads: the one table to extend for a new format.
 
 An entry names its reader (imported on first use, so `prepare` stays light), the options it
-takes, and its TFDS builder; `read_format`, the `--format` flag of
-`scripts/prepare_vsl_data.py` and the TFDS builders of `data/tfds_builders` all follow it.
+takes, the joint sets it can provide (`--keypoints`), and its TFDS builder; `read_format`, the
+`--format` flag of `scripts/prepare_vsl_data.py` and the TFDS builders of
+`data/tfds_builders` all follow it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ OPTIONS = {
     "model_path": "hand_landmarker.task for the tasks backend",
 }
 VIDEO_OPTIONS = ("mirrored", "workers", "backend", "model_path")
+HANDS_ONLY = ("hands",)
+ALL_JOINT_SETS = tuple(kp.JOINT_SETS)
+VIDEO_JOINT_SETS_NOTE = (
+    "its videos go through the MediaPipe hand extractor; extraction of pose and lips with "
+    "Holistic is not implemented yet"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,10 +44,23 @@ class DatasetFormat:
     tfds_name: str  # name of its TFDS builder (the snake_case of the builder's class name)
     manual_download: str  # TFDS manual-download instructions
     needs_label_csv: bool = False  # label_csv is required, not optional
+    joint_sets: tuple[str, ...] = HANDS_ONLY  # the keypoint joint sets its reader provides
+    joint_sets_note: str = ""  # why it provides no others
 
-    def read(self, data_dir: str | Path, **options) -> SourceResult:
+    def read(
+        self, data_dir: str | Path, keypoints: str = kp.DEFAULT_JOINT_SET, **options
+    ) -> SourceResult:
         """Runs the reader with `options` (None values count as not given); an option the
-        format does not take is a ValueError naming the option and the format."""
+        format does not take, or a joint set `keypoints` it does not provide, is a ValueError
+        naming it and the format."""
+        keypoints = kp.joint_set(keypoints).name
+        if keypoints not in self.joint_sets:
+            note = f" ({self.joint_sets_note})" if self.joint_sets_note else ""
+            raise ValueError(
+                f"--keypoints {keypoints}: --format {self.name} provides "
+                f"{' and '.join(self.joint_sets)} keypoints only{note}; use --keypoints "
+                f"{self.joint_sets[-1]}."
+            )
         options = {key: value for key, value in options.items() if value is not None}
         refused = sorted(set(options) - {"target_fps", *self.options})
         if refused:
@@ -51,6 +71,8 @@ class DatasetFormat:
             )
         if self.needs_label_csv and "label_csv" not in options:
             raise ValueError(f"--format {self.name} needs --label_csv ({OPTIONS['label_csv']})")
+        if self.joint_sets != HANDS_ONLY:
+            options["keypoints"] = keypoints
         module, function = self.reader.split(":")
         module = importlib.import_module(f"whispersign_jax.data.prepare.{module}")
         return getattr(module, function)(data_dir, **options)
@@ -66,6 +88,7 @@ FORMATS = {
             reader="kaggle:read_kaggle",
             options=VIDEO_OPTIONS,
             tfds_name="vsl_kaggle",
+            joint_sets_note=VIDEO_JOINT_SETS_NOTE,
             manual_download="Download the Kaggle dataset 'VSL - Vietnamese Sign Languages' and "
             "unpack it in the manual folder (videos/ + label.csv, or Dataset/Videos/ + "
             "Dataset/Labels/label.csv).",
@@ -76,6 +99,7 @@ FORMATS = {
             reader="voya:read_voya",
             options=("fps",),
             tfds_name="voya_vsl",
+            joint_sets=ALL_JOINT_SETS,
             manual_download="Download Kateht/VOYA_VSL from Hugging Face (`huggingface-cli "
             "download Kateht/VOYA_VSL --repo-type dataset --local-dir DIR`) and use DIR as "
             "the manual folder.",
@@ -86,6 +110,7 @@ FORMATS = {
             reader="video_csv:read_video_csv",
             options=("label_csv", *VIDEO_OPTIONS),
             tfds_name="sign_videos",
+            joint_sets_note=VIDEO_JOINT_SETS_NOTE,
             manual_download="Put the videos and a labels.csv (a video path and a label "
             "column) in the manual folder.",
             needs_label_csv=True,
@@ -96,6 +121,7 @@ FORMATS = {
             reader="pose_format:read_pose_folder",
             options=("label_csv", "mirrored"),
             tfds_name="sign_pose_files",
+            joint_sets=ALL_JOINT_SETS,
             manual_download="Put the .pose files (and optionally a labels.csv) in the manual "
             "folder.",
         ),
@@ -106,6 +132,7 @@ FORMATS = {
             reader="mp_data:read_mp_data",
             options=("fps", "mirrored"),
             tfds_name="mp_data",
+            joint_sets=ALL_JOINT_SETS,  # as far as the frame layout carries them
             manual_download="Put the MP_Data folder (or its gloss folders) in the manual folder.",
         ),
     )
@@ -124,8 +151,14 @@ def taking(option: str) -> list[str]:
 
 
 def read_format(
-    name: str, data_dir: str | Path, *, target_fps: float = kp.FPS, **options
+    name: str,
+    data_dir: str | Path,
+    *,
+    target_fps: float = kp.FPS,
+    keypoints: str = kp.DEFAULT_JOINT_SET,
+    **options,
 ) -> SourceResult:
-    """Reads dataset format `name` (a key of `FORMATS`) into `target_fps` keypoint samples;
-    bad entries are skipped with reasons. `options` are keys of `OPTIONS` that it takes."""
-    return get(name).read(data_dir, target_fps=target_fps, **options)
+    """Reads dataset format `name` (a key of `FORMATS`) into `target_fps` keypoint samples of
+    joint set `keypoints`; bad entries are skipped with reasons. `options` are keys of
+    `OPTIONS` that it takes."""
+    return get(name).read(data_dir, keypoints=keypoints, target_fps=target_fps, **options)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
 import struct
 from pathlib import Path
@@ -23,6 +24,7 @@ from whispersign_jax.data.prepare.common import (
     SourceResult,
     SourceSample,
     clean_gloss,
+    joint_tracks,
     tracks_to_sample_keypoints,
 )
 from whispersign_jax.data.prepare.paths import resolve_inside
@@ -37,6 +39,9 @@ HAND_COMPONENTS = (
     ("LEFT_HAND_136", "RIGHT_HAND_136"),  # AlphaPose 136
 )
 PIXEL_DEPTH = 10.0  # stored |z| above this is in pixels, not MediaPipe's relative units
+# MediaPipe Holistic's body and face components: pose points by MediaPipe's names
+# (`keypoints.POSE_POINT_NAMES`), face points by their Face Mesh number ("0" .. "467").
+BODY_COMPONENTS = {"pose": "POSE_LANDMARKS", "lips": "FACE_LANDMARKS"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,10 +178,67 @@ def pose_to_tracks(pose: PoseFile, origin: str, mirrored: bool = False):
     return positions, presence
 
 
+def body_part(pose: PoseFile, part: str, origin: str, missing: set[str]):
+    """(positions `(T, n, 3)` in image units, confidence `(T, n)`) of the pose or lips part
+    from Holistic's components, found by point name. Points the file lacks (pose-format's
+    reduced Holistic keeps fewer) are missing throughout and added to `missing`; a file
+    without the component or without any of the part's points is a ValueError."""
+    component_name = BODY_COMPONENTS[part]
+    by_name = {component.name: component for component in pose.components}
+    if component_name not in by_name:
+        raise ValueError(
+            f"{origin}: no {component_name} component (it has {sorted(by_name)}), so no {part} "
+            "points; prepare it with a smaller --keypoints (hands)"
+        )
+    component = by_name[component_name]
+    wanted = kp.POSE_POINT_NAMES if part == "pose" else tuple(map(str, kp.LIP_POINTS))
+    found = np.array([name in component.points for name in wanted])  # (n,)
+    if not found.any():
+        raise ValueError(f"{origin}: {component_name} has none of the {part} points {wanted}")
+    missing.update(f"{component_name}:{name}" for name in np.array(wanted)[~found])
+    columns = [component.first_point + component.points.index(name) for name in wanted
+               if name in component.points]  # fmt: skip
+    data = pose.data[:, 0, columns]  # (frames, found points, dims)
+    xyz = np.zeros((len(data), len(wanted), 3))  # (frames, points, xyz)
+    dims = min(data.shape[-1], 3)
+    xyz[:, found, :dims] = data[..., :dims]
+    xyz[..., :2] /= (pose.width, pose.height)
+    confidence = np.zeros((len(data), len(wanted)))
+    confidence[:, found] = np.clip(pose.confidence[:, 0, columns], 0.0, 1.0)
+    if np.abs(data[..., 2:3]).max(initial=0.0) > PIXEL_DEPTH:
+        # Pixel depth with an offset: relative to the part's mean depth, in image widths.
+        present = confidence > 0
+        mean = (xyz[..., 2] * present).sum(1) / np.maximum(present.sum(1), 1)  # (frames,)
+        xyz[..., 2] = (xyz[..., 2] - mean[:, None]) / pose.width
+    if part == "lips":  # Face Mesh has no per-point score: the face's detection is theirs
+        face = slice(component.first_point, component.first_point + len(component.points))
+        detected = (pose.confidence[:, 0, face] > 0).any(axis=1)  # (frames,)
+        confidence = np.where(found, detected[:, None], False).astype(np.float64)
+    return xyz, confidence
+
+
+def pose_to_joints(
+    pose: PoseFile, origin: str, keypoints: str, mirrored: bool = False, missing=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`(T, J, 3)` positions and `(T, J)` confidence of joint set `keypoints`: the hands as
+    `pose_to_tracks` reads them, pose and lips from Holistic's components (`body_part`)."""
+    hands, presence = pose_to_tracks(pose, origin)
+    parts = {part: (hands[:, i], presence[:, i]) for i, part in enumerate(kp.HAND_PARTS)}
+    for part in kp.joint_set(keypoints).parts:
+        if part not in parts:
+            parts[part] = body_part(pose, part, origin, set() if missing is None else missing)
+    return joint_tracks(keypoints, parts, mirrored)
+
+
 def read_pose_keypoints(
-    path: Path, target_fps: float = kp.FPS, mirrored: bool = False
+    path: Path,
+    target_fps: float = kp.FPS,
+    mirrored: bool = False,
+    keypoints: str = kp.DEFAULT_JOINT_SET,
+    missing: set[str] | None = None,
 ) -> np.ndarray:
-    """One `.pose` file -> float32 `(T', 42, 7)` at `target_fps`; ValueError names the file."""
+    """One `.pose` file -> float32 `(T', J, 7)` keypoints of joint set `keypoints` at
+    `target_fps`; ValueError names the file. Body points the file lacks go to `missing`."""
     try:
         buffer = path.read_bytes()
     except OSError as error:
@@ -184,7 +246,10 @@ def read_pose_keypoints(
     pose = parse_pose(buffer, str(path))
     if not pose.fps > 0:
         raise ValueError(f"{path}: frame rate {pose.fps} in the file is not usable")
-    positions, presence = pose_to_tracks(pose, str(path), mirrored)
+    if keypoints == kp.DEFAULT_JOINT_SET:
+        positions, presence = pose_to_tracks(pose, str(path), mirrored)
+    else:
+        positions, presence = pose_to_joints(pose, str(path), keypoints, mirrored, missing)
     return tracks_to_sample_keypoints(positions, presence, pose.fps, target_fps, str(path))
 
 
@@ -221,8 +286,11 @@ def read_pose_folder(
     label_csv: str | Path | None = None,
     target_fps: float = kp.FPS,
     mirrored: bool = False,
+    keypoints: str = kp.DEFAULT_JOINT_SET,
 ) -> SourceResult:
-    """`--format pose`: every `.pose` file under `data_dir`, one sample each.
+    """`--format pose`: every `.pose` file under `data_dir`, one sample each, as joint set
+    `keypoints` (pose and lips from MediaPipe Holistic's components; points a file lacks are
+    missing throughout, with one warning naming them).
 
     The gloss comes from `label_csv` (a file/path column and a label/gloss column) when
     given, else from the file's folder: `<data_dir>/<gloss>/<name>.pose`. A file is its own
@@ -237,6 +305,7 @@ def read_pose_folder(
     if labels is not None:
         for path in sorted(set(labels) - set(files)):
             result.skip(str(path), f"{path}: listed in {label_csv} but not found")
+    lacking: set[str] = set()  # body points some files do not have
     for path in progress(files, ".pose files", "file"):
         if labels is not None:
             gloss = labels.get(path)
@@ -248,10 +317,15 @@ def read_pose_folder(
             result.skip(str(path), missing)
             continue
         try:
-            keypoints = read_pose_keypoints(path, target_fps, mirrored)
+            clip = read_pose_keypoints(path, target_fps, mirrored, keypoints, lacking)
         except ValueError as error:
             result.skip(str(path), str(error))
             continue
         recording = "sha1:" + hashlib.sha1(path.read_bytes()).hexdigest()
-        result.samples.append(SourceSample(keypoints, (gloss,), recording, str(path)))
+        result.samples.append(SourceSample(clip, (gloss,), recording, str(path)))
+    if lacking:
+        logging.warning(
+            "%s: some .pose files lack %d %s points (%s); those joints are missing (confidence "
+            "0) in them.", data_dir, len(lacking), keypoints, ", ".join(sorted(lacking)),
+        )  # fmt: skip
     return result

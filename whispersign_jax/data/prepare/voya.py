@@ -3,8 +3,10 @@
     <data_dir>/labels.json                  class id -> gloss name (or name -> id, or a list)
     <data_dir>/Merged/class_0000.npz        sequences (N, 60, 1605), labels (N,)
 
-A 1605-value frame is 535 points x (x, y, z): 25 upper-body pose points, the left hand
-(points 25-45), the right hand (46-66), then 468 face points. That hand layout was believed,
+A 1605-value frame is 535 points x (x, y, z): 25 upper-body pose points (MediaPipe Pose 0-24,
+no visibility), the left hand (points 25-45), the right hand (46-66), then 468 face points;
+so it gives every joint set (`--keypoints`), pose and lips with confidence 1 in the frames
+where the pose or the face has points. That hand layout was believed,
 not documented, so it is verified on the data (bone-length ratios, `hand_anatomy`) and
 against the pose wrists before anything is written. Each class file holds augmented copies
 of one recording, so a class file is one recording: it never spans two splits. The frame
@@ -28,13 +30,16 @@ from whispersign_jax.data.prepare.common import (
     SourceSample,
     clean_gloss,
     hand_presence,
+    joint_tracks,
     tracks_to_sample_keypoints,
 )
 from whispersign_jax.data.prepare.hand_anatomy import hand_fit, rank_offsets
 from whispersign_jax.data.prepare.runner import progress
 
 POINTS, VALUES = 535, 1605
+POSE_POINTS = 25  # MediaPipe Pose 0-24, first in the frame
 HAND_STARTS = (25, 46)  # left, right
+FACE_START = 67  # 468 Face Mesh points
 POSE_WRISTS = (15, 16)  # MediaPipe Pose left, right wrist among the 25 pose points
 SCAN_STARTS = range(0, 100)  # block starts compared with the believed ones (pose, hands, face)
 SCAN_FRAMES = 120
@@ -151,10 +156,29 @@ def verify_layout(points: np.ndarray, origin: str) -> None:
             )
 
 
+def sequence_joints(sequence: np.ndarray, keypoints: str) -> tuple[np.ndarray, np.ndarray]:
+    """`(frames, 535, 3)` points -> `(frames, J, 3)` positions and `(frames, J)` confidence of
+    joint set `keypoints`; a part whose points are all zero in a frame is missing there."""
+    parts = {}
+    for part, block in zip(kp.HAND_PARTS, _hands(sequence), strict=True):
+        parts[part] = (block, np.any(block != 0, axis=(1, 2)).astype(float))
+    pose = sequence[:, :POSE_POINTS]
+    parts["pose"] = (pose[:, kp.POSE_POINTS], np.any(pose != 0, axis=(1, 2)).astype(float))
+    face = sequence[:, FACE_START:]
+    parts["lips"] = (face[:, kp.LIP_POINTS], np.any(face != 0, axis=(1, 2)).astype(float))
+    return joint_tracks(keypoints, parts)
+
+
 def read_class_file(
-    path: Path, names: dict[int, str], fps: float, target_fps: float, result: SourceResult
+    path: Path,
+    names: dict[int, str],
+    fps: float,
+    target_fps: float,
+    result: SourceResult,
+    keypoints: str = kp.DEFAULT_JOINT_SET,
 ) -> None:
-    """Adds the samples of one class file to `result`; bad sequences are reported."""
+    """Adds the samples of one class file to `result` as joint set `keypoints`; bad sequences
+    are reported."""
     points, labels = load_class_file(path)
     check_hands(points, str(path))
     recording = f"voya:{path.name}"
@@ -166,20 +190,28 @@ def read_class_file(
         if gloss is None or gloss not in glosses:
             result.skip(origin, f"{origin}: label {text!r} is not in labels.json")
             continue
-        tracks = np.stack(_hands(sequence), axis=1)  # (frames, hands, joints, xyz)
-        presence = hand_presence(tracks).astype(np.float32)  # all-zero hand: missing
+        if keypoints == kp.DEFAULT_JOINT_SET:
+            tracks = np.stack(_hands(sequence), axis=1)  # (frames, hands, joints, xyz)
+            presence = hand_presence(tracks).astype(np.float32)  # all-zero hand: missing
+        else:
+            tracks, presence = sequence_joints(sequence, keypoints)
         try:
-            keypoints = tracks_to_sample_keypoints(tracks, presence, fps, target_fps, origin)
+            clip = tracks_to_sample_keypoints(tracks, presence, fps, target_fps, origin)
         except ValueError as error:
             result.skip(origin, str(error))
             continue
-        result.samples.append(SourceSample(keypoints, (gloss,), recording, origin))
+        result.samples.append(SourceSample(clip, (gloss,), recording, origin))
 
 
 def read_voya(
-    data_dir: str | Path, *, fps: float = UNTIMED_FPS, target_fps: float = kp.FPS
+    data_dir: str | Path,
+    *,
+    fps: float = UNTIMED_FPS,
+    target_fps: float = kp.FPS,
+    keypoints: str = kp.DEFAULT_JOINT_SET,
 ) -> SourceResult:
-    """Every class file; the layout is verified on the first readable one (LayoutError)."""
+    """Every class file as joint set `keypoints`; the layout is verified on the first readable
+    one (LayoutError)."""
     data_dir = Path(os.path.abspath(data_dir))
     files, labels_json = find_files(data_dir)
     names = load_label_names(labels_json)
@@ -189,7 +221,7 @@ def read_voya(
             if not verified:
                 verify_layout(load_class_file(path)[0], str(path))
                 verified = True
-            read_class_file(path, names, fps, target_fps, result)
+            read_class_file(path, names, fps, target_fps, result, keypoints)
         except ValueError as error:
             if isinstance(error, LayoutError) and not verified:
                 raise  # the whole dataset is not in the expected layout

@@ -1,6 +1,7 @@
 """One TFDS builder per raw dataset format of ``whispersign_jax.data.prepare.formats``, each
 reading the TFDS manual-download folder and splitting by recording (no recording in two
-splits). The builders are generated from the formats table; add a format there."""
+splits), with one config per joint set the format provides (``mp_data/hands_pose``; the
+default is hands). The builders are generated from the formats table; add a format there."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.prepare import formats
 from whispersign_jax.data.sample import Sample
-from whispersign_jax.data.tfds_builders.keypoint_builder import KeypointBuilder
+from whispersign_jax.data.tfds_builders.keypoint_builder import KeypointBuilder, joint_set_configs
 from whispersign_jax.vocab import Vocabulary
 
 LABEL_CSV_NAMES = ("labels.csv", "label.csv")
@@ -44,7 +45,7 @@ class FormatBuilder(KeypointBuilder, skip_registration=True):
                 f"{' or '.join(LABEL_CSV_NAMES)} in the manual folder."
             )
         options = {"label_csv": label_csv} if "label_csv" in self.FORMAT.options else {}
-        result = self.FORMAT.read(manual_dir, **options)
+        result = self.FORMAT.read(manual_dir, keypoints=self.keypoints, **options)
         for origin, reason in result.failures:
             print(f"skipped {origin}: {reason}")
         if result.failures:
@@ -69,6 +70,7 @@ def make_builder(dataset_format: formats.DatasetFormat) -> type[FormatBuilder]:
         "__module__": __name__,
         "FORMAT": dataset_format,
         "MANUAL_DOWNLOAD_INSTRUCTIONS": dataset_format.manual_download,
+        "BUILDER_CONFIGS": joint_set_configs(dataset_format.joint_sets),
     }
     return type(class_name(dataset_format.tfds_name), (FormatBuilder,), namespace)
 

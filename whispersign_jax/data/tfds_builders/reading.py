@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 from whispersign_jax.data import tfds_builders  # registers the builders
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
+from whispersign_jax.keypoints import DEFAULT_JOINT_SET
 from whispersign_jax.vocab import Vocabulary
 
 
@@ -52,11 +53,13 @@ def _candidates(builder, split: str) -> Iterator[tuple[str, Sample]]:
 
 def read_dataset(
     name: str, data_dir: str | None
-) -> tuple[Vocabulary, dict[str, Iterator[tuple[str, Sample]]]]:
-    """The vocabulary (from the dataset's metadata) and ``(origin, Sample)`` per split."""
+) -> tuple[Vocabulary, dict[str, Iterator[tuple[str, Sample]]], str]:
+    """The vocabulary (from the dataset's metadata), ``(origin, Sample)`` per split and the
+    joint set of the keypoints (metadata; datasets built before joint sets hold hands)."""
     builder = load_builder(name, data_dir)
     label_map = builder.info.metadata.get("label_map")
     if not label_map:
         raise ValueError(f"TFDS dataset {name} has no label_map in its metadata; rebuild it.")
     vocabulary = Vocabulary.from_label_map(label_map, source=f"TFDS dataset {name}")
-    return vocabulary, {split: _candidates(builder, split) for split in SPLITS}
+    keypoints = builder.info.metadata.get("keypoints", DEFAULT_JOINT_SET)
+    return vocabulary, {split: _candidates(builder, split) for split in SPLITS}, keypoints

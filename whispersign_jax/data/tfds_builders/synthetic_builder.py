@@ -5,16 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-import tensorflow_datasets as tfds
-
 from whispersign_jax.data import synthetic
 from whispersign_jax.data.contract import SPLITS
-from whispersign_jax.data.tfds_builders.keypoint_builder import KeypointBuilder
+from whispersign_jax.data.tfds_builders.keypoint_builder import KeypointBuilder, KeypointsConfig
 from whispersign_jax.vocab import Vocabulary
 
 
 @dataclasses.dataclass
-class SyntheticBuilderConfig(tfds.core.BuilderConfig):
+class SyntheticBuilderConfig(KeypointsConfig):  # hands: the generator makes hands only
     synthetic: synthetic.SyntheticConfig = dataclasses.field(
         default_factory=synthetic.SyntheticConfig
     )
