@@ -95,11 +95,17 @@ def test_bad_keypoint_files_are_explained(tmp_path):
     nan[3, 0, 0] = np.nan
     np.save(tmp_path / "nan.npy", nan)
     (tmp_path / "text.npy").write_text("not an array")
+    np.save(tmp_path / "zeros.npy", np.zeros((10, 42, 7), np.float32))
+    far = np.zeros((10, 42, 7), np.float32)
+    far[:, :21, :3], far[:, :21, 6] = 1e6, 1.0  # a present hand a million widths away
+    np.save(tmp_path / "far.npy", far)
     with pytest.raises(FileNotFoundError, match="no such keypoint file"):
         recognize.load_keypoint_file(tmp_path / "absent.npy")
     for name, message in [
-        ("objects.npy", "not a readable .npy"),
-        ("text.npy", "not a readable .npy"),
+        ("objects.npy", "holds Python objects, which are never loaded"),
+        ("text.npy", "not a .npy file"),
+        ("zeros.npy", "no hand in any of its 10 frames"),
+        ("far.npy", r"\|position\| above 10"),
         ("shape.npy", r"must have shape \(frames, J, 7\), J = 42 \(hands\), 55"),
         ("nan.npy", "NaN or infinite values in 1 frame"),
     ]:

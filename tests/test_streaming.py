@@ -31,9 +31,12 @@ class ScriptedRecognizer:
         return Recognition(glosses, 0.0, "scripted")
 
 
-def stream_of(frames: int) -> np.ndarray:
+def stream_of(frames: int, signing_until: int | None = None) -> np.ndarray:
+    """Frame numbers in feature 0 of joint 0, whose confidence says a hand is present
+    (in frames before ``signing_until``, default all)."""
     clip = np.zeros((frames, 42, 7), np.float32)
     clip[:, 0, 0] = np.arange(frames)
+    clip[:signing_until, 0, 6] = 1.0
     return clip
 
 
@@ -45,6 +48,12 @@ def streamed(signs, frames: int, jitter: int = 0, frame_by_frame: bool = False, 
     else:
         out = streamer.run(stream_of(frames))
     return [(g.id, g.start_frame + 2) for g in out], recognizer.windows
+
+
+def test_windows_without_a_hand_are_not_recognised():
+    recognizer = ScriptedRecognizer([])
+    StreamingRecognizer(recognizer).run(stream_of(400, signing_until=150))
+    assert recognizer.windows == [(0, 180), (90, 270)]  # (180, 360), (220, 400): nobody signs
 
 
 def test_default_windows_are_three_seconds_with_half_overlap():

@@ -303,12 +303,16 @@ def validate_keypoints(
     source: str,
     joint_set: str | JointSet | None = None,
     expected_by: str = "this data",
+    require_hand: bool = False,
 ) -> np.ndarray:
     """Checks that `array` follows the keypoint contract and returns it as float32.
 
     Raises a ValueError that names `source` (a file, a dataset entry) when the shape is not
     `(T, J, 7)` with T >= 1 and J the joint count of a joint set (of `joint_set` when given;
-    `expected_by` then says who expects it), or when a value is NaN or infinite.
+    `expected_by` then says who expects it), when a value is NaN or infinite or breaks
+    `check_values`, or (with `require_hand`, for recognition) when no frame has a hand. Clips
+    without any hand are valid data otherwise: datasets label them (an MP_Data "nothing"
+    class), so loaders keep them and count them.
     """
     try:
         keypoints = np.asarray(array, dtype=np.float32)
@@ -341,4 +345,74 @@ def validate_keypoints(
             f"in {bad_frames.size} frame(s), first at frame {bad_frames[0]}; "
             "re-extract the keypoints or drop those frames"
         )
+    check_values(keypoints, source)
+    if require_hand and not has_hand(keypoints):
+        raise ValueError(
+            f"{source}: no hand in any of its {len(keypoints)} frames; nothing to recognise "
+            "(check the recording or the extraction)"
+        )
     return keypoints
+
+
+# Value ranges of the contract (docs/design.md, "Data contract"). MediaPipe's normalised
+# coordinates stay within about [-1, 2] even for points outside the image; these limits only
+# catch values that cannot come from a landmark model (unit mix-ups, corrupt files).
+POSITION_LIMIT = 10.0  # |x|, |y|, |z| in image widths
+VELOCITY_LIMIT = 1e4  # |vx|, |vy|, |vz| in image widths per second
+
+
+def has_hand(keypoints: np.ndarray) -> bool:
+    """True when a hand is present in some frame of `(T, J, 7)` keypoints."""
+    return bool(np.any(keypoints[:, : 2 * JOINTS_PER_HAND, CONFIDENCE] > 0))
+
+
+def check_values(keypoints: np.ndarray, source: str) -> None:
+    """Raises a ValueError naming `source` and the first offending frame when finite
+    `(T, J, 7)` keypoints break the contract's value rules: positions and velocities within
+    `POSITION_LIMIT` / `VELOCITY_LIMIT`, confidence in [0, 1], a missing joint (confidence 0)
+    all zero."""
+    problems = {
+        f"|position| above {POSITION_LIMIT:g}": np.abs(keypoints[..., XYZ]).max(-1)
+        > POSITION_LIMIT,
+        f"|velocity| above {VELOCITY_LIMIT:g} per second": np.abs(keypoints[..., VELOCITY]).max(-1)
+        > VELOCITY_LIMIT,
+        "confidence outside [0, 1]": (keypoints[..., CONFIDENCE] < 0)
+        | (keypoints[..., CONFIDENCE] > 1),
+        "non-zero features of a missing joint (confidence 0)": (keypoints[..., CONFIDENCE] == 0)
+        & np.any(keypoints[..., :CONFIDENCE] != 0, axis=-1),
+    }  # each (frames, joints) bool
+    for problem, bad in problems.items():
+        if bad.any():
+            frames, joints = np.nonzero(bad)
+            raise ValueError(
+                f"{source}: {problem} at {frames.size} joint-frame(s), first frame {frames[0]} "
+                f"joint {joints[0]}; the file is corrupt or not MediaPipe keypoints "
+                "(docs/design.md, 'Data contract')"
+            )
+
+
+def load_npy(path) -> np.ndarray:
+    """The array of a ``.npy`` file, never unpickled; a ValueError naming the file for a
+    missing, truncated or non-``.npy`` file and for arrays of Python objects."""
+    try:
+        with open(path, "rb") as file:
+            magic = file.read(6)
+    except OSError as error:
+        raise ValueError(f"{path}: unreadable .npy file ({error})") from error
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise ValueError(f"{path}: not a .npy file (no NumPy header); save arrays with np.save")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path}: unreadable .npy file ({error})") from error
+    except ValueError as error:
+        if "allow_pickle" in str(error):  # numpy's hint would invite loading it unsafely
+            raise ValueError(
+                f"{path}: holds Python objects, which are never loaded (no pickle); save a "
+                "numeric array with np.save"
+            ) from error
+        raise ValueError(f"{path}: unreadable .npy file ({error})") from error
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        array.close()
+        raise ValueError(f"{path}: an .npz archive, expected one array saved with np.save")
+    return array

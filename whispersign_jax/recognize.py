@@ -58,7 +58,11 @@ class Recognizer:
         another joint set than the model's are refused, naming both."""
         joint_set = self.trained.joint_set
         clip = keypoints.validate_keypoints(
-            clip, source, joint_set, expected_by=f"the model (config.data.keypoints={joint_set})"
+            clip,
+            source,
+            joint_set,
+            expected_by=f"the model (config.data.keypoints={joint_set})",
+            require_hand=True,
         )
         if len(clip) > self.max_frames:
             raise ValueError(
@@ -90,13 +94,8 @@ def load_keypoint_file(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such keypoint file.")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise ValueError(
-            f"{path}: not a readable .npy array ({error}); save keypoints with np.save."
-        ) from error
-    return keypoints.validate_keypoints(array, str(path))
+    array = keypoints.load_npy(path)
+    return keypoints.validate_keypoints(array, str(path), require_hand=True)
 
 
 def load_video(path: str | Path, backend: str, mirrored: bool, model_path: str | None):

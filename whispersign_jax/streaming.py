@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from whispersign_jax.decoding.result import Recognition, RecognizedGloss
-from whispersign_jax.keypoints import FPS, NUM_FEATURES
+from whispersign_jax.keypoints import FPS, NUM_FEATURES, has_hand
 
 DEFAULT_WINDOW_S = 3.0
 DEFAULT_OVERLAP = 0.5  # fraction of the window shared with the next one
@@ -150,6 +150,8 @@ class StreamingRecognizer:
             last = self.committed[-1]
             lower = max(lower, 0.5 * (last.start_frame + last.end_frame) + 1)
         window = self.buffer[start - self.buffer_start : end - self.buffer_start]
+        if not has_hand(window):  # nobody signing: nothing to recognise (nor to refuse)
+            return []
         recognition = self.recognizer.recognize(window)
         glosses = [g.shifted(start) for g in recognition.glosses]
         new = []

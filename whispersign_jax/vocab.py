@@ -54,7 +54,13 @@ class Vocabulary:
     @classmethod
     def from_label_map(cls, label_map: Mapping[str, int], source: str = "label map") -> Vocabulary:
         """Builds the vocabulary from ``{"<blank>": 0, gloss: id, ...}`` with ids ``1..N``."""
-        glosses = {name: int(i) for name, i in label_map.items() if name != BLANK}
+        if not isinstance(label_map, Mapping):
+            raise ValueError(f"{source}: a label map is a JSON object {{gloss: id}}.")
+        odd = {k: v for k, v in label_map.items() if type(v) is not int}  # not 1.9, not true
+        if odd:
+            shown = ", ".join(f"{k!r}: {v!r}" for k, v in list(odd.items())[:5])
+            raise ValueError(f"{source}: ids must be whole numbers, found {shown}.")
+        glosses = {name: i for name, i in label_map.items() if name != BLANK}
         if label_map.get(BLANK, 0) != 0:
             raise ValueError(f"{source}: '{BLANK}' must have id 0, found {label_map[BLANK]}.")
         ids = sorted(glosses.values())

@@ -24,7 +24,12 @@ import numpy as np
 
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
-from whispersign_jax.keypoints import DEFAULT_JOINT_SET, joint_set, validate_keypoints
+from whispersign_jax.keypoints import (
+    DEFAULT_JOINT_SET,
+    joint_set,
+    load_npy,
+    validate_keypoints,
+)
 from whispersign_jax.vocab import LABEL_MAP_FILE, Vocabulary
 
 FEATURES, LABELS, MANIFEST = "features", "labels", "manifest.csv"
@@ -92,11 +97,11 @@ def read_candidates(root: str | Path, split: str) -> Iterator[tuple[str, Sample]
     for feature_path in sorted(features_dir.glob("*.npy")):
         label_path = labels_dir / feature_path.name
         try:
-            keypoints = np.load(feature_path, allow_pickle=False)  # (T, J, 7)
-            labels = np.load(label_path, allow_pickle=False).reshape(-1)  # (L,)
-        except (OSError, ValueError) as error:
+            keypoints = load_npy(feature_path)  # (T, J, 7)
+            labels = load_npy(label_path).reshape(-1)  # (L,)
+        except ValueError as error:
             keypoints, labels = np.zeros((0, 0), np.float32), empty
-            yield f"{feature_path} ({error})", Sample(keypoints, labels, empty, signer=-1)
+            yield str(error), Sample(keypoints, labels, empty, signer=-1)
             continue
         # No gloss timing in this layout: each gloss gets the whole clip (untimed).
         spans = np.tile([[0, len(keypoints)]], (labels.size, 1)).astype(np.int64)  # (L, 2)

@@ -20,11 +20,14 @@ def check_sample(
     sample: Sample, vocabulary: Vocabulary, origin: str, joint_set: str | None = None
 ) -> Sample:
     """``sample`` with float32 keypoints, or a ValueError naming ``origin`` and the problem:
-    NaN/inf, a wrong shape (or another joint set than ``joint_set``), no frames, no labels or
-    labels outside the label map."""
+    the keypoint contract (``keypoints.validate_keypoints``: shape or joint set, values), no
+    labels, or labels that are not whole ids of the label map."""
     expected_by = f"config.data.keypoints={joint_set}"
     keypoints = validate_keypoints(sample.keypoints, origin, joint_set, expected_by)
-    labels = np.asarray(sample.labels).astype(np.int64).reshape(-1)  # (L,)
+    raw = np.asarray(sample.labels).reshape(-1)
+    if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and np.any(raw != np.round(raw))):
+        raise ValueError(f"{origin}: labels {raw.tolist()[:10]} are not whole gloss ids.")
+    labels = raw.astype(np.int64)  # (L,)
     if labels.size == 0 or labels.min() < 1 or labels.max() > vocabulary.num_glosses:
         raise ValueError(
             f"{origin}: labels {labels.tolist()} are not gloss ids "

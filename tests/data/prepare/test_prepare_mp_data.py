@@ -110,7 +110,7 @@ def test_bad_sequences_are_reported_and_skipped(tmp_path):
     )
     assert "one of [126, 258, 1662] values" in reasons[str(tmp_path / "ok" / "2")]
     assert "1 frame(s); a clip needs at least 2 frames" in reasons[str(tmp_path / "ok" / "3")]
-    assert "3.npy: unreadable .npy file" in reasons[str(tmp_path / "ok" / "4")]
+    assert "3.npy: not a .npy file (no NumPy header)" in reasons[str(tmp_path / "ok" / "4")]
     assert "no frame files" in reasons[str(tmp_path / "ok" / "5")]
     assert "must be numbered" in reasons[str(tmp_path / "ok" / "6")]
     assert result.summary().startswith("1 ok, 6 skipped")

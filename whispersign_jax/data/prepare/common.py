@@ -43,6 +43,15 @@ class SourceResult:
         if self.failures:
             kinds = Counter(reason_kind(origin, reason) for origin, reason in self.failures)
             text += " (" + "; ".join(f"{n} x {kind}" for kind, n in kinds.most_common()) + ")"
+        handless = Counter(
+            " ".join(sample.glosses) for sample in self.samples if not kp.has_hand(sample.keypoints)
+        )
+        if handless:
+            shown = ", ".join(f"{n} x {gloss!r}" for gloss, n in handless.most_common(5))
+            text += (
+                f"; {handless.total()} of the kept clips show no hand in any frame ({shown}): "
+                "kept as labelled (a 'nothing' class), check them if that is not meant"
+            )
         return text
 
 

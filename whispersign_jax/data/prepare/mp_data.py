@@ -47,24 +47,37 @@ def find_root(data_dir: str | Path) -> Path:
 
 
 def frame_files(sequence_dir: Path) -> list[Path]:
-    """The sequence's `<n>.npy` files in numeric order; other names raise a ValueError."""
+    """The sequence's `<n>.npy` files in numeric order, numbered 0, 1, ... without gaps;
+    other names and gaps raise a ValueError."""
     files = list(sequence_dir.glob("*.npy"))
     odd = [f.name for f in files if not f.stem.isdigit()]
     if odd:
         raise ValueError(
             f"{sequence_dir}: frame files must be numbered (0.npy, 1.npy, ...), found {odd[:3]}"
         )
-    return sorted(files, key=lambda f: int(f.stem))
+    files = sorted(files, key=lambda f: int(f.stem))
+    numbers = [int(f.stem) for f in files]
+    if numbers != list(range(len(files))):  # a gap would compress time without a word
+        missing = sorted(set(range(numbers[-1] + 1)) - set(numbers)) if numbers else []
+        raise ValueError(
+            f"{sequence_dir}: frames must be numbered 0..{len(files) - 1} without gaps; "
+            f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}"
+            + (f", or duplicated numbers such as {odd}" if (odd := _duplicates(files)) else "")
+        )
+    return files
+
+
+def _duplicates(files: list[Path]) -> list[str]:
+    """Names of frame files whose number another file also has (``1.npy`` and ``01.npy``)."""
+    seen: dict[int, str] = {}
+    return [f.name for f in files if seen.setdefault(int(f.stem), f.name) != f.name]
 
 
 def read_frames(sequence_dir: Path) -> np.ndarray:
     """`(T, values)` float64 frames of one sequence; raises ValueError naming the bad file."""
     frames = []
     for path in frame_files(sequence_dir):
-        try:
-            frame = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{path}: unreadable .npy file ({error})") from error
+        frame = kp.load_npy(path)
         if frame.ndim != 1 or frame.size not in LAYOUTS:
             raise ValueError(
                 f"{path}: a frame must be 1-D with one of {sorted(LAYOUTS)} values "
@@ -148,8 +161,8 @@ def detect_layout(sequence_dirs: list[Path]) -> int | None:
     for sequence_dir in sequence_dirs:
         for path in sorted(sequence_dir.glob("*.npy")):
             try:
-                frame = np.load(path, allow_pickle=False)
-            except (OSError, ValueError):
+                frame = kp.load_npy(path)
+            except ValueError:
                 continue
             if frame.ndim == 1 and frame.size in LAYOUTS:
                 return frame.size
