@@ -347,3 +347,27 @@ def test_sigterm_saves_stops_and_the_rerun_ends_bitwise_equal(tmp_path, monkeypa
     resumed = trained.load_trained(tmp_path / "resumed")
     assert straight.step == resumed.step
     assert leaves_equal(straight.variables, resumed.variables)
+
+
+def test_a_checkpoint_of_another_label_map_is_refused(tmp_path):
+    config = tiny_training_config()
+    config.run_stages = ("stage1",)
+    train.train_and_evaluate(config, str(tmp_path / "four"))
+    config.data.synthetic.num_glosses = 5
+    config.run_stages = ("stage2",)
+    config.init_checkpoint = str(tmp_path / "four" / "stage1")
+    with pytest.raises(ValueError, match=r"has another model config than this run: checkpoint"):
+        train.train_and_evaluate(config, str(tmp_path / "five"))
+
+
+def test_a_missing_later_stage_is_named(tmp_path, caplog):
+    config = tiny_training_config()
+    config.run_stages = ("stage1",)
+    train.train_and_evaluate(config, str(tmp_path))
+    saved = json.loads((tmp_path / "config.json").read_text())
+    saved["run_stages"] = ["stage1", "stage2"]  # as if stage 2 had been meant to run
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with caplog.at_level(logging.WARNING):
+        model = trained.load_trained(tmp_path)
+    assert model.stage == "stage1"
+    assert "has no best checkpoint for stage2: using stage1's" in caplog.text
