@@ -101,9 +101,10 @@ def test_multihost_two_processes_match_one_process(runs):
     one, two = runs
     assert_same_training(one, two)
     assert sorted(p.name for p in two.iterdir() if p.is_file()) == [
+        ".lock",
         "config.json",
         "results.json",
-    ]  # written once, by process 0
+    ]  # written once, by process 0 (which alone holds the workdir lock)
     assert len(list((two / "stage2").glob("events.out.tfevents.*"))) == 1
 
 
