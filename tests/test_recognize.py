@@ -38,7 +38,7 @@ def flags(**overrides):
         workdir="", stage="", keypoints="", video="", camera=None, decoder="attention_rescoring",
         beam_size=4, ctc_weight=0.5, dtype="", json=True, stream=False, realtime=False,
         window_s=3.0, overlap=0.5, min_confidence=0.0, backend="auto", mirrored=False,
-        model_path="",
+        model_path="", pose_model_path="", face_model_path="",
     )  # fmt: skip
     return types.SimpleNamespace(**{**values, **overrides})
 
@@ -123,8 +123,9 @@ def test_cli_keypoints_and_video(workdir, tiny_trained_model, tmp_path, capsys, 
     assert result["frames"] == len(clips[2].keypoints)
     assert all(g["start_s"] < g["end_s"] for g in result["glosses"])
 
-    def fake_extract(path, backend, mirrored, model_path):  # no MediaPipe here
-        assert (path, backend, mirrored) == ("sign.mp4", "auto", True)
+    def fake_extract(path, settings):  # no MediaPipe here
+        assert path == "sign.mp4"
+        assert settings == recognize.ExtractorSettings("hands", "auto", mirrored=True)
         return clips[2].keypoints
 
     monkeypatch.setattr(recognize, "load_video", fake_extract)

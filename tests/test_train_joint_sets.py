@@ -134,3 +134,29 @@ def test_checkpoints_without_a_joint_set_mean_hands(tmp_path):
 
     run = trained._restore(Manager(), None, metadata, config=None)
     assert run.joint_set == "hands" and run.model.config.num_joints == 42
+
+
+def test_a_video_is_extracted_with_the_models_joint_set(lips_run, monkeypatch, capsys):
+    import types
+
+    from whispersign_jax import recognize
+
+    root, _ = lips_run
+    clip = np.load(next((root / "processed" / "test" / "features").glob("*.npy")))
+    asked = []
+
+    def load_video(path, settings):  # no MediaPipe here
+        asked.append(settings)
+        return clip
+
+    monkeypatch.setattr(recognize, "load_video", load_video)
+    flags = dict(workdir=str(root / "run"), stage="", keypoints="", video="sign.mp4", camera=None,
+                 decoder="ctc_greedy", beam_size=1, ctc_weight=0.5, dtype="", json=True,
+                 stream=False, realtime=False, window_s=3.0, overlap=0.5, min_confidence=0.0,
+                 backend="tasks", mirrored=False, model_path="h.task", pose_model_path="p.task",
+                 face_model_path="f.task")  # fmt: skip
+    recognize.run_command(types.SimpleNamespace(**flags))
+    assert asked == [
+        recognize.ExtractorSettings("hands_pose_lips", "tasks", False, "h.task", "p.task", "f.task")
+    ]
+    assert json.loads(capsys.readouterr().out)["frames"] == len(clip)

@@ -1,9 +1,13 @@
-"""Video -> `(T, 42, 7)` keypoints with MediaPipe (docs/design.md, "Data contract").
+"""Video -> `(T, J, 7)` keypoints with MediaPipe (docs/design.md, "Data contract").
 No JAX, no TensorFlow.
 
     python -m whispersign_jax.extract --video F.mp4 --out F.npy [--backend auto|tasks|legacy]
-        [--target_fps 60] [--mirrored] [--model_path hand_landmarker.task]
+        [--keypoints hands|hands_pose|hands_pose_lips] [--target_fps 60] [--mirrored]
+        [--model_path hand_landmarker.task] [--pose_model_path pose_landmarker_full.task]
+        [--face_model_path face_landmarker.task]
 
+`--keypoints hands` (the default) tracks the hands only; the sets with pose and lips use
+Holistic (legacy backend) or the Tasks Pose and Face landmarkers next to the hand landmarker.
 A video in which no hand is ever detected is an error (nothing to learn or recognise), as
 are missing, unreadable, empty and one-frame videos; each ExtractionError names the file.
 """
@@ -20,19 +24,29 @@ from pathlib import Path
 import numpy as np
 
 from whispersign_jax import keypoints as kp
+from whispersign_jax.extraction import model_file
 from whispersign_jax.extraction.backends import BACKENDS
 from whispersign_jax.extraction.errors import ExtractionError
-from whispersign_jax.extraction.tracker import HandTracker, open_hand_tracker
+from whispersign_jax.extraction.tracker import (
+    BodyTracker,
+    FrameTracker,
+    HandTracker,
+    open_hand_tracker,
+    open_tracker,
+)
 from whispersign_jax.extraction.tracks import tracks_to_keypoints
 from whispersign_jax.extraction.video import VideoReader
 
 __all__ = [
+    "BodyTracker",
     "ExtractionError",
+    "FrameTracker",
     "HandTracker",
     "VideoTracks",
     "extract_keypoints",
     "extract_tracks",
     "open_hand_tracker",
+    "open_tracker",
     "track_frames",
     "track_video",
 ]
@@ -40,16 +54,29 @@ __all__ = [
 
 @dataclass(frozen=True)
 class VideoTracks:
-    """Per-frame hand tracks of one video, before resampling."""
+    """Per-frame tracks of one video, before resampling: hands, or the joints of a joint set
+    with pose (and lips)."""
 
-    positions: np.ndarray  # (frames, 2, 21, 3) anatomical slots
-    presence: np.ndarray  # (frames, 2) confidence, 0 = missing
+    positions: np.ndarray  # (frames, 2, 21, 3) anatomical slots, or (frames, J, 3) joints
+    presence: np.ndarray  # (frames, 2) or (frames, J) confidence, 0 = missing
     timestamps: np.ndarray  # (frames,) seconds, strictly increasing
     fps: float | None  # the container's frame rate, when it states one
     backend: str
+    joint_set: str = kp.DEFAULT_JOINT_SET
+
+    def part_presence(self, part: str) -> np.ndarray:
+        """`(frames,)` bool: frames in which any point of `part` (`keypoints.PART_SIZES`) was
+        found."""
+        if self.presence.shape[1] == 2:  # hand slots
+            return self.presence[:, kp.HAND_PARTS.index(part)] > 0
+        return np.any(self.presence[:, kp.joint_set(self.joint_set).part(part)] > 0, axis=1)
+
+    def hands_per_frame(self) -> np.ndarray:
+        """`(frames,)` how many hands were found in each frame (0, 1 or 2)."""
+        return sum(self.part_presence(part).astype(int) for part in kp.HAND_PARTS)
 
 
-def track_video(video_path: str | os.PathLike, tracker: HandTracker) -> VideoTracks:
+def track_video(video_path: str | os.PathLike, tracker: FrameTracker) -> VideoTracks:
     """Runs `tracker` over every frame of a video; raises ExtractionError for bad videos."""
     with VideoReader(video_path) as video:
         return track_frames(video.frames(), tracker, video_path, video.fps)
@@ -57,7 +84,7 @@ def track_video(video_path: str | os.PathLike, tracker: HandTracker) -> VideoTra
 
 def track_frames(
     frames: Iterable[tuple[np.ndarray, float]],
-    tracker: HandTracker,
+    tracker: FrameTracker,
     source: str | os.PathLike,
     fps: float | None = None,
 ) -> VideoTracks:
@@ -68,10 +95,10 @@ def track_frames(
             frame_positions, frame_presence = tracker.track(frame_rgb, time_s)
         except (RuntimeError, ValueError) as error:
             raise ExtractionError(
-                f"{source}: hand tracking failed at frame {len(timestamps)} ({error})"
+                f"{source}: tracking failed at frame {len(timestamps)} ({error})"
             ) from error
-        positions.append(frame_positions)  # (2, 21, 3)
-        presence.append(frame_presence)  # (2,)
+        positions.append(frame_positions)  # (2, 21, 3) hands or (J, 3) joints
+        presence.append(frame_presence)  # (2,) or (J,)
         timestamps.append(time_s)
     if len(timestamps) < 2:
         raise ExtractionError(
@@ -79,34 +106,61 @@ def track_frames(
             "is empty, truncated or not decodable by OpenCV; check it with a video player"
         )
     return VideoTracks(
-        np.stack(positions), np.stack(presence), np.asarray(timestamps), fps, tracker.backend_name
+        np.stack(positions),
+        np.stack(presence),
+        np.asarray(timestamps),
+        fps,
+        tracker.backend_name,
+        tracker.joint_set.name,
     )
 
 
 def extract_keypoints(
     video_path: str | os.PathLike,
     *,
+    keypoints: str = kp.DEFAULT_JOINT_SET,
     backend: str = "auto",
     target_fps: float | None = kp.FPS,
     mirrored: bool = False,
     model_path: str | os.PathLike | None = None,
+    pose_model_path: str | os.PathLike | None = None,
+    face_model_path: str | os.PathLike | None = None,
 ) -> np.ndarray:
-    """Keypoints float32 `(T, 42, 7)` of one video, resampled to `target_fps` (None: as is)."""
-    tracks = extract_tracks(video_path, backend=backend, mirrored=mirrored, model_path=model_path)
+    """Keypoints float32 `(T, J, 7)` of joint set `keypoints` of one video, resampled to
+    `target_fps` (None: as is)."""
+    tracks = extract_tracks(
+        video_path,
+        keypoints=keypoints,
+        backend=backend,
+        mirrored=mirrored,
+        model_path=model_path,
+        pose_model_path=pose_model_path,
+        face_model_path=face_model_path,
+    )
     return keypoints_from_tracks(tracks, video_path, target_fps)
 
 
 def extract_tracks(
     video_path: str | os.PathLike,
     *,
+    keypoints: str = kp.DEFAULT_JOINT_SET,
     backend: str = "auto",
     mirrored: bool = False,
     model_path: str | os.PathLike | None = None,
+    pose_model_path: str | os.PathLike | None = None,
+    face_model_path: str | os.PathLike | None = None,
 ) -> VideoTracks:
     """Opens the video first (file errors come before MediaPipe starts), then tracks it."""
     with (
         VideoReader(video_path) as video,
-        open_hand_tracker(backend, mirrored=mirrored, model_path=model_path) as tracker,
+        open_tracker(
+            keypoints,
+            backend,
+            mirrored=mirrored,
+            model_path=model_path,
+            pose_model_path=pose_model_path,
+            face_model_path=face_model_path,
+        ) as tracker,
     ):
         return track_frames(video.frames(), tracker, video_path, video.fps)
 
@@ -115,7 +169,7 @@ def keypoints_from_tracks(
     tracks: VideoTracks, video_path: str | os.PathLike, target_fps: float | None
 ) -> np.ndarray:
     """Resamples the tracks; a video without any detected hand is an ExtractionError."""
-    if not np.any(tracks.presence > 0):
+    if not np.any(tracks.hands_per_frame()):
         raise ExtractionError(
             f"{video_path}: no hand detected in any of its {tracks.timestamps.size} frames; "
             "check that the hands are in view and lit, or try the other backend"
@@ -140,7 +194,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m whispersign_jax.extract", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--video", required=True, help="input video file")
-    parser.add_argument("--out", required=True, help="output .npy file, float32 (T, 42, 7)")
+    parser.add_argument("--out", required=True, help="output .npy file, float32 (T, J, 7)")
+    parser.add_argument(
+        "--keypoints",
+        default=kp.DEFAULT_JOINT_SET,
+        choices=kp.JOINT_SETS,
+        help="joint set: " + ", ".join(s.describe() for s in kp.JOINT_SETS.values()),
+    )
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument(
         "--target_fps",
@@ -151,11 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mirrored", action="store_true", help="the video is mirrored (a selfie view)"
     )
-    parser.add_argument("--model_path", help="hand_landmarker.task for the tasks backend")
+    for model in (model_file.HAND_MODEL, model_file.POSE_MODEL, model_file.FACE_MODEL):
+        parser.add_argument(model.flag, help=f"{model.filename} for the tasks backend")
     args = parser.parse_args(argv)
     try:
         tracks = extract_tracks(
-            args.video, backend=args.backend, mirrored=args.mirrored, model_path=args.model_path
+            args.video,
+            keypoints=args.keypoints,
+            backend=args.backend,
+            mirrored=args.mirrored,
+            model_path=args.model_path,
+            pose_model_path=args.pose_model_path,
+            face_model_path=args.face_model_path,
         )
         keypoints = keypoints_from_tracks(tracks, args.video, args.target_fps)
     except ExtractionError as error:
@@ -164,11 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, keypoints)
-    hands_per_frame = (tracks.presence > 0).sum(axis=1)
+    hands_per_frame = tracks.hands_per_frame()
+    body = "".join(
+        f", {part} in {np.count_nonzero(tracks.part_presence(part))}"
+        for part in kp.joint_set(tracks.joint_set).parts
+        if part not in kp.HAND_PARTS
+    )
     print(
         f"{args.video}: {tracks.timestamps.size} frames "
         f"({tracks.fps or float('nan'):.2f} fps), a hand in {np.count_nonzero(hands_per_frame)}, "
-        f"both in {np.count_nonzero(hands_per_frame == 2)}; backend {tracks.backend}; "
+        f"both in {np.count_nonzero(hands_per_frame == 2)}{body}; backend {tracks.backend}; "
         f"wrote {out} {keypoints.shape}"
     )
     return 0

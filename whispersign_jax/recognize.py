@@ -14,6 +14,7 @@ streams. Videos need MediaPipe and OpenCV (``whispersign_jax.extract``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -98,11 +99,29 @@ def load_keypoint_file(path: str | Path) -> np.ndarray:
     return keypoints.validate_keypoints(array, str(path), require_hand=True)
 
 
-def load_video(path: str | Path, backend: str, mirrored: bool, model_path: str | None):
+@dataclasses.dataclass(frozen=True)
+class ExtractorSettings:
+    """How videos and camera frames become keypoints: the model's joint set and the
+    extractor's flags."""
+
+    keypoints: str = keypoints.DEFAULT_JOINT_SET
+    backend: str = "auto"
+    mirrored: bool = False
+    model_path: str | None = None
+    pose_model_path: str | None = None
+    face_model_path: str | None = None
+
+    def open_tracker(self):
+        from whispersign_jax.extract import open_tracker
+
+        return open_tracker(**dataclasses.asdict(self))
+
+
+def load_video(path: str | Path, settings: ExtractorSettings) -> np.ndarray:
     """Keypoints of a video through the MediaPipe extractor."""
     from whispersign_jax.extract import extract_keypoints
 
-    return extract_keypoints(path, backend=backend, mirrored=mirrored, model_path=model_path)
+    return extract_keypoints(path, **dataclasses.asdict(settings))
 
 
 def replay(clip: np.ndarray, realtime: bool, chunk: int = 4) -> Iterator[np.ndarray]:
@@ -114,16 +133,13 @@ def replay(clip: np.ndarray, realtime: bool, chunk: int = 4) -> Iterator[np.ndar
         yield clip[first : first + chunk]
 
 
-def camera_chunks(
-    index: int, backend: str, mirrored: bool, model_path: str | None
-) -> Iterator[np.ndarray]:
-    """Live ``(n, 42, 7)`` hand keypoints from a webcam (OpenCV), resampled to 60 FPS in short
+def camera_chunks(index: int, settings: ExtractorSettings) -> Iterator[np.ndarray]:
+    """Live ``(n, J, 7)`` keypoints from a webcam (OpenCV), resampled to 60 FPS in short
     chunks; each chunk starts at the previous chunk's last camera frame, so the 60 FPS grid
     restarts every ``CAMERA_CHUNK_S`` (a sub-frame jitter). Not verified on these machines
     (no camera, no OpenCV)."""
     import cv2
 
-    from whispersign_jax.extract import open_hand_tracker
     from whispersign_jax.extraction.tracks import tracks_to_keypoints
 
     capture = cv2.VideoCapture(index)
@@ -132,7 +148,7 @@ def camera_chunks(
     origin = time.perf_counter()
     positions, presence, times = [], [], []
     try:
-        with open_hand_tracker(backend, mirrored=mirrored, model_path=model_path) as tracker:
+        with settings.open_tracker() as tracker:
             while True:
                 ok, frame_bgr = capture.read()
                 if not ok:
@@ -189,23 +205,23 @@ def run_command(args) -> None:
             trained.load(args.workdir, args.stage or None, args.dtype or None),
             decode_flags.decode_options(args),
         )
-        if (args.video or args.camera is not None) and recognizer.trained.joint_set != "hands":
-            raise ValueError(
-                f"the model takes {recognizer.trained.joint_set} keypoints, but the video "
-                "extractor gives hands only; recognise a prepared --keypoints=F.npy file of "
-                f"that joint set (scripts/prepare_vsl_data.py --keypoints "
-                f"{recognizer.trained.joint_set}) or use a model trained on hands."
-            )
         stream_options = dict(
             window_s=args.window_s, overlap=args.overlap, min_confidence=args.min_confidence
         )
-        extractor = (args.backend, args.mirrored, args.model_path or None)
+        extractor = ExtractorSettings(
+            recognizer.trained.joint_set,  # the extractor gives the joints the model takes
+            args.backend,
+            args.mirrored,
+            args.model_path or None,
+            args.pose_model_path or None,
+            args.face_model_path or None,
+        )
         if args.camera is not None:
-            run_stream(recognizer, camera_chunks(args.camera, *extractor), args.json,
+            run_stream(recognizer, camera_chunks(args.camera, extractor), args.json,
                        **stream_options)  # fmt: skip
             return
         source = args.keypoints or args.video
-        clip = load_keypoint_file(source) if args.keypoints else load_video(source, *extractor)
+        clip = load_keypoint_file(source) if args.keypoints else load_video(source, extractor)
         if args.stream or args.realtime:
             run_stream(recognizer, replay(clip, args.realtime), args.json, **stream_options)
             return
@@ -246,6 +262,12 @@ def define_flags() -> None:
     flags.DEFINE_string("backend", "auto", "Extraction backend: auto, tasks or legacy.")
     flags.DEFINE_bool("mirrored", False, "The video or camera image is mirrored (selfie).")
     flags.DEFINE_string("model_path", "", "MediaPipe hand_landmarker.task for the Tasks backend.")
+    flags.DEFINE_string(
+        "pose_model_path", "", "pose_landmarker_full.task for the Tasks backend (models with pose)."
+    )
+    flags.DEFINE_string(
+        "face_model_path", "", "face_landmarker.task for the Tasks backend (models with lips)."
+    )
 
 
 def main(argv: Sequence[str]) -> None:

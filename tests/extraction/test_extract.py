@@ -1,3 +1,4 @@
+import dataclasses
 import sys
 
 import numpy as np
@@ -102,7 +103,10 @@ def test_backend_failure_names_the_file_and_frame():
 def fake_mediapipe(monkeypatch, tmp_path):
     """Fake backends and an empty model cache; returns a setter for legacy availability."""
     monkeypatch.setenv(model_file.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(model_file, "MODEL_URL", "http://127.0.0.1:9/hand_landmarker.task")
+    for name in ("HAND_MODEL", "POSE_MODEL", "FACE_MODEL"):  # downloads fail at once
+        model = getattr(model_file, name)
+        offline = dataclasses.replace(model, url=f"http://127.0.0.1:9/{model.filename}")
+        monkeypatch.setattr(model_file, name, offline)
 
     class FakeMediapipe:
         __version__ = "1.2.2"
@@ -147,7 +151,7 @@ def test_auto_without_model_or_legacy_names_both_options(fake_mediapipe):
     with pytest.raises(extract.ExtractionError) as error:
         tracker.open_hand_tracker("auto")
     message = str(error.value)
-    assert "mediapipe==0.10.21" in message and model_file.MODEL_SHA256 in message
+    assert "mediapipe==0.10.21" in message and model_file.HAND_MODEL.sha256 in message
 
 
 def test_unknown_backend_and_missing_mediapipe_are_explained(monkeypatch):

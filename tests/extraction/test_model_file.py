@@ -37,7 +37,7 @@ def test_download_with_wrong_checksum_saves_nothing(cache, tmp_path):
     source.write_bytes(CONTENT + b"tampered")
     with pytest.raises(ExtractionError, match="not the expected") as error:
         model_file.ensure_model(url=source.as_uri(), sha256=CONTENT_SHA256)
-    assert model_file.MODEL_URL in str(error.value)
+    assert model_file.HAND_MODEL.url in str(error.value)
     assert list(cache.iterdir()) == []
 
 
@@ -45,7 +45,7 @@ def test_offline_error_says_where_to_get_the_file_and_where_to_put_it(cache):
     with pytest.raises(ExtractionError) as error:
         model_file.ensure_model(url="http://127.0.0.1:9/hand_landmarker.task", timeout_s=5)
     message = str(error.value)
-    assert model_file.MODEL_URL in message and model_file.MODEL_SHA256 in message
+    assert model_file.HAND_MODEL.url in message and model_file.HAND_MODEL.sha256 in message
     assert str(cache / "hand_landmarker.task") in message and "--model_path" in message
     assert not cache.exists() or list(cache.iterdir()) == []
 

@@ -1,4 +1,5 @@
-"""Video -> keypoints with MediaPipe: frame reading, hand tracking, slots, resampling.
+"""Video -> keypoints with MediaPipe: frame reading, tracking of hands (and pose and lips), slots,
+resampling.
 
 Nothing here imports JAX or TensorFlow, so extraction runs in a NumPy + OpenCV + MediaPipe
 environment. `whispersign_jax.extract` is the entry point (library function and CLI).

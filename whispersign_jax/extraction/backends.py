@@ -52,6 +52,13 @@ def has_legacy_hands(mediapipe) -> bool:
         return hasattr(getattr(mediapipe, "solutions", None), "hands")
 
 
+def tasks_image(mediapipe, frame_rgb: np.ndarray):
+    """An RGB uint8 `(H, W, 3)` frame as the `mp.Image` that Tasks landmarkers take."""
+    return mediapipe.Image(
+        image_format=mediapipe.ImageFormat.SRGB, data=np.ascontiguousarray(frame_rgb)
+    )
+
+
 class TasksBackend:
     """`mediapipe.tasks` HandLandmarker in VIDEO mode with two hands."""
 
@@ -78,8 +85,10 @@ class TasksBackend:
             ) from error
 
     def detect(self, frame_rgb: np.ndarray, timestamp_ms: int) -> list[HandDetection]:
-        mp = self._mediapipe
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame_rgb))
+        return self.detect_image(tasks_image(self._mediapipe, frame_rgb), timestamp_ms)
+
+    def detect_image(self, image, timestamp_ms: int) -> list[HandDetection]:
+        """`detect` of a frame already wrapped as an `mp.Image` (shared with other tasks)."""
         result = self._landmarker.detect_for_video(image, timestamp_ms)
         return [
             HandDetection(

@@ -9,7 +9,7 @@ from test_prepare_mp_data import write_sequence
 from test_prepare_voya import voya_frames, write_class_file
 
 from whispersign_jax import keypoints as kp
-from whispersign_jax.data.prepare import read_format
+from whispersign_jax.data.prepare import read_format, video_csv
 from whispersign_jax.data.prepare.cli import main as prepare_main
 from whispersign_jax.data.prepare.pose_format import read_pose_keypoints
 
@@ -92,14 +92,32 @@ def test_mp_data_126_refuses_body_sets_naming_its_layout(tmp_path):
     assert code == 2
 
 
-def test_video_formats_refuse_body_sets_before_reading(tmp_path):
-    with pytest.raises(ValueError, match=(
-        r"--keypoints hands_pose: --format kaggle provides hands keypoints only \(its videos "
-        r"go through the MediaPipe hand extractor"
-    )):  # fmt: skip
-        read_format("kaggle", tmp_path / "not even read", keypoints="hands_pose")
+@pytest.mark.parametrize("joint_set", ["hands_pose", "hands_pose_lips"])
+def test_video_formats_send_the_joint_set_and_model_files_to_the_extractor(
+    tmp_path, monkeypatch, joint_set
+):
+    (tmp_path / "a.mp4").write_bytes(b"video")
+    (tmp_path / "labels.csv").write_text("video,label\na.mp4,hello\n")
+    jobs = []
+
+    def run_jobs(function, submitted, workers, description):
+        jobs.extend(submitted)
+        frames = np.zeros((5, kp.joint_set(joint_set).num_joints, 7), np.float32)
+        return [((frames, "0" * 40), None) for _ in submitted]
+
+    monkeypatch.setattr(video_csv, "run_jobs", run_jobs)
+    models = {"pose_model_path": "p.task", "face_model_path": "f.task"}
+    result = read_format("video", tmp_path, label_csv="labels.csv", keypoints=joint_set,
+                         backend="tasks", model_path="h.task", **models)  # fmt: skip
+    (job,) = jobs
+    assert (job.keypoints, job.backend, job.model_path) == (joint_set, "tasks", "h.task")
+    assert (job.pose_model_path, job.face_model_path) == ("p.task", "f.task")
+    (sample,) = result.samples
+    assert sample.keypoints.shape == (5, kp.joint_set(joint_set).num_joints, 7)
+    with pytest.raises(ValueError, match=r"--pose_model_path does not apply to --format pose"):
+        read_format("pose", tmp_path, keypoints=joint_set, pose_model_path="p.task")
     with pytest.raises(ValueError, match=r"Unknown keypoint joint set 'face'"):
-        read_format("mp_data", tmp_path, keypoints="face")
+        read_format("kaggle", tmp_path, keypoints="face")
 
 
 def test_pose_fixture_gives_hands_pose_lips(fixtures_dir):

@@ -2,6 +2,7 @@
 environment (no JAX, no tqdm there), two worker processes, on the real signing clip."""
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -64,3 +65,23 @@ def test_kaggle_copy_layout_with_the_real_extractor(side_python, tmp_path):
     right_present = (keypoints[:, 21:, 6] > 0).all(axis=1)
     assert 0.2 < right_present.mean() < 0.6  # the signer's right hand, in its anatomical slot
     assert (keypoints[:, :21, 6] > 0).any(axis=1).mean() < 0.1
+
+
+def test_video_csv_with_hands_pose_through_holistic(side_python, tmp_path):
+    shutil.copy(CLIP, tmp_path / "clip.mp4")
+    (tmp_path / "labels.csv").write_text("video,gloss\nclip.mp4,hello\n", encoding="utf-8")
+    out = tmp_path / "out"
+    command = [str(side_python), str(REPO / "scripts" / "prepare_vsl_data.py")]
+    command += ["--format", "video", "--data_dir", str(tmp_path), "--label_csv", "labels.csv"]
+    command += ["--output_dir", str(out), "--backend", "legacy", "--workers", "1"]
+    command += ["--keypoints", "hands_pose", "--split_fractions", "1,0,0"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "video: 1 ok, 0 skipped" in run.stdout and "(hands_pose keypoints)" in run.stdout
+    assert json.loads((out / "keypoints.json").read_text()) == {"joint_set": "hands_pose"}
+    keypoints = np.load(out / "train" / "features" / "sample_00000.npy", allow_pickle=False)
+    assert keypoints.shape[1:] == (55, 7) and abs(keypoints.shape[0] - 115) <= 1
+    assert (keypoints[:, 42:, 6] > 0).any(axis=1).mean() > 0.9  # pose in (nearly) every frame
+    right_present = (keypoints[:, 21:42, 6] > 0).all(axis=1)
+    assert 0.2 < right_present.mean() < 0.6 and not (keypoints[:, :21, 6] > 0).any()

@@ -15,7 +15,8 @@ def fake_extractor(monkeypatch):
     anything else an ExtractionError. Records the settings it was called with."""
     calls = []
 
-    def extract_keypoints(path, *, backend, target_fps, mirrored, model_path):
+    def extract_keypoints(path, *, backend, target_fps, mirrored, model_path, keypoints, **models):
+        assert keypoints == "hands" and models == {"pose_model_path": None, "face_model_path": None}
         calls.append((path.name, backend, target_fps, mirrored))
         content = path.read_bytes().decode()
         if content.startswith("frames:"):

@@ -62,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     add("--workers", type=int, help=option_help("workers", "; default: CPUs"))
     add("--backend", help=option_help("backend", "; default auto"))
     add("--model_path", help=option_help("model_path"))
+    add("--pose_model_path", help=option_help("pose_model_path"))
+    add("--face_model_path", help=option_help("face_model_path"))
     return p
 
 

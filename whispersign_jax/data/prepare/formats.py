@@ -23,14 +23,14 @@ OPTIONS = {
     "workers": "video extraction processes",
     "backend": "MediaPipe backend: auto, tasks or legacy",
     "model_path": "hand_landmarker.task for the tasks backend",
+    "pose_model_path": "pose_landmarker_full.task for the tasks backend (pose)",
+    "face_model_path": "face_landmarker.task for the tasks backend (lips)",
 }
-VIDEO_OPTIONS = ("mirrored", "workers", "backend", "model_path")
+VIDEO_OPTIONS = (
+    "mirrored", "workers", "backend", "model_path", "pose_model_path", "face_model_path",
+)  # fmt: skip
 HANDS_ONLY = ("hands",)
 ALL_JOINT_SETS = tuple(kp.JOINT_SETS)
-VIDEO_JOINT_SETS_NOTE = (
-    "its videos go through the MediaPipe hand extractor; extraction of pose and lips with "
-    "Holistic is not implemented yet"
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +88,7 @@ FORMATS = {
             reader="kaggle:read_kaggle",
             options=VIDEO_OPTIONS,
             tfds_name="vsl_kaggle",
-            joint_sets_note=VIDEO_JOINT_SETS_NOTE,
+            joint_sets=ALL_JOINT_SETS,  # videos go through the extractor
             manual_download="Download the Kaggle dataset 'VSL - Vietnamese Sign Languages' and "
             "unpack it in the manual folder (videos/ + label.csv, or Dataset/Videos/ + "
             "Dataset/Labels/label.csv).",
@@ -110,7 +110,7 @@ FORMATS = {
             reader="video_csv:read_video_csv",
             options=("label_csv", *VIDEO_OPTIONS),
             tfds_name="sign_videos",
-            joint_sets_note=VIDEO_JOINT_SETS_NOTE,
+            joint_sets=ALL_JOINT_SETS,
             manual_download="Put the videos and a labels.csv (a video path and a label "
             "column) in the manual folder.",
             needs_label_csv=True,

@@ -46,6 +46,9 @@ class ExtractionJob:
     target_fps: float = kp.FPS
     mirrored: bool = False
     model_path: str | None = None
+    keypoints: str = kp.DEFAULT_JOINT_SET
+    pose_model_path: str | None = None
+    face_model_path: str | None = None
 
 
 def read_csv_rows(csv_path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -139,17 +142,21 @@ def content_hash(path: Path) -> str:
 
 
 def extract_job(job: ExtractionJob) -> tuple[np.ndarray, str]:
-    """Runs in a worker process: (keypoints `(T, 42, 7)`, sha1 of the file) of one video."""
+    """Runs in a worker process: (keypoints `(T, J, 7)`, sha1 of the file) of one video."""
     from whispersign_jax import extract
 
     keypoints = extract.extract_keypoints(
         job.path,
+        keypoints=job.keypoints,
         backend=job.backend,
         target_fps=job.target_fps,
         mirrored=job.mirrored,
         model_path=job.model_path,
+        pose_model_path=job.pose_model_path,
+        face_model_path=job.face_model_path,
     )
-    return kp.validate_keypoints(keypoints, str(job.path)), content_hash(job.path)
+    keypoints = kp.validate_keypoints(keypoints, str(job.path), job.keypoints)
+    return keypoints, content_hash(job.path)
 
 
 def extract_videos(
@@ -161,14 +168,24 @@ def extract_videos(
     mirrored: bool = False,
     backend: str = "auto",
     model_path: str | None = None,
+    keypoints: str = kp.DEFAULT_JOINT_SET,
+    pose_model_path: str | None = None,
+    face_model_path: str | None = None,
 ) -> SourceResult:
-    """Extracts each distinct video once and adds one sample per (video, gloss) to `result`.
+    """Extracts each distinct video once (keypoints of joint set `keypoints`) and adds one
+    sample per (video, gloss) to `result`.
 
     The recording id is the sha1 of the video's bytes: a file listed under several labels,
     or copied under another name, stays in one split.
     """
     paths = sorted({video.path for video in videos})
-    jobs = [ExtractionJob(p, backend, target_fps, mirrored, model_path) for p in paths]
+    jobs = [
+        ExtractionJob(
+            p, backend, target_fps, mirrored, model_path, keypoints, pose_model_path,
+            face_model_path,
+        )
+        for p in paths
+    ]  # fmt: skip
     outcomes = dict(zip(paths, run_jobs(extract_job, jobs, workers, "extracting"), strict=True))
     for path, (_, error) in outcomes.items():
         if error is not None:
