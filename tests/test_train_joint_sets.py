@@ -122,17 +122,10 @@ def test_checkpoints_without_a_joint_set_mean_hands(tmp_path):
                 "stage": "s", "step": 1, "metrics": {}, "preprocessing": {
                     "normalize_hands": False, "mean": None, "std": None}}  # fmt: skip
 
-    class Manager:
-        def latest_step(self):
-            return 1
-
-        def restore(self, step, args):
-            model = WhisperSign(ModelConfig(num_glosses=3))
-            variables = jax.eval_shape(lambda: init_variables(model, jax.random.key(0)))
-            zeros = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), variables)
-            return type("Restored", (), {"model": zeros})
-
-    run = trained._restore(Manager(), None, metadata, config=None)
+    model = WhisperSign(ModelConfig(num_glosses=3))
+    variables = jax.eval_shape(lambda: init_variables(model, jax.random.key(0)))
+    zeros = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), variables)
+    run = trained._trained_model(zeros, None, metadata, config=None)
     assert run.joint_set == "hands" and run.model.config.num_joints == 42
 
 
