@@ -21,6 +21,7 @@ from whispersign_jax.extraction.backends import (
 )
 from whispersign_jax.extraction.body import BodyDetection
 from whispersign_jax.extraction.errors import ExtractionError
+from whispersign_jax.extraction.model_file import FACE_MODEL, POSE_MODEL
 from whispersign_jax.extraction.slots import HandDetection
 
 # Holistic reports which hand is which, but no score for it.
@@ -100,6 +101,20 @@ class HolisticBackend:
         self._holistic.close()
 
 
+def _video_landmarker(vision, base_options, kind: str, model: Path):
+    """A Tasks pose or face landmarker in VIDEO mode for one person (``kind``: pose, face)."""
+    landmarker, options, count, model_file = {
+        "pose": (vision.PoseLandmarker, vision.PoseLandmarkerOptions, "num_poses", POSE_MODEL),
+        "face": (vision.FaceLandmarker, vision.FaceLandmarkerOptions, "num_faces", FACE_MODEL),
+    }[kind]
+    settings = options(
+        base_options=base_options(model_asset_path=str(model)),
+        running_mode=vision.RunningMode.VIDEO,
+        **{count: 1},
+    )
+    return _create(landmarker, settings, model, f"{kind} landmarker", model_file.flag)
+
+
 class TasksBodyBackend:
     """The Tasks HandLandmarker (two hands), PoseLandmarker and, when `face_model` is given,
     FaceLandmarker, all in VIDEO mode on the same frames. Built against the documented API
@@ -117,31 +132,11 @@ class TasksBodyBackend:
         try:
             self._hands = TasksBackend(hand_model)
             self._landmarkers.append(self._hands)
-            self._pose = _create(
-                vision.PoseLandmarker,
-                vision.PoseLandmarkerOptions(
-                    base_options=BaseOptions(model_asset_path=str(pose_model)),
-                    running_mode=vision.RunningMode.VIDEO,
-                    num_poses=1,
-                ),
-                pose_model,
-                "pose landmarker",
-                "--pose_model_path",
-            )
+            self._pose = _video_landmarker(vision, BaseOptions, "pose", pose_model)
             self._landmarkers.append(self._pose)
             self._face = None
             if face_model is not None:
-                self._face = _create(
-                    vision.FaceLandmarker,
-                    vision.FaceLandmarkerOptions(
-                        base_options=BaseOptions(model_asset_path=str(face_model)),
-                        running_mode=vision.RunningMode.VIDEO,
-                        num_faces=1,
-                    ),
-                    face_model,
-                    "face landmarker",
-                    "--face_model_path",
-                )
+                self._face = _video_landmarker(vision, BaseOptions, "face", face_model)
                 self._landmarkers.append(self._face)
         except BaseException:
             self.close()
