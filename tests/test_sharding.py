@@ -238,6 +238,8 @@ def test_checkpoint_saved_on_8_devices_restores_on_1(eight_devices):
         float(model_np["params"]["dense"]["kernel"].sum()), rel=1e-5
     )
     assert restored["step"] == 7
+    fingerprints = restored["metadata"].pop("fingerprints")  # checked on 1 device: they match
+    assert set(fingerprints) == {"model", "train"} and len(fingerprints["model"]) == 4
     assert restored["metadata"] == {"stage": "stage2", "metrics": {"wer": 0.25}}
 
 
