@@ -1,18 +1,20 @@
-"""The guide's settings for small datasets (fewer than 500 samples), all three stages.
+"""Settings for small datasets (a few hundred to a few thousand clips), all three stages.
 
-    python -m whispersign_jax.data.tfds_builders.build --name mp_data \
-        --manual_dir ../shared/fixtures/mp_data_asl/MP_Data --data_dir data/tfds
+    python scripts/prepare_vsl_data.py --format mp_data \
+        --data_dir ../shared/fixtures/mp_data_asl --output_dir data/mp
     python -m whispersign_jax.main --config=configs/small_data.py --workdir=runs/small \
-        --config.data.source=tfds --config.data.name=mp_data --config.data.tfds_dir=data/tfds
+        --config.data.dir=data/mp
     python -m whispersign_jax.evaluate --workdir=runs/small --split=test
 
-(or ``--config.data.source=processed --config.data.dir=DIR`` for a prepared folder).
+(or ``--config.data.source=tfds --config.data.name=mp_data`` for a TFDS build).
 A smaller model than ``base`` (d_model 256, 4 heads, 4 + 4 layers, MLP 1024) with more
-dropout (0.2) and short warm-ups, so a few hundred clips do not overfit it at once.
-Expected result on the MP_Data fixture (16 ASL words, 320 clips of 20 frames by three
-people): test accuracy about 0.94 with the default attention rescoring and 0.91 with CTC
-greedy (chance: 0.06), in about 13 minutes on a shared 2-core CPU (docs/benchmarks.md).
-``--config.pretrained`` would replace these sizes with the checkpoint's own.
+dropout (0.2) and short warm-ups, so a few hundred clips do not overfit it at once; budgets
+that follow the data (docs/design.md, "Training budgets"). Expected result on the MP_Data
+fixture (16 ASL words, 320 clips of 20 frames by three people), over three splits: test
+accuracy about 0.97 with the default attention rescoring and with CTC greedy (chance: 0.06),
+in 5-9 minutes on a shared 2-core CPU; a few thousand clips stop at the step caps
+(docs/benchmarks.md). ``--config.pretrained`` would replace these sizes with the
+checkpoint's own.
 """
 
 from configs import default
@@ -33,7 +35,7 @@ def get_config():
     config.log_every_steps = 20
     config.checkpoint_every_steps = 200
     # Budgets that follow the data: the epochs of the default schedule for a few hundred
-    # clips, step caps for a few thousand (about 15 minutes on 2 CPU cores), validation by
+    # clips, step caps for a few thousand (about 20 CPU-minutes in all), validation by
     # steps, and a stage ends once its validation loss stalls.
     config.eval_every_steps = 200
     config.early_stopping.patience = 5  # validations, i.e. 1000 steps
@@ -47,7 +49,7 @@ def get_config():
     # which needs a higher rate than fine-tuning Whisper's (the default 5e-5).
     config.stages.stage2.lr = 3e-4
     config.stages.stage2.warmup_steps = 200
-    config.stages.stage2.max_steps = 6000
+    config.stages.stage2.max_steps = 5000
     config.stages.stage3.lr = 3e-5
     config.stages.stage3.max_steps = 1000
     config.stages.stage3.window_seconds = 1.5  # short clips: windows shorter than most
