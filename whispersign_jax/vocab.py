@@ -14,6 +14,7 @@ from pathlib import Path
 LABEL_MAP_FILE = "label_map.json"  # the vocabulary on disk, next to data and checkpoints
 BLANK = "<blank>"
 SPECIAL_TOKENS = ("<sos>", "<eos>", "<pad>")
+RESERVED_NAMES = (BLANK, *SPECIAL_TOKENS)  # never gloss names
 BLANK_ID = 0
 
 
@@ -41,7 +42,7 @@ class Vocabulary:
     def __post_init__(self) -> None:
         if not self.glosses:
             raise ValueError("A vocabulary needs at least one gloss.")
-        reserved = {BLANK, *SPECIAL_TOKENS} & set(self.glosses)
+        reserved = set(RESERVED_NAMES) & set(self.glosses)
         if reserved:
             raise ValueError(f"Gloss names {sorted(reserved)} are reserved for special tokens.")
         if len(set(self.glosses)) != len(self.glosses):
