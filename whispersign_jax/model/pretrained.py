@@ -101,6 +101,7 @@ def whisper_model_config(source: str | Path, num_glosses: int, **overrides: Any)
     path = resolve_checkpoint(source)
     hf_config = _read_config(path)
     positions = hf_config.get("max_target_positions", ModelConfig.max_target_positions)
+    positions = _size(positions, "max_target_positions", _config_source(path))
     sizes = {**_whisper_sizes(hf_config, path), "max_target_positions": positions}
     return ModelConfig(num_glosses=num_glosses, **{**sizes, **overrides})
 
@@ -190,12 +191,13 @@ def _download(repo_id: str) -> Path:
 
 def _read_config(path: Path) -> dict[str, Any]:
     """``config.json``'s fields; for a CTranslate2 folder, the same fields from its model.bin."""
+    source = _config_source(path)
     if _is_ctranslate2(path):
-        config = ctranslate2.whisper_config(ctranslate2.read_model_bin(path / CT2_FILE))
-        source = path / CT2_FILE
+        config = ctranslate2.whisper_config(ctranslate2.read_model_bin(source))
     else:
-        config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-        source = path / CONFIG_FILE
+        config = _read_json(source)
+        if not isinstance(config, dict):
+            raise ValueError(f"{source} is not a Whisper config: a JSON object is expected.")
     missing = [key for key in SIZE_KEYS if key not in config]
     if config.get("model_type") != "whisper" or missing:
         raise ValueError(
@@ -212,20 +214,52 @@ def _read_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def _config_source(path: Path) -> Path:
+    """The file a checkpoint's sizes come from: ``config.json``, or a CTranslate2 model.bin."""
+    return path / CT2_FILE if _is_ctranslate2(path) else path / CONFIG_FILE
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(
+            f"Cannot read {file}: {err}. It is not valid UTF-8 JSON: the file looks truncated "
+            "or corrupt; delete it and re-download the checkpoint."
+        ) from err
+
+
+def _size(value: Any, key: str, source: Path) -> int:
+    """A size field of a checkpoint config: a whole number >= 1."""
+    if type(value) is not int or value < 1:
+        raise ValueError(
+            f"{source}: {key}={value!r} is not a size (a whole number >= 1); the config is "
+            "corrupt or not Whisper's: re-download the checkpoint."
+        )
+    return value
+
+
 def _whisper_sizes(hf_config: Mapping[str, Any], path: Path) -> dict[str, int]:
     """The ``ModelConfig`` size fields of a Whisper ``config.json``."""
-    heads = (hf_config["encoder_attention_heads"], hf_config["decoder_attention_heads"])
-    ffn = (hf_config["encoder_ffn_dim"], hf_config["decoder_ffn_dim"])
+    source = _config_source(path)
+    size = {key: _size(hf_config[key], key, source) for key in SIZE_KEYS}
+    heads = (size["encoder_attention_heads"], size["decoder_attention_heads"])
+    ffn = (size["encoder_ffn_dim"], size["decoder_ffn_dim"])
     if heads[0] != heads[1] or ffn[0] != ffn[1]:
         raise ValueError(
             f"Checkpoint {path} has encoder/decoder attention heads {heads[0]}/{heads[1]} and "
             f"MLP widths {ffn[0]}/{ffn[1]}; this model needs the encoder and decoder to share "
             "both sizes."
         )
+    if size["d_model"] % heads[0]:
+        raise ValueError(
+            f"{source}: d_model={size['d_model']} is not divisible by the {heads[0]} attention "
+            "heads; the config is corrupt or not Whisper's: re-download the checkpoint."
+        )
     return {
-        "d_model": hf_config["d_model"],
-        "encoder_layers": hf_config["encoder_layers"],
-        "decoder_layers": hf_config["decoder_layers"],
+        "d_model": size["d_model"],
+        "encoder_layers": size["encoder_layers"],
+        "decoder_layers": size["decoder_layers"],
         "num_heads": heads[0],
         "ffn_dim": ffn[0],
     }
@@ -252,7 +286,15 @@ def _tensor_index(path: Path) -> dict[str, tuple[Path, str]]:
         with _open(path / WEIGHTS_FILE) as f:
             files = dict.fromkeys(f.keys(), path / WEIGHTS_FILE)
     else:
-        weight_map = json.loads((path / INDEX_FILE).read_text(encoding="utf-8"))["weight_map"]
+        weight_map = _read_json(path / INDEX_FILE)
+        weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
+        if not isinstance(weight_map, dict) or not all(
+            isinstance(file, str) for file in weight_map.values()
+        ):
+            raise ValueError(
+                f"{path / INDEX_FILE} has no weight_map of tensor names to files; the file is "
+                "corrupt: delete it and re-download the checkpoint."
+            )
         files = {name: path / file for name, file in weight_map.items()}
     return {name.removeprefix("model."): (file, name) for name, file in files.items()}
 
@@ -312,6 +354,11 @@ def _convert(tensor: np.ndarray, param, flax_path: str, name: str, path: Path) -
         raise ValueError(
             f"Tensor {name} in checkpoint {path} has shape {tensor.shape} but the model expects "
             f"{expected} (for {flax_path})."
+        )
+    if not np.isfinite(tensor).all():
+        raise ValueError(
+            f"Tensor {name} in checkpoint {path} holds NaN or infinite values; the file is "
+            "corrupt: delete it and re-download the checkpoint."
         )
     tensor = tensor.T if kernel else tensor
     return jax.device_put(np.asarray(tensor, dtype=param.dtype), getattr(param, "sharding", None))
