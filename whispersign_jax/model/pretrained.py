@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class LoadReport:
     """What ``load_whisper_weights`` did, by Flax path and checkpoint tensor name."""
 
     source: str
+    revision: str  # the hub revision asked for ("" = main; local folders have none)
     loaded: list[str]  # Flax paths set from the checkpoint
     fresh: list[str]  # Flax paths that keep their initialisation
     skipped: list[str]  # checkpoint tensors left unused
@@ -66,10 +68,12 @@ class LoadReport:
 
     def summary(self) -> str:
         fresh_modules = sorted({path.rsplit("/", 1)[0] for path in self.fresh})
+        revision = f" at revision {self.revision}" if self.revision else ""
         return (
             f"Loaded {len(self.loaded)} tensors ({self.loaded_parameters:,} parameters) from "
-            f"Whisper checkpoint {self.source}. Initialised fresh: {len(self.fresh)} tensors "
-            f"({self.fresh_parameters:,} parameters) in {', '.join(fresh_modules) or 'nothing'}. "
+            f"Whisper checkpoint {self.source}{revision}. Initialised fresh: {len(self.fresh)} "
+            f"tensors ({self.fresh_parameters:,} parameters) in "
+            f"{', '.join(fresh_modules) or 'nothing'}. "
             f"Skipped checkpoint tensors: {', '.join(self.skipped) or 'none'}."
         )
 
@@ -86,19 +90,22 @@ def checkpoint_name(flax_path: str) -> str | None:
     return f"{module.replace('/', '.')}.{LEAF_NAMES[leaf]}"
 
 
-def resolve_checkpoint(source: str | Path) -> Path:
+def resolve_checkpoint(source: str | Path, revision: str = "") -> Path:
     """A local checkpoint directory (Hugging Face or CTranslate2), or a hub id
-    (``openai/whisper-base``) downloaded once."""
+    (``openai/whisper-base``) downloaded once, at ``revision`` (a branch, tag or commit hash;
+    "" = main). A download lands whole or not at all."""
     path = Path(source).expanduser()
     text = str(source)
     if path.exists() or text.startswith(("/", ".", "~")) or text.count("/") > 1:
         return _check_files(path)
-    return _check_files(_download(text))
+    return _download(text, revision)
 
 
-def whisper_model_config(source: str | Path, num_glosses: int, **overrides: Any) -> ModelConfig:
+def whisper_model_config(
+    source: str | Path, num_glosses: int, revision: str = "", **overrides: Any
+) -> ModelConfig:
     """A ``ModelConfig`` with the checkpoint's sizes; ``overrides`` set any other field."""
-    path = resolve_checkpoint(source)
+    path = resolve_checkpoint(source, revision)
     hf_config = _read_config(path)
     positions = hf_config.get("max_target_positions", ModelConfig.max_target_positions)
     positions = _size(positions, "max_target_positions", _config_source(path))
@@ -107,15 +114,16 @@ def whisper_model_config(source: str | Path, num_glosses: int, **overrides: Any)
 
 
 def load_whisper_weights(
-    params: Params, config: ModelConfig, source: str | Path
+    params: Params, config: ModelConfig, source: str | Path, revision: str = ""
 ) -> tuple[Params, LoadReport]:
-    """Copy of ``params`` (the ``params`` collection) with Whisper's encoder/decoder weights."""
+    """Copy of ``params`` (the ``params`` collection) with Whisper's encoder/decoder weights
+    (of hub ``revision`` for a hub id; "" = main)."""
     if not {"encoder", "decoder"} <= set(params):
         raise ValueError(
             f"load_whisper_weights needs the 'params' collection (with 'encoder' and 'decoder'), "
             f"got top-level keys {sorted(params)}."
         )
-    path = resolve_checkpoint(source)
+    path = resolve_checkpoint(source, revision)
     _check_sizes(config, _whisper_sizes(_read_config(path), path), path)
     flat = {"/".join(key): value for key, value in traverse_util.flatten_dict(params).items()}
     wanted = {p: name for p in flat if (name := checkpoint_name(p)) is not None}
@@ -127,6 +135,7 @@ def load_whisper_weights(
     fresh = sorted(set(flat) - set(wanted))
     report = LoadReport(
         source=str(source),
+        revision=revision,
         loaded=sorted(wanted),
         fresh=fresh,
         skipped=sorted(set(index) - set(wanted.values())),
@@ -162,31 +171,86 @@ def _is_ctranslate2(path: Path) -> bool:
     return not safetensors and (path / CT2_FILE).is_file()
 
 
-def _download(repo_id: str) -> Path:
-    """Fetches config and weight files into the Hugging Face cache (or finds them there)."""
+def _download(repo_id: str, revision: str = "") -> Path:
+    """Fetches config and weight files into the Hugging Face cache (or finds them there), at
+    ``revision``; a snapshot that lacks files or holds a cut one is removed and refused, so a
+    later call downloads it again instead of loading half a checkpoint."""
     import huggingface_hub
     from huggingface_hub import errors
 
     # Read at call time: huggingface_hub reads the variable once, at import.
     offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
     offline = offline or huggingface_hub.constants.HF_HUB_OFFLINE
+    at = f" at revision {revision!r}" if revision else ""
     try:
         snapshot = huggingface_hub.snapshot_download(
-            repo_id, allow_patterns=HUB_FILES, local_files_only=offline
+            repo_id, revision=revision or None, allow_patterns=HUB_FILES, local_files_only=offline
         )
     except errors.LocalEntryNotFoundError as err:
         reason = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub is unreachable"
         raise FileNotFoundError(
-            f"Whisper checkpoint {repo_id!r} is not a local directory, is not in the Hugging Face "
-            f"cache, and {reason}. Download it once while online (`hf download {repo_id}`) or "
-            f"pass a local directory with {EXPECTED_FILES}."
+            f"Whisper checkpoint {repo_id!r}{at} is not a local directory, is not in the Hugging "
+            f"Face cache, and {reason}. Download it once while online (`hf download {repo_id}"
+            f"{' --revision ' + revision if revision else ''}`) or pass a local directory with "
+            f"{EXPECTED_FILES}."
+        ) from err
+    except errors.RevisionNotFoundError as err:
+        raise FileNotFoundError(
+            f"config.pretrained_revision={revision!r} is not a branch, tag or commit of "
+            f"{repo_id!r} on the Hugging Face Hub; pass one that exists, or '' for main."
         ) from err
     except (errors.HFValidationError, errors.RepositoryNotFoundError) as err:
         raise FileNotFoundError(
             f"{repo_id!r} is neither a local checkpoint directory nor a Hugging Face hub id: "
             f"pass a directory with {EXPECTED_FILES} or an id such as 'openai/whisper-base'."
         ) from err
-    return Path(snapshot)
+    path = Path(snapshot)
+    try:
+        return _check_complete(path)
+    except (FileNotFoundError, ValueError) as err:
+        shutil.rmtree(path, ignore_errors=True)
+        raise FileNotFoundError(
+            f"The download of {repo_id!r}{at} is incomplete ({err}); removed {path} so that "
+            "the next run downloads it again. Check the connection and the disk space, and "
+            "run again."
+        ) from err
+
+
+def _check_complete(path: Path) -> Path:
+    """``path`` when it holds a whole checkpoint: the expected files, every shard its index
+    lists, and safetensors files as long as their headers say."""
+    _check_files(path)
+    if (path / WEIGHTS_FILE).is_file():
+        files = [path / WEIGHTS_FILE]
+    elif (path / INDEX_FILE).is_file():
+        files = sorted({file for file, _ in _tensor_index(path).values()})
+    else:
+        files = []  # a CTranslate2 folder: read_model_bin checks model.bin's own lengths
+        ctranslate2.read_model_bin(path / CT2_FILE)
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"{file} is missing")
+        _check_safetensors_length(file)
+    return path
+
+
+def _check_safetensors_length(file: Path) -> None:
+    """A ValueError when ``file`` is shorter or longer than its safetensors header says."""
+    size = file.stat().st_size
+    with open(file, "rb") as stream:
+        prefix = stream.read(8)
+        header_size = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 0 < header_size <= size - 8:
+            raise ValueError(f"{file} has no complete safetensors header")
+        try:
+            header = json.loads(stream.read(header_size))
+            ends = [int(entry["data_offsets"][1]) for key, entry in header.items()
+                    if key != "__metadata__"]  # fmt: skip
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+            raise ValueError(f"{file} has an unreadable safetensors header ({err})") from err
+    expected = 8 + header_size + max(ends, default=0)
+    if size != expected:
+        raise ValueError(f"{file} has {size} bytes, its header describes {expected}")
 
 
 def _read_config(path: Path) -> dict[str, Any]:
