@@ -59,6 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
     # Whisper checkpoint: a Hugging Face or CTranslate2 (faster-whisper) dir, or a hub id
     # (openai/whisper-base); "" = none
     config.pretrained = ""
+    config.pretrained_revision = ""  # hub id's branch, tag or commit hash to pin; "" = main
     config.init_checkpoint = ""  # a stage folder of another workdir to start from
     # compiled XLA programs kept across runs; "" = off (default: $WHISPERSIGN_COMPILE_CACHE or
     # ~/.cache/whispersign_jax/xla)

@@ -57,3 +57,48 @@ def test_confusion_image_darkens_with_the_share_of_each_row():
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
     big = render_confusion(np.eye(60, dtype=int), [f"g{i}" for i in range(60)])
     assert big.shape[0] == big.shape[1] and big.min() < 50  # unlabelled, diagonal is dark
+
+
+def evaluate_args(workdir, **flags):
+    import types
+
+    values = dict(workdir=str(workdir), split="test", stage="", dtype="", decoder="ctc_greedy",
+                  beam_size=4, ctc_weight=0.3)  # fmt: skip
+    return types.SimpleNamespace(**{**values, **flags})
+
+
+def test_expected_errors_end_in_one_line(tmp_path, monkeypatch, capsys):
+    """A missing workdir, a workdir without checkpoints, a bad split and a corrupt checkpoint:
+    one line each (SystemExit with the message, exit status 1 under absl), no traceback."""
+    from whispersign_jax.checkpointing import CorruptCheckpointError
+
+    with pytest.raises(SystemExit, match=r"^error: .*absent/config\.json not found"):
+        evaluate.run_command(evaluate_args(tmp_path / "absent"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"run_stages": ["stage1"]}))
+    with pytest.raises(SystemExit, match=r"^error: No best checkpoint for \['stage1'\]"):
+        evaluate.run_command(evaluate_args(tmp_path / "run"))
+    with pytest.raises(SystemExit, match=r"^error: --split='dev' is not a split; choose one of"):
+        evaluate.run_command(evaluate_args(tmp_path / "run", split="dev"))
+
+    def corrupt(*args, **kwargs):
+        raise CorruptCheckpointError("runs/x/stage1/checkpoints/best/7 is corrupt")
+
+    monkeypatch.setattr(evaluate, "evaluate_workdir", corrupt)
+    with pytest.raises(SystemExit, match=r"^error: runs/x/stage1/checkpoints/best/7 is corrupt$"):
+        evaluate.run_command(evaluate_args(tmp_path / "run"))
+    assert capsys.readouterr().out == ""
+
+
+def test_command_line_error_is_one_line_and_fails(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "whispersign_jax.evaluate", f"--workdir={tmp_path / 'absent'}"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "absent/config.json not found" in result.stderr

@@ -72,3 +72,13 @@ def test_check_config_refuses_another_config_and_names_both_sides(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"config\.json is unreadable"):
         check_config(tmp_path, json.dumps({"seed": 0}))
+
+
+def test_a_field_added_later_matches_its_old_behaviour_in_a_saved_config():
+    from whispersign_jax.workdir import config_differences
+
+    saved = {"pretrained": "openai/whisper-base"}  # written before pretrained_revision existed
+    assert config_differences(saved, {**saved, "pretrained_revision": ""}) == []
+    assert config_differences(saved, {**saved, "pretrained_revision": "v2"}) == [
+        "pretrained_revision: '' -> 'v2'"
+    ]

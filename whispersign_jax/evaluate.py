@@ -24,6 +24,7 @@ import jax
 from absl import app, flags
 
 from whispersign_jax import cli, compile_cache, decoding, distributed, losses
+from whispersign_jax.checkpointing import CorruptCheckpointError
 from whispersign_jax.data.batching import eval_batches
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
@@ -131,10 +132,18 @@ def evaluate_workdir(
     from whispersign_jax import trained
     from whispersign_jax.data.sources import load_splits
 
+    if split not in SPLITS:
+        raise ValueError(f"--split={split!r} is not a split; choose one of {', '.join(SPLITS)}.")
     options = options or DecodeOptions()
     run = trained.load_trained(workdir, stage, dtype)
     _, splits = load_splits(run.config.data)
     samples = splits[split]
+    if not samples:
+        raise ValueError(
+            f"The {split} split of the workdir's data (config.data.source="
+            f"{run.config.data.source!r}) has no usable samples; nothing to evaluate (pass "
+            "another --split, or check the skipped samples logged above)."
+        )
     if not run.preprocessor.is_identity:
         samples = [dataclasses.replace(s, keypoints=run.preprocessor(s.keypoints)) for s in samples]
     data = run.config.data
@@ -214,18 +223,31 @@ def define_flags() -> None:
     flags.DEFINE_string("dtype", "", "Compute dtype override: float32 or bfloat16.")
 
 
+# What a user can cause and fix: a missing workdir or checkpoint, a bad split, setting or data,
+# a corrupt checkpoint. They end in one line naming the cause, exit status 1.
+EXPECTED_ERRORS = (FileNotFoundError, ValueError, CorruptCheckpointError)
+
+
+def run_command(args) -> None:
+    """The command line's work; ``args`` has the flags as attributes (absl FLAGS in use)."""
+    try:
+        summary = evaluate_workdir(
+            args.workdir,
+            args.split,
+            args.stage or None,
+            decode_flags.decode_options(args),
+            dtype=args.dtype or None,
+        )
+    except EXPECTED_ERRORS as error:
+        raise SystemExit(f"error: {error}") from None
+    print(json.dumps(summary))
+
+
 def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     compile_cache.enable()  # $WHISPERSIGN_COMPILE_CACHE, "" = off
-    summary = evaluate_workdir(
-        FLAGS.workdir,
-        FLAGS.split,
-        FLAGS.stage or None,
-        decode_flags.decode_options(FLAGS),
-        dtype=FLAGS.dtype or None,
-    )
-    print(json.dumps(summary))
+    run_command(FLAGS)
 
 
 def run() -> None:

@@ -315,9 +315,16 @@ def validate_keypoints(
     class), so loaders keep them and count them.
     """
     try:
-        keypoints = np.asarray(array, dtype=np.float32)
+        values = np.asarray(array)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source}: keypoints are not a numeric array ({error})") from error
+    if values.dtype.kind not in "iuf":  # bool, complex, strings, objects, dates: never keypoints
+        raise ValueError(
+            f"{source}: keypoints of dtype {values.dtype} are not real numbers; expected a "
+            "float32 array (save the keypoints with np.save of a float array)"
+        )
+    with np.errstate(over="ignore"):  # values beyond float32's range: inf, see check_values
+        keypoints = values.astype(np.float32)
     counts = ", ".join(f"{s.num_joints} ({s.name})" for s in JOINT_SETS.values())
     expected = f"(frames, J, {NUM_FEATURES}), J = {counts}"
     if joint_set is not None:
@@ -337,7 +344,7 @@ def validate_keypoints(
         )
     if keypoints.shape[0] < 1:
         raise ValueError(f"{source}: keypoints have no frames, expected shape {expected}")
-    finite = np.isfinite(keypoints)
+    finite = np.isfinite(values)  # as stored: NaN or inf in the file itself
     if not finite.all():
         bad_frames = np.unique(np.nonzero(~finite)[0])
         raise ValueError(
@@ -399,20 +406,22 @@ def load_npy(path) -> np.ndarray:
             magic = file.read(6)
     except OSError as error:
         raise ValueError(f"{path}: unreadable .npy file ({error})") from error
-    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+    if magic.startswith(b"PK"):  # a zip: np.savez's archive, never opened here
+        raise ValueError(
+            f"{path}: an .npz archive (a zip file), expected one array saved with np.save"
+        )
+    if magic != b"\x93NUMPY":
         raise ValueError(f"{path}: not a .npy file (no NumPy header); save arrays with np.save")
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, EOFError) as error:
-        raise ValueError(f"{path}: unreadable .npy file ({error})") from error
-    except ValueError as error:
-        if "allow_pickle" in str(error):  # numpy's hint would invite loading it unsafely
-            raise ValueError(
+    except Exception as error:  # a corrupt header fails inside NumPy's parser in many ways
+        if isinstance(error, ValueError) and "allow_pickle" in str(error):
+            raise ValueError(  # numpy's hint would invite loading it unsafely
                 f"{path}: holds Python objects, which are never loaded (no pickle); save a "
                 "numeric array with np.save"
             ) from error
-        raise ValueError(f"{path}: unreadable .npy file ({error})") from error
-    if not isinstance(array, np.ndarray):  # an .npz archive
-        array.close()
-        raise ValueError(f"{path}: an .npz archive, expected one array saved with np.save")
+        raise ValueError(
+            f"{path}: unreadable .npy file, truncated or corrupt ({type(error).__name__}: "
+            f"{error}); save it again with np.save"
+        ) from error
     return array

@@ -76,7 +76,8 @@ def build_model_config(config: ml_collections.ConfigDict, num_glosses: int) -> M
     from whispersign_jax.model import pretrained
 
     other = {k: v for k, v in settings.items() if k != "size" and k not in SIZE_FIELDS}
-    return pretrained.whisper_model_config(config.pretrained, num_glosses, **other)
+    revision = config.get("pretrained_revision", "")
+    return pretrained.whisper_model_config(config.pretrained, num_glosses, revision, **other)
 
 
 def make_train_step(model: WhisperSign, optimizer, labels, stage, config, base_rng):
@@ -236,8 +237,9 @@ class StageRunner:
             from whispersign_jax.model import pretrained
 
             params, report = pretrained.load_whisper_weights(
-                variables["params"], self.model.config, self.config.pretrained
-            )
+                variables["params"], self.model.config, self.config.pretrained,
+                self.config.get("pretrained_revision", ""),
+            )  # fmt: skip
             logging.info("%s", report.summary())
             return {**variables, "params": params}, f"Whisper {self.config.pretrained}"
         frozen = optim.frozen_parts(labels)

@@ -14,6 +14,7 @@ from pathlib import Path
 LABEL_MAP_FILE = "label_map.json"  # the vocabulary on disk, next to data and checkpoints
 BLANK = "<blank>"
 SPECIAL_TOKENS = ("<sos>", "<eos>", "<pad>")
+RESERVED_NAMES = (BLANK, *SPECIAL_TOKENS)  # never gloss names
 BLANK_ID = 0
 
 
@@ -41,7 +42,7 @@ class Vocabulary:
     def __post_init__(self) -> None:
         if not self.glosses:
             raise ValueError("A vocabulary needs at least one gloss.")
-        reserved = {BLANK, *SPECIAL_TOKENS} & set(self.glosses)
+        reserved = set(RESERVED_NAMES) & set(self.glosses)
         if reserved:
             raise ValueError(f"Gloss names {sorted(reserved)} are reserved for special tokens.")
         if len(set(self.glosses)) != len(self.glosses):
@@ -70,14 +71,24 @@ class Vocabulary:
                 f"{ids[:10]}{'...' if len(ids) > 10 else ''}. Renumber the label map."
             )
         by_id = sorted(glosses, key=glosses.__getitem__)
-        return cls(tuple(by_id))
+        try:
+            return cls(tuple(by_id))
+        except ValueError as error:  # no gloss, or a reserved token name as a gloss
+            raise ValueError(f"{source}: {error}") from error
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"Label map {path} does not exist.")
-        return cls.from_label_map(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+        try:
+            label_map = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:  # JSONDecodeError, UnicodeDecodeError
+            raise ValueError(
+                f"{path}: not a readable JSON label map ({error}); expected "
+                f'{{"{BLANK}": 0, "gloss": 1, ...}} in UTF-8, as prepare writes it.'
+            ) from error
+        return cls.from_label_map(label_map, source=str(path))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(

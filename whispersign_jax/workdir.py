@@ -36,6 +36,10 @@ RUN_ONLY_FIELDS = (
     "distributed",
 )
 
+# Fields added after workdirs were trained without them, with the value that gives the old
+# behaviour: a saved config that lacks one is compared as if it held that value.
+ADDED_FIELDS = {"pretrained_revision": ""}
+
 
 class WorkdirInUseError(RuntimeError):
     pass
@@ -98,7 +102,7 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     def run_only(name: str) -> bool:
         return any(name == field or name.startswith(f"{field}.") for field in RUN_ONLY_FIELDS)
 
-    saved, current = flatten(saved), flatten(current)
+    saved, current = {**ADDED_FIELDS, **flatten(saved)}, {**ADDED_FIELDS, **flatten(current)}
     missing = object()
     return [
         f"{name}: {saved.get(name, 'unset')!r} -> {current.get(name, 'unset')!r}"

@@ -108,20 +108,26 @@ def read_candidates(root: str | Path, split: str) -> Iterator[tuple[str, Sample]
         yield str(feature_path), Sample(keypoints, labels, spans, signer=-1, timed=False)
 
 
-def _refuse_existing(root: Path, overwrite: bool) -> None:
-    existing = [
+def existing_samples(root: str | Path) -> list[Path]:
+    """The sample files of a processed dataset already at ``root`` (none: an empty list)."""
+    root = Path(root)
+    return [
         path
         for split in SPLITS
         for folder in (FEATURES, LABELS)
         for path in (root / split / folder).glob(f"{SAMPLE_PREFIX}*.npy")
     ]
+
+
+def refuse_existing(root: str | Path, overwrite: bool) -> None:
+    """A FileExistsError when ``root`` holds a processed dataset and ``overwrite`` is off;
+    nothing is changed either way (a refused or failed prepare leaves the dataset as it is)."""
+    existing = existing_samples(root)
     if existing and not overwrite:
         raise FileExistsError(
             f"{root} already holds a processed dataset ({len(existing)} sample files); "
             "choose an empty folder or pass overwrite=True (--overwrite) to replace it."
         )
-    for path in existing:
-        path.unlink()
 
 
 def _write_split(
@@ -154,6 +160,8 @@ def write_processed(
 
     Gloss ids follow the sorted gloss names of all splits, so the same data always gets the
     same label map. Samples keep their order; a manifest per split records where each came from.
+    An existing dataset at `output_dir` is refused (FileExistsError) unless `overwrite`, and is
+    only removed once every clip has passed its checks.
     """
     keypoints = joint_set(keypoints).name
     unknown = set(splits) - set(SPLITS)
@@ -164,7 +172,13 @@ def write_processed(
         raise ValueError(f"write_processed: nothing to write to {output_dir}, no samples given")
     vocabulary = Vocabulary.from_names(names)
     root = Path(output_dir)
-    _refuse_existing(root, overwrite)
+    refuse_existing(root, overwrite)
+    expected_by = f"the dataset (--keypoints {keypoints})"
+    for clips in splits.values():  # every clip checked before an old dataset is removed
+        for clip in clips:
+            validate_keypoints(clip.keypoints, clip.origin, keypoints, expected_by)
+    for path in existing_samples(root):
+        path.unlink()
     for split in SPLITS:
         _write_split(root, split, splits.get(split, ()), vocabulary, keypoints)
     vocabulary.save(root / LABEL_MAP_FILE)

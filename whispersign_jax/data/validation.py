@@ -25,14 +25,15 @@ def check_sample(
     expected_by = f"config.data.keypoints={joint_set}"
     keypoints = validate_keypoints(sample.keypoints, origin, joint_set, expected_by)
     raw = np.asarray(sample.labels).reshape(-1)
-    if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and np.any(raw != np.round(raw))):
+    fractional = raw.dtype.kind == "f" and not np.all(np.isfinite(raw) & (raw == np.round(raw)))
+    if raw.dtype.kind not in "iuf" or fractional:
         raise ValueError(f"{origin}: labels {raw.tolist()[:10]} are not whole gloss ids.")
-    labels = raw.astype(np.int64)  # (L,)
-    if labels.size == 0 or labels.min() < 1 or labels.max() > vocabulary.num_glosses:
+    if raw.size == 0 or raw.min() < 1 or raw.max() > vocabulary.num_glosses:  # before a cast
         raise ValueError(
-            f"{origin}: labels {labels.tolist()} are not gloss ids "
+            f"{origin}: labels {raw.tolist()[:10]} are not gloss ids "
             f"1..{vocabulary.num_glosses} of the label map."
         )
+    labels = raw.astype(np.int64)  # (L,)
     return dataclasses.replace(sample, keypoints=keypoints, labels=labels)
 
 

@@ -45,6 +45,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.num_glosses < 1:
             raise ValueError(f"model.num_glosses must be >= 1, got {self.num_glosses}.")
+        if self.num_heads < 1:
+            raise ValueError(f"model.num_heads must be >= 1, got {self.num_heads}.")
         if self.d_model % self.num_heads:
             raise ValueError(
                 f"model.d_model ({self.d_model}) must be divisible by model.num_heads "

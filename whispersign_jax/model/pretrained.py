@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class LoadReport:
     """What ``load_whisper_weights`` did, by Flax path and checkpoint tensor name."""
 
     source: str
+    revision: str  # the hub revision asked for ("" = main; local folders have none)
     loaded: list[str]  # Flax paths set from the checkpoint
     fresh: list[str]  # Flax paths that keep their initialisation
     skipped: list[str]  # checkpoint tensors left unused
@@ -66,10 +68,12 @@ class LoadReport:
 
     def summary(self) -> str:
         fresh_modules = sorted({path.rsplit("/", 1)[0] for path in self.fresh})
+        revision = f" at revision {self.revision}" if self.revision else ""
         return (
             f"Loaded {len(self.loaded)} tensors ({self.loaded_parameters:,} parameters) from "
-            f"Whisper checkpoint {self.source}. Initialised fresh: {len(self.fresh)} tensors "
-            f"({self.fresh_parameters:,} parameters) in {', '.join(fresh_modules) or 'nothing'}. "
+            f"Whisper checkpoint {self.source}{revision}. Initialised fresh: {len(self.fresh)} "
+            f"tensors ({self.fresh_parameters:,} parameters) in "
+            f"{', '.join(fresh_modules) or 'nothing'}. "
             f"Skipped checkpoint tensors: {', '.join(self.skipped) or 'none'}."
         )
 
@@ -86,35 +90,40 @@ def checkpoint_name(flax_path: str) -> str | None:
     return f"{module.replace('/', '.')}.{LEAF_NAMES[leaf]}"
 
 
-def resolve_checkpoint(source: str | Path) -> Path:
+def resolve_checkpoint(source: str | Path, revision: str = "") -> Path:
     """A local checkpoint directory (Hugging Face or CTranslate2), or a hub id
-    (``openai/whisper-base``) downloaded once."""
+    (``openai/whisper-base``) downloaded once, at ``revision`` (a branch, tag or commit hash;
+    "" = main). A download lands whole or not at all."""
     path = Path(source).expanduser()
     text = str(source)
     if path.exists() or text.startswith(("/", ".", "~")) or text.count("/") > 1:
         return _check_files(path)
-    return _check_files(_download(text))
+    return _download(text, revision)
 
 
-def whisper_model_config(source: str | Path, num_glosses: int, **overrides: Any) -> ModelConfig:
+def whisper_model_config(
+    source: str | Path, num_glosses: int, revision: str = "", **overrides: Any
+) -> ModelConfig:
     """A ``ModelConfig`` with the checkpoint's sizes; ``overrides`` set any other field."""
-    path = resolve_checkpoint(source)
+    path = resolve_checkpoint(source, revision)
     hf_config = _read_config(path)
     positions = hf_config.get("max_target_positions", ModelConfig.max_target_positions)
+    positions = _size(positions, "max_target_positions", _config_source(path))
     sizes = {**_whisper_sizes(hf_config, path), "max_target_positions": positions}
     return ModelConfig(num_glosses=num_glosses, **{**sizes, **overrides})
 
 
 def load_whisper_weights(
-    params: Params, config: ModelConfig, source: str | Path
+    params: Params, config: ModelConfig, source: str | Path, revision: str = ""
 ) -> tuple[Params, LoadReport]:
-    """Copy of ``params`` (the ``params`` collection) with Whisper's encoder/decoder weights."""
+    """Copy of ``params`` (the ``params`` collection) with Whisper's encoder/decoder weights
+    (of hub ``revision`` for a hub id; "" = main)."""
     if not {"encoder", "decoder"} <= set(params):
         raise ValueError(
             f"load_whisper_weights needs the 'params' collection (with 'encoder' and 'decoder'), "
             f"got top-level keys {sorted(params)}."
         )
-    path = resolve_checkpoint(source)
+    path = resolve_checkpoint(source, revision)
     _check_sizes(config, _whisper_sizes(_read_config(path), path), path)
     flat = {"/".join(key): value for key, value in traverse_util.flatten_dict(params).items()}
     wanted = {p: name for p in flat if (name := checkpoint_name(p)) is not None}
@@ -126,6 +135,7 @@ def load_whisper_weights(
     fresh = sorted(set(flat) - set(wanted))
     report = LoadReport(
         source=str(source),
+        revision=revision,
         loaded=sorted(wanted),
         fresh=fresh,
         skipped=sorted(set(index) - set(wanted.values())),
@@ -161,41 +171,97 @@ def _is_ctranslate2(path: Path) -> bool:
     return not safetensors and (path / CT2_FILE).is_file()
 
 
-def _download(repo_id: str) -> Path:
-    """Fetches config and weight files into the Hugging Face cache (or finds them there)."""
+def _download(repo_id: str, revision: str = "") -> Path:
+    """Fetches config and weight files into the Hugging Face cache (or finds them there), at
+    ``revision``; a snapshot that lacks files or holds a cut one is removed and refused, so a
+    later call downloads it again instead of loading half a checkpoint."""
     import huggingface_hub
     from huggingface_hub import errors
 
     # Read at call time: huggingface_hub reads the variable once, at import.
     offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
     offline = offline or huggingface_hub.constants.HF_HUB_OFFLINE
+    at = f" at revision {revision!r}" if revision else ""
     try:
         snapshot = huggingface_hub.snapshot_download(
-            repo_id, allow_patterns=HUB_FILES, local_files_only=offline
+            repo_id, revision=revision or None, allow_patterns=HUB_FILES, local_files_only=offline
         )
     except errors.LocalEntryNotFoundError as err:
         reason = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub is unreachable"
         raise FileNotFoundError(
-            f"Whisper checkpoint {repo_id!r} is not a local directory, is not in the Hugging Face "
-            f"cache, and {reason}. Download it once while online (`hf download {repo_id}`) or "
-            f"pass a local directory with {EXPECTED_FILES}."
+            f"Whisper checkpoint {repo_id!r}{at} is not a local directory, is not in the Hugging "
+            f"Face cache, and {reason}. Download it once while online (`hf download {repo_id}"
+            f"{' --revision ' + revision if revision else ''}`) or pass a local directory with "
+            f"{EXPECTED_FILES}."
+        ) from err
+    except errors.RevisionNotFoundError as err:
+        raise FileNotFoundError(
+            f"config.pretrained_revision={revision!r} is not a branch, tag or commit of "
+            f"{repo_id!r} on the Hugging Face Hub; pass one that exists, or '' for main."
         ) from err
     except (errors.HFValidationError, errors.RepositoryNotFoundError) as err:
         raise FileNotFoundError(
             f"{repo_id!r} is neither a local checkpoint directory nor a Hugging Face hub id: "
             f"pass a directory with {EXPECTED_FILES} or an id such as 'openai/whisper-base'."
         ) from err
-    return Path(snapshot)
+    path = Path(snapshot)
+    try:
+        return _check_complete(path)
+    except (FileNotFoundError, ValueError) as err:
+        shutil.rmtree(path, ignore_errors=True)
+        raise FileNotFoundError(
+            f"The download of {repo_id!r}{at} is incomplete ({err}); removed {path} so that "
+            "the next run downloads it again. Check the connection and the disk space, and "
+            "run again."
+        ) from err
+
+
+def _check_complete(path: Path) -> Path:
+    """``path`` when it holds a whole checkpoint: the expected files, every shard its index
+    lists, and safetensors files as long as their headers say."""
+    _check_files(path)
+    if (path / WEIGHTS_FILE).is_file():
+        files = [path / WEIGHTS_FILE]
+    elif (path / INDEX_FILE).is_file():
+        files = sorted({file for file, _ in _tensor_index(path).values()})
+    else:
+        files = []  # a CTranslate2 folder: read_model_bin checks model.bin's own lengths
+        ctranslate2.read_model_bin(path / CT2_FILE)
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"{file} is missing")
+        _check_safetensors_length(file)
+    return path
+
+
+def _check_safetensors_length(file: Path) -> None:
+    """A ValueError when ``file`` is shorter or longer than its safetensors header says."""
+    size = file.stat().st_size
+    with open(file, "rb") as stream:
+        prefix = stream.read(8)
+        header_size = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 0 < header_size <= size - 8:
+            raise ValueError(f"{file} has no complete safetensors header")
+        try:
+            header = json.loads(stream.read(header_size))
+            ends = [int(entry["data_offsets"][1]) for key, entry in header.items()
+                    if key != "__metadata__"]  # fmt: skip
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+            raise ValueError(f"{file} has an unreadable safetensors header ({err})") from err
+    expected = 8 + header_size + max(ends, default=0)
+    if size != expected:
+        raise ValueError(f"{file} has {size} bytes, its header describes {expected}")
 
 
 def _read_config(path: Path) -> dict[str, Any]:
     """``config.json``'s fields; for a CTranslate2 folder, the same fields from its model.bin."""
+    source = _config_source(path)
     if _is_ctranslate2(path):
-        config = ctranslate2.whisper_config(ctranslate2.read_model_bin(path / CT2_FILE))
-        source = path / CT2_FILE
+        config = ctranslate2.whisper_config(ctranslate2.read_model_bin(source))
     else:
-        config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-        source = path / CONFIG_FILE
+        config = _read_json(source)
+        if not isinstance(config, dict):
+            raise ValueError(f"{source} is not a Whisper config: a JSON object is expected.")
     missing = [key for key in SIZE_KEYS if key not in config]
     if config.get("model_type") != "whisper" or missing:
         raise ValueError(
@@ -212,20 +278,52 @@ def _read_config(path: Path) -> dict[str, Any]:
     return config
 
 
+def _config_source(path: Path) -> Path:
+    """The file a checkpoint's sizes come from: ``config.json``, or a CTranslate2 model.bin."""
+    return path / CT2_FILE if _is_ctranslate2(path) else path / CONFIG_FILE
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(
+            f"Cannot read {file}: {err}. It is not valid UTF-8 JSON: the file looks truncated "
+            "or corrupt; delete it and re-download the checkpoint."
+        ) from err
+
+
+def _size(value: Any, key: str, source: Path) -> int:
+    """A size field of a checkpoint config: a whole number >= 1."""
+    if type(value) is not int or value < 1:
+        raise ValueError(
+            f"{source}: {key}={value!r} is not a size (a whole number >= 1); the config is "
+            "corrupt or not Whisper's: re-download the checkpoint."
+        )
+    return value
+
+
 def _whisper_sizes(hf_config: Mapping[str, Any], path: Path) -> dict[str, int]:
     """The ``ModelConfig`` size fields of a Whisper ``config.json``."""
-    heads = (hf_config["encoder_attention_heads"], hf_config["decoder_attention_heads"])
-    ffn = (hf_config["encoder_ffn_dim"], hf_config["decoder_ffn_dim"])
+    source = _config_source(path)
+    size = {key: _size(hf_config[key], key, source) for key in SIZE_KEYS}
+    heads = (size["encoder_attention_heads"], size["decoder_attention_heads"])
+    ffn = (size["encoder_ffn_dim"], size["decoder_ffn_dim"])
     if heads[0] != heads[1] or ffn[0] != ffn[1]:
         raise ValueError(
             f"Checkpoint {path} has encoder/decoder attention heads {heads[0]}/{heads[1]} and "
             f"MLP widths {ffn[0]}/{ffn[1]}; this model needs the encoder and decoder to share "
             "both sizes."
         )
+    if size["d_model"] % heads[0]:
+        raise ValueError(
+            f"{source}: d_model={size['d_model']} is not divisible by the {heads[0]} attention "
+            "heads; the config is corrupt or not Whisper's: re-download the checkpoint."
+        )
     return {
-        "d_model": hf_config["d_model"],
-        "encoder_layers": hf_config["encoder_layers"],
-        "decoder_layers": hf_config["decoder_layers"],
+        "d_model": size["d_model"],
+        "encoder_layers": size["encoder_layers"],
+        "decoder_layers": size["decoder_layers"],
         "num_heads": heads[0],
         "ffn_dim": ffn[0],
     }
@@ -252,7 +350,15 @@ def _tensor_index(path: Path) -> dict[str, tuple[Path, str]]:
         with _open(path / WEIGHTS_FILE) as f:
             files = dict.fromkeys(f.keys(), path / WEIGHTS_FILE)
     else:
-        weight_map = json.loads((path / INDEX_FILE).read_text(encoding="utf-8"))["weight_map"]
+        weight_map = _read_json(path / INDEX_FILE)
+        weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
+        if not isinstance(weight_map, dict) or not all(
+            isinstance(file, str) for file in weight_map.values()
+        ):
+            raise ValueError(
+                f"{path / INDEX_FILE} has no weight_map of tensor names to files; the file is "
+                "corrupt: delete it and re-download the checkpoint."
+            )
         files = {name: path / file for name, file in weight_map.items()}
     return {name.removeprefix("model."): (file, name) for name, file in files.items()}
 
@@ -312,6 +418,11 @@ def _convert(tensor: np.ndarray, param, flax_path: str, name: str, path: Path) -
         raise ValueError(
             f"Tensor {name} in checkpoint {path} has shape {tensor.shape} but the model expects "
             f"{expected} (for {flax_path})."
+        )
+    if not np.isfinite(tensor).all():
+        raise ValueError(
+            f"Tensor {name} in checkpoint {path} holds NaN or infinite values; the file is "
+            "corrupt: delete it and re-download the checkpoint."
         )
     tensor = tensor.T if kernel else tensor
     return jax.device_put(np.asarray(tensor, dtype=param.dtype), getattr(param, "sharding", None))

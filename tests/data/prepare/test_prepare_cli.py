@@ -46,3 +46,44 @@ def test_exit_codes_for_bad_settings_and_empty_data(tmp_path, capsys):
     argv = ["--source", "mp_data", "--data_dir", str(tmp_path), "--output_dir", out]
     assert main(argv) == 1
     assert "no usable samples" in capsys.readouterr().err
+
+
+def dataset_files(root) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_refused_or_failed_prepare_leaves_the_dataset_untouched(tmp_path, capsys):
+    data = mp_data_folder(tmp_path / "MP_Data")
+    out = tmp_path / "out"
+    argv = ["--source", "mp_data", "--data_dir", str(data), "--output_dir", str(out)]
+    assert main(argv) == 0
+    before = dataset_files(out)
+    assert "failures.csv" in before
+    bad = mp_data_folder(tmp_path / "bad", glosses=("c",), sequences=1)
+    np.save(bad / "c" / "0" / "1.npy", np.full(126, np.nan))  # nothing usable in it
+    bad_argv = ["--source", "mp_data", "--data_dir", str(bad), "--output_dir", str(out)]
+    assert main(bad_argv) == 2  # refused: the dataset is there
+    assert dataset_files(out) == before
+    assert main([*bad_argv, "--overwrite"]) == 1  # failed: nothing usable to replace it with
+    assert "is left as it was" in capsys.readouterr().err
+    assert dataset_files(out) == before
+
+
+def test_reserved_gloss_folders_are_skipped_with_the_fix(tmp_path, capsys):
+    data = mp_data_folder(tmp_path / "MP_Data", glosses=("a", "<pad>", "b", "<blank>"))
+    out = tmp_path / "out"
+    argv = ["--source", "mp_data", "--data_dir", str(data), "--output_dir", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert "mp_data: 6 ok, 6 skipped (3 x gloss '<blank>' is reserved" in printed.out
+    assert "3 x gloss '<pad>' is reserved" in printed.out
+    assert "rename its folder or label (e.g. 'pad')" in printed.err
+    with open(out / "failures.csv", encoding="utf-8") as f:
+        origins = [row[0] for row in list(csv.reader(f))[1:]]
+    assert sorted(origins) == sorted(str(data / g / str(s)) for g in ("<pad>", "<blank>")
+                                     for s in range(3))  # fmt: skip
+    from whispersign_jax.vocab import Vocabulary
+
+    assert Vocabulary.load(out / "label_map.json").glosses == ("a", "b")

@@ -90,3 +90,13 @@ def test_load_splits_reads_what_was_written(tmp_path):
     vocabulary, splits = load_splits(config)
     assert vocabulary.glosses == ("a",)
     assert [len(splits[name]) for name in ("train", "val", "test")] == [1, 0, 0]
+
+
+def test_write_processed_checks_every_clip_before_replacing_a_dataset(tmp_path):
+    write_processed({"train": [make_sample("a", "r1")]}, tmp_path)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    bad = make_sample("b", "r2")
+    bad.keypoints[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        write_processed({"train": [make_sample("c", "r3", seed=1), bad]}, tmp_path, overwrite=True)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before

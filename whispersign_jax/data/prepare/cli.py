@@ -18,6 +18,7 @@ from whispersign_jax.data.contract import SPLIT_FRACTIONS, SPLIT_SEED, UNTIMED_F
 from whispersign_jax.data.prepare import split_by_recording, write_processed
 from whispersign_jax.data.prepare.formats import FORMATS, OPTIONS, read_format, taking
 from whispersign_jax.data.prepare.runner import write_failures
+from whispersign_jax.data.processed import existing_samples, refuse_existing
 
 
 def fractions(text: str) -> tuple[float, float, float]:
@@ -71,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     options = {option: getattr(args, option) for option in OPTIONS}
     try:
+        # A dataset already there is refused before any work, and is never touched by a
+        # refused or failed run: failures.csv is written with the new dataset only.
+        refuse_existing(args.output_dir, args.overwrite)
         result = read_format(
             args.format,
             args.data_dir,
@@ -78,17 +82,25 @@ def main(argv: list[str] | None = None) -> int:
             keypoints=args.keypoints,
             **options,
         )
-        failures_file = write_failures(result.failures, args.output_dir)
         for origin, reason in result.failures:
             print(f"skipped {origin}: {reason}", file=sys.stderr)
         print(f"{args.format}: {result.summary()}")
         if not result.samples:
-            print(f"error: no usable samples; see {failures_file}", file=sys.stderr)
+            if existing_samples(args.output_dir):
+                print(
+                    f"error: no usable samples; the dataset in {args.output_dir} is left as it "
+                    "was (reasons above)",
+                    file=sys.stderr,
+                )
+            else:
+                failures_file = write_failures(result.failures, args.output_dir)
+                print(f"error: no usable samples; see {failures_file}", file=sys.stderr)
             return 1
         splits = split_by_recording(result.samples, args.split_fractions, args.seed)
         vocabulary = write_processed(
             splits, args.output_dir, overwrite=args.overwrite, keypoints=args.keypoints
         )
+        failures_file = write_failures(result.failures, args.output_dir)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from collections import Counter
 import numpy as np
 
 from whispersign_jax import keypoints as kp
+from whispersign_jax.vocab import RESERVED_NAMES
 
 HAND_POINTS = (2, kp.JOINTS_PER_HAND, 3)  # (hands, joints, xyz) of one frame of hand tracks
 
@@ -53,6 +54,27 @@ class SourceResult:
                 "kept as labelled (a 'nothing' class), check them if that is not meant"
             )
         return text
+
+
+def skip_unusable_glosses(result: SourceResult) -> SourceResult:
+    """Moves the samples whose gloss cannot enter the label map (a name the vocabulary reserves
+    for its special tokens, or an empty name) to the skipped entries, with the fix."""
+    kept = []
+    for sample in result.samples:
+        reserved = [gloss for gloss in sample.glosses if gloss in RESERVED_NAMES]
+        if reserved:
+            result.skip(
+                sample.origin,
+                f"{sample.origin}: gloss {reserved[0]!r} is reserved for a special token of the "
+                f"label map ({', '.join(RESERVED_NAMES)}); rename its folder or label (e.g. "
+                f"{reserved[0].strip('<>')!r}) to prepare it",
+            )
+        elif not all(sample.glosses):
+            result.skip(sample.origin, f"{sample.origin}: empty gloss name; give it a label")
+        else:
+            kept.append(sample)
+    result.samples = kept
+    return result
 
 
 def reason_kind(origin: str, reason: str) -> str:

@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 
 from whispersign_jax import keypoints as kp
-from whispersign_jax.data.prepare.common import SourceResult
+from whispersign_jax.data.prepare.common import SourceResult, skip_unusable_glosses
 
 # Options a reader may take (besides `target_fps`, which all take), with their meaning.
 OPTIONS = {
@@ -52,7 +52,7 @@ class DatasetFormat:
     ) -> SourceResult:
         """Runs the reader with `options` (None values count as not given); an option the
         format does not take, or a joint set `keypoints` it does not provide, is a ValueError
-        naming it and the format."""
+        naming it and the format. Samples of a reserved or empty gloss name are skipped."""
         keypoints = kp.joint_set(keypoints).name
         if keypoints not in self.joint_sets:
             note = f" ({self.joint_sets_note})" if self.joint_sets_note else ""
@@ -75,7 +75,7 @@ class DatasetFormat:
             options["keypoints"] = keypoints
         module, function = self.reader.split(":")
         module = importlib.import_module(f"whispersign_jax.data.prepare.{module}")
-        return getattr(module, function)(data_dir, **options)
+        return skip_unusable_glosses(getattr(module, function)(data_dir, **options))
 
 
 FORMATS = {

@@ -50,7 +50,7 @@ def frame_files(sequence_dir: Path) -> list[Path]:
     """The sequence's `<n>.npy` files in numeric order, numbered 0, 1, ... without gaps;
     other names and gaps raise a ValueError."""
     files = list(sequence_dir.glob("*.npy"))
-    odd = [f.name for f in files if not f.stem.isdigit()]
+    odd = [f.name for f in files if not f.stem.isdecimal()]
     if odd:
         raise ValueError(
             f"{sequence_dir}: frame files must be numbered (0.npy, 1.npy, ...), found {odd[:3]}"
@@ -182,7 +182,7 @@ def check_layout(root: Path, sequence_dirs: list[Path], keypoints: str) -> None:
 
 
 def _numeric_first(path: Path) -> tuple:
-    return (0, int(path.name), "") if path.name.isdigit() else (1, 0, path.name)
+    return (0, int(path.name), "") if path.name.isdecimal() else (1, 0, path.name)
 
 
 def read_mp_data(

@@ -75,7 +75,7 @@ def load_label_names(path: Path) -> dict[int, str]:
     if isinstance(content, dict) and content:
         if all(isinstance(v, int) for v in content.values()):
             return {int(v): clean_gloss(k) for k, v in content.items()}  # name -> id
-        if all(str(k).lstrip("-").isdigit() for k in content):
+        if all(str(k).lstrip("-").isdecimal() for k in content):
             return {int(k): clean_gloss(v) for k, v in content.items()}  # id -> name
     raise ValueError(
         f"{path}: expected a list of gloss names, {{id: name}} or {{name: id}}, got "
@@ -186,7 +186,7 @@ def read_class_file(
     for index, (sequence, label) in enumerate(zip(points, labels, strict=True)):
         origin = f"{path}[{index}]"
         text = str(label.item() if hasattr(label, "item") else label)
-        gloss = names.get(int(text)) if text.lstrip("-").isdigit() else clean_gloss(text)
+        gloss = names.get(int(text)) if text.lstrip("-").isdecimal() else clean_gloss(text)
         if gloss is None or gloss not in glosses:
             result.skip(origin, f"{origin}: label {text!r} is not in labels.json")
             continue
