@@ -105,11 +105,11 @@ def load(path: str | Path, stage: str | None = None, dtype: str | None = None) -
     step = None
     if (path / "checkpoints" / "best").is_dir():
         directory = path / "checkpoints" / "best"
-    elif path.name.isdigit() and (path / "metadata").exists():
+    elif path.name.isdecimal() and (path / "metadata").exists():
         directory, step = path.parent, int(path.name)
     else:
         directory = path
-    if not any(child.name.isdigit() for child in directory.iterdir()):
+    if not any(child.name.isdecimal() for child in directory.iterdir()):
         raise FileNotFoundError(
             f"{path} is neither a training workdir (no {CONFIG_FILE}) nor a checkpoint folder "
             "(no numbered step folders); pass runs/NAME or runs/NAME/stage3/checkpoints/best."
