@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,20 @@ def test_a_field_added_later_matches_its_old_behaviour_in_a_saved_config():
     assert config_differences(saved, {**saved, "pretrained_revision": "v2"}) == [
         "pretrained_revision: '' -> 'v2'"
     ]
+
+
+def test_the_training_command_refuses_another_config_in_one_line(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 5}))
+    result = subprocess.run(
+        [sys.executable, "-m", "whispersign_jax.main", "--config=configs/demo.py:quick",
+         f"--workdir={tmp_path}"],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: {tmp_path} was trained with another config")
+    )
+    assert json.loads((tmp_path / "config.json").read_text()) == {"seed": 5}  # untouched

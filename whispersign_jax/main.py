@@ -62,13 +62,17 @@ def main(argv) -> None:
         jax.process_count(),
         jax.local_devices(),
     )
+    from whispersign_jax.checkpointing import CorruptCheckpointError
     from whispersign_jax.stop_signals import TrainingStoppedError
+    from whispersign_jax.workdir import ConfigMismatchError, WorkdirInUseError
 
     try:
         train.train_and_evaluate(FLAGS.config, workdir)
     except TrainingStoppedError as stopped:  # a clean stop: exit 0
         logging.warning("%s", stopped)
         print(stopped, flush=True)
+    except (ConfigMismatchError, WorkdirInUseError, CorruptCheckpointError) as error:
+        raise SystemExit(f"error: {error}") from None  # one line, exit status 1
 
 
 def run() -> None:

@@ -42,7 +42,11 @@ ADDED_FIELDS = {"pretrained_revision": ""}
 
 
 class WorkdirInUseError(RuntimeError):
-    pass
+    """Another run holds the workdir's lock."""
+
+
+class ConfigMismatchError(ValueError):
+    """The run's config differs from the one the workdir was trained with."""
 
 
 class WorkdirLock:
@@ -127,7 +131,7 @@ def check_config(workdir: str | Path, config_json: str) -> None:
     differences = config_differences(saved, json.loads(config_json))
     if differences:
         shown = "; ".join(differences[:8]) + (" ..." if len(differences) > 8 else "")
-        raise ValueError(
+        raise ConfigMismatchError(
             f"{path.parent} was trained with another config ({len(differences)} fields differ, "
             f"workdir -> this run: {shown}). Train in a new --workdir (start it from this one "
             f"with --config.init_checkpoint={path.parent}/<stage>), or pass the workdir's values."
