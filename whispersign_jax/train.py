@@ -76,7 +76,7 @@ def build_model_config(config: ml_collections.ConfigDict, num_glosses: int) -> M
     from whispersign_jax.model import pretrained
 
     other = {k: v for k, v in settings.items() if k != "size" and k not in SIZE_FIELDS}
-    revision = config.get("pretrained_revision", "")
+    revision = config.pretrained_revision
     return pretrained.whisper_model_config(config.pretrained, num_glosses, revision, **other)
 
 
@@ -238,7 +238,7 @@ class StageRunner:
 
             params, report = pretrained.load_whisper_weights(
                 variables["params"], self.model.config, self.config.pretrained,
-                self.config.get("pretrained_revision", ""),
+                self.config.pretrained_revision,
             )  # fmt: skip
             logging.info("%s", report.summary())
             return {**variables, "params": params}, f"Whisper {self.config.pretrained}"
