@@ -8,7 +8,6 @@ evaluation both decode through it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import jax
@@ -16,49 +15,9 @@ import jax.numpy as jnp
 
 from whispersign_jax.decoding import attention, ctc
 from whispersign_jax.decoding.joint import CtcPrefixScorer
+from whispersign_jax.decoding.options import CTC_ONLY, DecodeOptions
 from whispersign_jax.model import WhisperSign
 from whispersign_jax.vocab import special_ids
-
-DECODERS = (
-    "ctc_greedy",
-    "ctc_prefix_beam",
-    "attention_rescoring",
-    "attention_beam",
-    "joint_beam",
-)
-DEFAULT_DECODER = "attention_rescoring"
-CTC_ONLY = ("ctc_greedy", "ctc_prefix_beam")  # decoders that never run the attention decoder
-POSITIONS_PER_GLOSS = 3  # the default gloss cap: one gloss per 3 encoder positions (0.2 s)
-
-
-@dataclasses.dataclass(frozen=True)
-class DecodeOptions:
-    """Which decoder and how; the one place of the decoder defaults (the command lines'
-    ``--decoder``, ``--beam_size``, ``--ctc_weight`` read theirs from here)."""
-
-    decoder: str = DEFAULT_DECODER
-    beam_size: int = 8  # beam decoders; attention rescoring: the size of the CTC n-best
-    ctc_weight: float = 0.5  # rescoring and joint search: weight of the CTC score
-    max_glosses: int | None = None  # longest hypothesis; None: positions / POSITIONS_PER_GLOSS
-
-    def __post_init__(self) -> None:
-        if self.decoder not in DECODERS:
-            raise ValueError(f"Unknown decoder {self.decoder!r}; choose one of {DECODERS}.")
-        if self.beam_size < 1:
-            raise ValueError(f"beam_size must be >= 1, got {self.beam_size}.")
-        if not 0.0 <= self.ctc_weight <= 1.0:
-            raise ValueError(f"ctc_weight must lie in [0, 1], got {self.ctc_weight}.")
-        if self.max_glosses is not None and self.max_glosses < 1:
-            raise ValueError(f"max_glosses must be >= 1, got {self.max_glosses}.")
-
-    def glosses_for(self, positions: int) -> int:
-        """The hypothesis cap for an input of ``positions`` encoder positions (greedy: none
-        by default, it costs nothing)."""
-        if self.max_glosses is not None:
-            return min(self.max_glosses, positions)
-        if self.decoder == "ctc_greedy":
-            return positions
-        return max(1, -(-positions // POSITIONS_PER_GLOSS))
 
 
 def decode(

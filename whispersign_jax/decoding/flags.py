@@ -7,7 +7,7 @@ from typing import Any
 
 from absl import flags
 
-from whispersign_jax.decoding.decoders import DECODERS, DecodeOptions
+from whispersign_jax.decoding.options import DECODERS, DecodeOptions
 
 
 def define_decode_flags() -> None:

@@ -21,12 +21,20 @@ def patch_frames(keypoints: jax.Array, frame_mask: jax.Array, patch_size: int):
     batch, frames = frame_mask.shape
     num_patches = -(-frames // patch_size)
     pad = num_patches * patch_size - frames
-    x = jnp.where(frame_mask[:, :, None, None], keypoints, 0)
-    x = jnp.pad(x, ((0, 0), (0, pad), (0, 0), (0, 0)))
-    mask = jnp.pad(frame_mask, ((0, 0), (0, pad)))
+    x = jnp.where(frame_mask[:, :, None, None], keypoints, jnp.zeros((), keypoints.dtype))
+    x = zero_pad(x, 1, 0, pad)
+    mask = zero_pad(frame_mask, 1, 0, pad)
     patches = x.reshape(batch, num_patches, -1)  # (batch, patches, P * joints * features)
     patch_mask = mask.reshape(batch, num_patches, patch_size).any(axis=-1)
     return patches, patch_mask
+
+
+def zero_pad(x: jax.Array, axis: int, before: int, after: int) -> jax.Array:
+    """``x`` with ``before``/``after`` zeros (of its own dtype) on ``axis``: ``lax.pad``, which
+    exporters (jax2onnx, jax2tf) translate without the float64 pad value of ``jnp.pad``."""
+    config = [(0, 0, 0)] * x.ndim
+    config[axis] = (before, after, 0)
+    return jax.lax.pad(x, jnp.zeros((), x.dtype), config)
 
 
 class DepthwiseConv1D(nn.Module):
@@ -52,9 +60,7 @@ class DepthwiseConv1D(nn.Module):
         bias = self.param("bias", nn.initializers.zeros_init(), (channels,), jnp.float32)
         kernel, bias = kernel[:, 0].astype(jnp.float32), bias.astype(jnp.float32)
         left = (self.kernel_size - 1) // 2
-        padded = jnp.pad(
-            x.astype(jnp.float32), ((0, 0), (left, self.kernel_size - 1 - left), (0, 0))
-        )
+        padded = zero_pad(x.astype(jnp.float32), 1, left, self.kernel_size - 1 - left)
         out = sum(
             padded[:, k : k + length] * kernel[k] for k in range(self.kernel_size)
         )  # (batch, length, channels)
