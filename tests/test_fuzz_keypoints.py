@@ -1,5 +1,5 @@
 """Fuzz tests of the keypoint contract's entry points: `keypoints.validate_keypoints`, the
-`.npy` loading the Recognizer uses (`recognize.load_keypoint_file`) and `Vocabulary.load`.
+`.npy` loading the Recognizer uses (`keypoints.load_keypoint_file`) and `Vocabulary.load`.
 
 Each case either passes with a result that keeps the contract or ends in a ValueError /
 FileNotFoundError naming the source (tests/fuzzing.py).
@@ -110,7 +110,7 @@ def keypoint_files(draw) -> bytes:
 @given(data=keypoint_files())
 @fuzz_settings(300)
 def test_fuzz_load_keypoint_file(tmp_path_factory, data):
-    from whispersign_jax.recognize import load_keypoint_file
+    from whispersign_jax.keypoints import load_keypoint_file
 
     path = tmp_path_factory.mktemp("npy") / "clip.npy"
     path.write_bytes(data)
@@ -120,7 +120,7 @@ def test_fuzz_load_keypoint_file(tmp_path_factory, data):
 
 
 def test_fuzz_load_keypoint_file_missing_and_folder(tmp_path):
-    from whispersign_jax.recognize import load_keypoint_file
+    from whispersign_jax.keypoints import load_keypoint_file
 
     for path in (tmp_path / "absent.npy", tmp_path):
         assert expect_clear(lambda path=path: load_keypoint_file(path), [path]) is None

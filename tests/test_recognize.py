@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from whispersign_jax import recognize, trained
+from whispersign_jax import keypoints, recognize, trained
 from whispersign_jax.checkpointing import StageCheckpoints
 from whispersign_jax.data.normalize import Preprocessor
 
@@ -100,7 +100,7 @@ def test_bad_keypoint_files_are_explained(tmp_path):
     far[:, :21, :3], far[:, :21, 6] = 1e6, 1.0  # a present hand a million widths away
     np.save(tmp_path / "far.npy", far)
     with pytest.raises(FileNotFoundError, match="no such keypoint file"):
-        recognize.load_keypoint_file(tmp_path / "absent.npy")
+        keypoints.load_keypoint_file(tmp_path / "absent.npy")
     for name, message in [
         ("objects.npy", "holds Python objects, which are never loaded"),
         ("text.npy", "not a .npy file"),
@@ -110,7 +110,7 @@ def test_bad_keypoint_files_are_explained(tmp_path):
         ("nan.npy", "NaN or infinite values in 1 frame"),
     ]:
         with pytest.raises(ValueError, match=message):
-            recognize.load_keypoint_file(tmp_path / name)
+            keypoints.load_keypoint_file(tmp_path / name)
 
 
 def test_cli_keypoints_and_video(workdir, tiny_trained_model, tmp_path, capsys, monkeypatch):

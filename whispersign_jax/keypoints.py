@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -425,3 +426,12 @@ def load_npy(path) -> np.ndarray:
             f"{error}); save it again with np.save"
         ) from error
     return array
+
+
+def load_keypoint_file(path: str | Path) -> np.ndarray:
+    """A ``.npy`` file of ``(T, J, 7)`` keypoints to recognise, checked (it must show a hand);
+    errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such keypoint file.")
+    return validate_keypoints(load_npy(path), str(path), require_hand=True)

@@ -27,8 +27,9 @@ from absl import app, flags, logging
 from whispersign_jax import cli, compile_cache, decoding, keypoints, streaming, trained
 from whispersign_jax.decoding import DecodeOptions, Recognition, RecognizedGloss
 from whispersign_jax.decoding import flags as decode_flags
+from whispersign_jax.decoding.options import padded_frames
+from whispersign_jax.decoding.result import describe, format_recognition
 
-BUCKET_FRAMES = 60  # inputs are padded to whole seconds: one compiled program per length
 CAMERA_CHUNK_S = 0.25  # camera frames are resampled to 60 FPS in chunks of this length
 
 
@@ -72,7 +73,7 @@ class Recognizer:
                 "(--stream) instead."
             )
         clip = self.trained.preprocessor(clip)
-        frames = min(-(-len(clip) // BUCKET_FRAMES) * BUCKET_FRAMES, self.max_frames)
+        frames = padded_frames(len(clip), self.max_frames)
         batch = np.zeros((1, frames, *clip.shape[1:]), np.float32)  # (1, frames, joints, 7)
         batch[0, : len(clip)] = clip
         frame_mask = np.arange(frames)[None, :] < len(clip)  # (1, frames)
@@ -88,15 +89,6 @@ class Recognizer:
     def streaming(self, **kwargs) -> streaming.StreamingRecognizer:
         """A sliding-window recogniser on this model (``streaming.StreamingRecognizer``)."""
         return streaming.StreamingRecognizer(self, **kwargs)
-
-
-def load_keypoint_file(path: str | Path) -> np.ndarray:
-    """A ``.npy`` file of ``(T, J, 7)`` keypoints, checked; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such keypoint file.")
-    array = keypoints.load_npy(path)
-    return keypoints.validate_keypoints(array, str(path), require_hand=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,10 +162,6 @@ def camera_chunks(index: int, settings: ExtractorSettings) -> Iterator[np.ndarra
         capture.release()
 
 
-def describe(gloss: RecognizedGloss) -> str:
-    return f"{gloss.start_s:7.2f}-{gloss.end_s:6.2f} s  {gloss.name}  ({gloss.confidence:.2f})"
-
-
 def run_stream(
     recognizer: Recognizer, chunks: Iterator[np.ndarray], as_json: bool, **kwargs
 ) -> list[RecognizedGloss]:
@@ -221,19 +209,18 @@ def run_command(args) -> None:
                        **stream_options)  # fmt: skip
             return
         source = args.keypoints or args.video
-        clip = load_keypoint_file(source) if args.keypoints else load_video(source, extractor)
+        clip = (
+            keypoints.load_keypoint_file(source)
+            if args.keypoints
+            else load_video(source, extractor)
+        )
         if args.stream or args.realtime:
             run_stream(recognizer, replay(clip, args.realtime), args.json, **stream_options)
             return
         recognition = recognizer.recognize(clip, source)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         raise SystemExit(f"error: {error}") from None
-    if args.json:
-        print(json.dumps({"source": source, "frames": len(clip), **recognition.to_dict()}))
-    else:
-        print(f"{source}: {' '.join(recognition.names) or '(no gloss)'}")
-        for gloss in recognition.glosses:
-            print("  " + describe(gloss))
+    print(format_recognition(source, len(clip), recognition, args.json))
 
 
 FLAGS = flags.FLAGS

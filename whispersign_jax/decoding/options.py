@@ -14,6 +14,7 @@ DECODERS = (
 )
 DEFAULT_DECODER = "attention_rescoring"
 CTC_ONLY = ("ctc_greedy", "ctc_prefix_beam")  # decoders that never run the attention decoder
+BUCKET_FRAMES = 60  # inputs are padded to whole seconds: one compiled program per length
 POSITIONS_PER_GLOSS = 3  # the default gloss cap: one gloss per 3 encoder positions (0.2 s)
 
 
@@ -45,3 +46,9 @@ class DecodeOptions:
         if self.decoder == "ctc_greedy":
             return positions
         return max(1, -(-positions // POSITIONS_PER_GLOSS))
+
+
+def padded_frames(num_frames: int, max_frames: int) -> int:
+    """The length a clip of ``num_frames`` is padded to for recognition: whole seconds, at
+    most the model's ``max_frames``. Hypothesis caps (``glosses_for``) follow from it."""
+    return min(-(-num_frames // BUCKET_FRAMES) * BUCKET_FRAMES, max_frames)

@@ -7,6 +7,7 @@ Times come from CTC timing: encoder position ``p`` covers frames ``[p * patch_si
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import numpy as np
@@ -131,3 +132,17 @@ def to_recognitions(
             )
         )
     return recognitions
+
+
+def describe(gloss: RecognizedGloss) -> str:
+    """One line of a gloss: its time span, name and confidence."""
+    return f"{gloss.start_s:7.2f}-{gloss.end_s:6.2f} s  {gloss.name}  ({gloss.confidence:.2f})"
+
+
+def format_recognition(source: str, frames: int, recognition: Recognition, as_json: bool) -> str:
+    """What the recognise commands print for a whole clip: one JSON object, or the glosses
+    on one line followed by one line per gloss."""
+    if as_json:
+        return json.dumps({"source": source, "frames": frames, **recognition.to_dict()})
+    lines = [f"{source}: {' '.join(recognition.names) or '(no gloss)'}"]
+    return "\n".join(lines + ["  " + describe(gloss) for gloss in recognition.glosses])

@@ -46,13 +46,14 @@ class WhisperEncoder(nn.Module):
         """embeddings (batch, positions, d_model), mask (batch, positions) bool -> same shape."""
         cfg = self.config
         length = embeddings.shape[1]
-        if length > cfg.max_source_positions:
+        if isinstance(length, int) and length > cfg.max_source_positions:  # int: not symbolic
             raise ValueError(
                 f"Input gives {length} encoder positions but the model has "
                 f"max_source_positions={cfg.max_source_positions}: use shorter clips or a "
                 "larger model.patch_size."
             )
-        positions = jnp.asarray(sinusoids(length, cfg.d_model))  # (positions, d_model)
+        table = sinusoids(cfg.max_source_positions, cfg.d_model)  # sliced: any length exports
+        positions = jax.lax.slice_in_dim(jnp.asarray(table), 0, length)  # (positions, d_model)
         x = (embeddings + positions).astype(cfg.dtype)
         x = Dropout(cfg.dropout)(x, deterministic=not train)
         attention_mask = key_padding_mask(mask)

@@ -1,0 +1,198 @@
+"""Recognition with an exported model and nothing of JAX: the model files run in ai-edge-litert
+(or tflite_runtime), onnxruntime or TensorFlow, the decoders in NumPy
+(``decoding.numpy_decoders``), preprocessing and gloss names come from the export's metadata.
+
+``ExportedRecognizer.load(folder).recognize(keypoints (T, J, 7))`` returns the same
+``Recognition`` as ``recognize.Recognizer`` on the model that was exported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from whispersign_jax import keypoints
+from whispersign_jax.decoding import numpy_decoders
+from whispersign_jax.decoding.options import DecodeOptions, padded_frames
+from whispersign_jax.decoding.result import Recognition, to_recognitions
+from whispersign_jax.export.bundle import ExportBundle
+
+
+def default_threads() -> int:
+    """CPU threads of the runtimes: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+class TfliteModel:
+    """One ``.tflite`` file through its ``serving_default`` signature."""
+
+    def __init__(self, path: Path, threads: int):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            try:
+                from tflite_runtime.interpreter import Interpreter
+            except ImportError:
+                raise ImportError(
+                    f"{path}: running a TFLite export needs ai-edge-litert "
+                    "(pip install ai-edge-litert) or tflite_runtime."
+                ) from None
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self.runner = self.interpreter.get_signature_runner()
+
+    def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        return self.runner(**inputs)
+
+
+class OnnxModel:
+    """One ``.onnx`` file in ONNX Runtime's CPU provider."""
+
+    def __init__(self, path: Path, threads: int):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ImportError(
+                f"{path}: running an ONNX export needs onnxruntime (pip install onnxruntime)."
+            ) from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3  # errors only
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        self.names = [output.name for output in self.session.get_outputs()]
+
+    def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(self.names, self.session.run(None, inputs), strict=True))
+
+
+class SavedModel:
+    """One SavedModel folder through its ``serving_default`` signature (TensorFlow)."""
+
+    def __init__(self, path: Path, threads: int):
+        import tensorflow as tf
+
+        with contextlib.suppress(RuntimeError):  # TF already ran in this process: keep its pool
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+
+    def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: value.numpy() for name, value in self.signature(**inputs).items()}
+
+
+RUNTIMES = {"tflite": TfliteModel, "onnx": OnnxModel, "saved_model": SavedModel}
+
+
+class ExportedModel:
+    """The two exported functions of a folder (docs/export.md): ``encode`` and ``score``.
+    The scorer (the attention decoder) is opened on first use."""
+
+    def __init__(self, folder: str | Path, threads: int | None = None):
+        self.folder = Path(folder)
+        self.bundle = ExportBundle.load(self.folder)
+        self.folder = self.folder if self.folder.is_dir() else self.folder.parent
+        self.threads = threads or default_threads()
+        self.encoder = self._open(self.bundle.encoder_file)
+        self._scorer = None
+
+    def _open(self, name: str):
+        path = self.folder / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: the export in {self.folder} is incomplete.")
+        return RUNTIMES[self.bundle.format](path, self.threads)
+
+    def encode(self, keypoints: np.ndarray, frame_mask: np.ndarray) -> dict[str, np.ndarray]:
+        """keypoints (1, T, J, 7) float32, frame_mask (1, T) bool -> ``ctc_logits`` (1, P, C),
+        ``encoder_out`` (1, P, d), ``encoder_mask`` (1, P)."""
+        return self.encoder(keypoints=keypoints, frame_mask=frame_mask)
+
+    def score(self, ids, lengths, encoder_out, encoder_mask) -> np.ndarray:
+        """ids (K, L), lengths (K,) -> log p_attention of each hypothesis (K,). Fixed-shape
+        exports score exactly ``bundle.beam_size`` hypotheses of ``bundle.max_glosses``: the
+        rows and columns are padded here (padding never changes a score)."""
+        if self._scorer is None:
+            self._scorer = self._open(self.bundle.scorer_file)
+        beam, length = ids.shape
+        if self.bundle.beam_size is not None:
+            if beam > self.bundle.beam_size or length > self.bundle.max_glosses:
+                raise ValueError(
+                    f"{self.folder}: the exported scorer takes {self.bundle.beam_size} "
+                    f"hypotheses of up to {self.bundle.max_glosses} glosses, got {beam} of "
+                    f"{length}; lower --beam_size or export with a larger --beam_size."
+                )
+            padded = np.zeros((self.bundle.beam_size, self.bundle.max_glosses), np.int32)
+            padded[:beam, :length] = ids
+            ids = padded
+            lengths = np.pad(lengths, (0, self.bundle.beam_size - beam))
+        scores = self._scorer(
+            ids=np.asarray(ids, np.int32),
+            lengths=np.asarray(lengths, np.int32),
+            encoder_out=np.asarray(encoder_out, np.float32),
+            encoder_mask=np.asarray(encoder_mask, bool),
+        )["log_likelihoods"]
+        return np.asarray(scores, np.float32)[:beam]
+
+
+class ExportedRecognizer:
+    """An exported model plus a NumPy decoder: ``recognize(keypoints (T, J, 7))``."""
+
+    def __init__(self, model: ExportedModel, options: DecodeOptions | None = None):
+        self.model = model
+        self.bundle = model.bundle
+        self.options = options or DecodeOptions()
+        self.vocabulary = self.bundle.vocabulary
+        self.preprocessor = self.bundle.preprocessor
+
+    @classmethod
+    def load(cls, folder: str | Path, threads: int | None = None, **options) -> ExportedRecognizer:
+        """From an export folder; ``options`` are DecodeOptions fields."""
+        return cls(ExportedModel(folder, threads), DecodeOptions(**options))
+
+    @property
+    def max_frames(self) -> int:
+        """The longest clip one call takes: the fixed window, else the model's limit."""
+        return self.bundle.window_frames or self.bundle.max_frames
+
+    def recognize(self, clip: np.ndarray, source: str = "keypoints") -> Recognition:
+        """Glosses of one clip of raw keypoints (preprocessing is applied here)."""
+        joint_set = self.bundle.joint_set
+        clip = keypoints.validate_keypoints(
+            clip,
+            source,
+            joint_set,
+            expected_by=f"the exported model (joint set {joint_set})",
+            require_hand=True,
+        )
+        if len(clip) > self.max_frames:
+            raise ValueError(
+                f"{source}: {len(clip)} frames exceed the exported model's input of "
+                f"{self.max_frames} ({self.max_frames / keypoints.FPS:.0f} s); recognise it as "
+                "a stream (--stream), or export a SavedModel (any length)."
+            )
+        clip = self.preprocessor(clip)
+        as_recognized = padded_frames(len(clip), self.bundle.max_frames)  # what recognize pads to
+        frames = self.bundle.window_frames or as_recognized
+        batch = np.zeros((1, frames, *clip.shape[1:]), np.float32)  # (1, frames, joints, 7)
+        batch[0, : len(clip)] = clip
+        frame_mask = np.arange(frames)[None, :] < len(clip)  # (1, frames)
+        encoded = self.model.encode(batch, frame_mask)
+        log_probs = numpy_decoders.log_softmax(encoded["ctc_logits"][0])  # (P, C)
+        valid = np.asarray(encoded["encoder_mask"][0], bool)
+
+        def attention_scores(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+            return self.model.score(ids, lengths, encoded["encoder_out"], encoded["encoder_mask"])
+
+        max_glosses = self.options.glosses_for(-(-as_recognized // self.bundle.patch_size))
+        outputs = numpy_decoders.decode(
+            log_probs, valid, self.options, max_glosses, attention_scores
+        )
+        return to_recognitions(
+            outputs,
+            self.vocabulary,
+            self.options.decoder,
+            self.bundle.patch_size,
+            np.array([len(clip)]),
+        )[0]
