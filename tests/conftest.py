@@ -155,3 +155,31 @@ def tiny_trained_model():
         step=STEPS,
         metrics={},
     ), clips
+
+
+def save_as_workdir(run, root, preprocessor=None, stage: str = "stage2"):
+    """A TrainedModel saved as a one-stage training workdir under ``root`` (best checkpoint
+    at step 200); ``preprocessor`` (default: identity) travels in its metadata."""
+    import json
+
+    import numpy as np
+
+    from whispersign_jax import trained
+    from whispersign_jax.checkpointing import StageCheckpoints
+    from whispersign_jax.data.normalize import Preprocessor
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / trained.CONFIG_FILE).write_text(json.dumps({"run_stages": [stage]}))
+    checkpoints = StageCheckpoints(root / stage)
+    metadata = {
+        "stage": stage,
+        "step": 200,
+        "model_config": run.model.config.to_dict(),
+        "label_map": run.vocabulary.label_map(),
+        "metrics": {"wer": 0.1},
+        "preprocessing": (preprocessor or Preprocessor()).to_dict(),
+    }
+    checkpoints.save_best(200, run.variables, {"step": np.zeros((), np.int32)}, metadata)
+    checkpoints.wait()
+    checkpoints.close()
+    return root

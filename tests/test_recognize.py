@@ -6,31 +6,16 @@ import types
 import jax
 import numpy as np
 import pytest
+from conftest import save_as_workdir
 
 from whispersign_jax import keypoints, recognize, trained
-from whispersign_jax.checkpointing import StageCheckpoints
 from whispersign_jax.data.normalize import Preprocessor
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_trained_model):
     """The tiny model saved as a one-stage training workdir."""
-    run, _ = tiny_trained_model
-    root = tmp_path_factory.mktemp("run")
-    (root / trained.CONFIG_FILE).write_text(json.dumps({"run_stages": ["stage2"]}))
-    checkpoints = StageCheckpoints(root / "stage2")
-    metadata = {
-        "stage": "stage2",
-        "step": 200,
-        "model_config": run.model.config.to_dict(),
-        "label_map": run.vocabulary.label_map(),
-        "metrics": {"wer": 0.1},
-        "preprocessing": Preprocessor().to_dict(),
-    }
-    checkpoints.save_best(200, run.variables, {"step": np.zeros((), np.int32)}, metadata)
-    checkpoints.wait()
-    checkpoints.close()
-    return root
+    return save_as_workdir(tiny_trained_model[0], tmp_path_factory.mktemp("run"))
 
 
 def flags(**overrides):
