@@ -42,6 +42,11 @@ one 3 s window (180 frames, batch 1) through ``Recognizer.recognize`` for ``tiny
 ``base`` (accelerators: ``base``) and every decoder, after compilation, float32 and bfloat16
 compute. ``stream.latency_{p50,p95}_ms``: from the last frame of a sign to its gloss's
 emission in the sliding-window stream, counting the base default decoder's window time.
+
+``export.<size>.<format>.<dtype>.*`` (``--only export``; ``--export_size``, default base): each
+export format and weight type (``benchmark_export``): file sizes, export time, and one 3 s
+window through the exported model with the JAX-free runtime, CTC greedy and the default
+attention rescoring.
 """
 
 from __future__ import annotations
@@ -475,15 +480,20 @@ def _inference_variables(size: str, dtype: str) -> dict:
     return trained.inference_variables(variables, dtype)
 
 
-def _recognizer(size: str, decoder: str, dtype: str):
-    """A randomly initialised ``size`` model as a Recognizer. Its CTC head is biased towards
-    the blank, so that, like a trained model on a 3 s window, it emits a few glosses, not one
-    per position (the n-best stays short); the attention decoder is left random, so the
-    attention beam searches run to their length cap (their worst case)."""
-    from whispersign_jax import decoding, recognize, trained
+def benchmark_window() -> np.ndarray:
+    """One 3 s window (180, 42, 7) of random keypoints that pass the data contract's checks:
+    image positions in [0, 1], both hands present (confidence 1)."""
+    window = np.random.default_rng(0).uniform(size=(WINDOW_FRAMES, 42, 7)).astype(np.float32)
+    window[..., 3] = 1.0
+    return window
+
+
+def _random_model(size: str, dtype: str):
+    """A randomly initialised ``size`` model (``_inference_variables``) as a TrainedModel."""
+    from whispersign_jax import trained
     from whispersign_jax.vocab import Vocabulary
 
-    run = trained.TrainedModel(
+    return trained.TrainedModel(
         model=WhisperSign(ModelConfig.preset(size, NUM_GLOSSES, dtype=dtype)),
         variables=_inference_variables(size, dtype),
         vocabulary=Vocabulary(tuple(f"g{i}" for i in range(NUM_GLOSSES))),
@@ -492,7 +502,16 @@ def _recognizer(size: str, decoder: str, dtype: str):
         step=0,
         metrics={},
     )
-    return recognize.Recognizer(run, decoding.DecodeOptions(decoder=decoder))
+
+
+def _recognizer(size: str, decoder: str, dtype: str):
+    """A randomly initialised ``size`` model as a Recognizer. Its CTC head is biased towards
+    the blank, so that, like a trained model on a 3 s window, it emits a few glosses, not one
+    per position (the n-best stays short); the attention decoder is left random, so the
+    attention beam searches run to their length cap (their worst case)."""
+    from whispersign_jax import decoding, recognize
+
+    return recognize.Recognizer(_random_model(size, dtype), decoding.DecodeOptions(decoder=decoder))
 
 
 def benchmark_infer(sizes, dtypes, repeats: int = 50, workers: int = 1) -> dict[str, float]:
@@ -501,7 +520,7 @@ def benchmark_infer(sizes, dtypes, repeats: int = 50, workers: int = 1) -> dict[
     names and time spans), after compilation (its first call, ``workers`` at a time)."""
     from whispersign_jax.decoding import DECODERS
 
-    window = np.random.default_rng(0).normal(size=(WINDOW_FRAMES, 42, 7)).astype(np.float32)
+    window = benchmark_window()
     results = {}
     programs = []  # (key prefix, the recognize call)
     for size in sizes:
@@ -535,6 +554,56 @@ def benchmark_infer(sizes, dtypes, repeats: int = 50, workers: int = 1) -> dict[
     return {
         f"{prefix}.{key}": results[f"{prefix}.{key}"] for prefix, _ in programs for key in suffixes
     }
+
+
+EXPORTS = (
+    ("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8"),
+    ("onnx", "float32"), ("onnx", "float16"), ("onnx", "int8"), ("saved_model", "float32"),
+)  # fmt: skip
+
+
+def benchmark_export(size: str, repeats: int = 50) -> dict[str, float]:
+    """``export.<size>.<format>.<dtype>.*``: ``export_s`` (JAX -> file), ``encoder_mb`` and
+    ``scorer_mb`` (file sizes), and per 3 s window through the exported model with the
+    JAX-free runtime (``export.runtime``: its NumPy decoders, all cores of this process):
+    ``ctc_greedy_p50_ms`` / ``_p95_ms`` and ``attention_rescoring_p50_ms``."""
+    import tempfile
+
+    from whispersign_jax.export import convert, runtime
+    from whispersign_jax.export.bundle import ExportBundle
+
+    model = _random_model(size, "float32")
+    window = benchmark_window()
+    results = {}
+    for fmt, dtype in EXPORTS:
+        prefix = f"export.{size}.{fmt}.{dtype}"
+        with tempfile.TemporaryDirectory() as folder:
+            results[f"{prefix}.export_s"] = _timed(
+                lambda fmt=fmt, dtype=dtype, folder=folder: convert.export_trained(
+                    model, folder, fmt, dtype
+                )
+            )
+            bundle = ExportBundle.load(folder)
+            for part, name in (("encoder", bundle.encoder_file), ("scorer", bundle.scorer_file)):
+                path = Path(folder) / name
+                files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+                results[f"{prefix}.{part}_mb"] = sum(p.stat().st_size for p in files) / 2**20
+            for decoder in ("ctc_greedy", "attention_rescoring"):
+                exported = runtime.ExportedRecognizer.load(folder, decoder=decoder)
+                exported.recognize(window)  # first call: the runtime's own set-up
+                times = sorted(
+                    _timed(lambda r=exported: r.recognize(window)) for _ in range(repeats)
+                )
+                results[f"{prefix}.{decoder}_p50_ms"] = 1e3 * times[len(times) // 2]
+                if decoder == "ctc_greedy":
+                    results[f"{prefix}.{decoder}_p95_ms"] = (
+                        1e3 * times[int(0.95 * (len(times) - 1))]
+                    )
+        progress(
+            f"{prefix}: encoder {results[f'{prefix}.encoder_mb']:.1f} MB, ctc_greedy p50 "
+            f"{results[f'{prefix}.ctc_greedy_p50_ms']:.2f} ms"
+        )
+    return results
 
 
 class _SignMiddles:
@@ -599,7 +668,9 @@ def platform_defaults() -> Defaults:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
-    parser.add_argument("--only", choices=["train", "pipeline", "extract", "infer"], default=None)
+    parser.add_argument(
+        "--only", choices=["train", "pipeline", "extract", "infer", "export"], default=None
+    )
     parser.add_argument(
         "--sizes", default=None, help="train: comma-separated sizes (CPU: base; else base,small)"
     )
@@ -611,6 +682,7 @@ def main() -> None:
     parser.add_argument(
         "--infer_sizes", default=None, help="infer: model sizes (CPU: tiny,base; else base)"
     )
+    parser.add_argument("--export_size", default="base", help="export: the model size exported")
     parser.add_argument("--frames", type=int, default=180)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--infer_repeats", type=int, default=50)
@@ -682,6 +754,8 @@ def main() -> None:
         window_key = f"infer.base.{INFER_STREAM_DECODER}.p50_ms"
         if window_key in results:
             results.update(benchmark_streaming_latency(results[window_key]))
+    if args.only in (None, "export"):
+        results.update(benchmark_export(args.export_size, args.infer_repeats))
     results.update(cache_counts)
     width = max(len(k) for k in results)
     for key, value in results.items():

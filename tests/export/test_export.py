@@ -111,15 +111,26 @@ def test_export_logits_match_jax(fmt, dtype, export_of, tiny_trained_model, fixt
         assert_close(got_scores, want, dtype, "attention log-likelihoods")
 
 
-@pytest.mark.parametrize("fmt", ["tflite", "onnx", "saved_model"])
-def test_export_recognizes_the_same_glosses_as_jax(fmt, export_of, tiny_trained_model):
-    """Every decoder of the runtime, on the 12 training clips (cut to the 3 s window)."""
+@pytest.fixture(scope="module")
+def jax_recognitions(tiny_trained_model):
+    """The JAX recogniser's Recognition of each clip (cut to the window), per decoder."""
     model, clips = tiny_trained_model
+    recognizers = {d: recognize.Recognizer(model, DecodeOptions(decoder=d)) for d in DECODERS}
+    return {
+        decoder: [recognizer.recognize(clip.keypoints[:WINDOW]) for clip in clips]
+        for decoder, recognizer in recognizers.items()
+    }
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx", "saved_model"])
+def test_export_recognizes_the_same_glosses_as_jax(
+    fmt, export_of, tiny_trained_model, jax_recognitions
+):
+    """Every decoder of the runtime, on the 12 training clips (cut to the 3 s window)."""
+    _, clips = tiny_trained_model
     for decoder in DECODERS:
-        jax_recognizer = recognize.Recognizer(model, DecodeOptions(decoder=decoder))
         exported = runtime.ExportedRecognizer.load(export_of(fmt, "float32"), decoder=decoder)
-        for clip in clips:
-            want = jax_recognizer.recognize(clip.keypoints[:WINDOW])
+        for clip, want in zip(clips, jax_recognitions[decoder], strict=True):
             got = exported.recognize(clip.keypoints[:WINDOW])
             assert got.ids == want.ids, decoder
             assert [(g.start_frame, g.end_frame) for g in got.glosses] == [
@@ -132,13 +143,15 @@ def test_export_recognizes_the_same_glosses_as_jax(fmt, export_of, tiny_trained_
 
 
 @pytest.mark.parametrize(("fmt", "dtype"), [e for e in EXPORTS if e[1] != "float32"])
-def test_quantised_export_keeps_the_glosses(fmt, dtype, export_of, tiny_trained_model):
-    model, clips = tiny_trained_model
-    float32 = recognize.Recognizer(model)
+def test_quantised_export_keeps_the_glosses(
+    fmt, dtype, export_of, tiny_trained_model, jax_recognitions
+):
+    _, clips = tiny_trained_model
     quantised = runtime.ExportedRecognizer.load(export_of(fmt, dtype))
+    float32 = jax_recognitions[DecodeOptions().decoder]
     changed = sum(
-        quantised.recognize(c.keypoints[:WINDOW]).ids != float32.recognize(c.keypoints[:WINDOW]).ids
-        for c in clips
+        quantised.recognize(clip.keypoints[:WINDOW]).ids != want.ids
+        for clip, want in zip(clips, float32, strict=True)
     )
     assert changed <= 1, f"{changed} of {len(clips)} clips changed"
 
@@ -189,7 +202,7 @@ def test_export_metadata_errors_name_the_file(tmp_path, export_of):
         runtime.ExportedModel(tmp_path)
     exported = runtime.ExportedModel(folder)
     too_many = np.ones((9, 3), np.int32)
-    with pytest.raises(ValueError, match=r"takes 8 hypotheses of up to 15 glosses, got 9"):
+    with pytest.raises(ValueError, match=r"takes 8 hypotheses of up to 15 glosses, got 9 of"):
         exported.score(too_many, np.ones(9, np.int32), None, None)
 
 

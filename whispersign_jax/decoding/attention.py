@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from whispersign_jax.decoding.options import length_buckets
 from whispersign_jax.model import WhisperSign
 from whispersign_jax.model.layers import key_padding_mask
 from whispersign_jax.model.targets import teacher_forcing
@@ -70,7 +71,7 @@ def rescore_nbest(
     the shortest length bucket (1, 2, 4, ...) that holds the longest of them: a
     ``lax.switch`` between static shapes, so short lists cost a short decoder pass."""
     max_glosses = nbest["ids"].shape[-1]
-    buckets = sorted({min(2**i, max_glosses) for i in range(max_glosses.bit_length() + 1)})
+    buckets = length_buckets(max_glosses)
     longest = jnp.max(jnp.where(jnp.isfinite(nbest["scores"]), nbest["lengths"], 0))
     index = jnp.searchsorted(jnp.array(buckets), longest)
 

@@ -52,3 +52,9 @@ def padded_frames(num_frames: int, max_frames: int) -> int:
     """The length a clip of ``num_frames`` is padded to for recognition: whole seconds, at
     most the model's ``max_frames``. Hypothesis caps (``glosses_for``) follow from it."""
     return min(-(-num_frames // BUCKET_FRAMES) * BUCKET_FRAMES, max_frames)
+
+
+def length_buckets(max_glosses: int) -> list[int]:
+    """Hypothesis lengths the attention decoder is run at in rescoring: 1, 2, 4, ... up to
+    ``max_glosses``; a list is cut to the shortest that holds its longest hypothesis."""
+    return sorted({min(2**i, max_glosses) for i in range(max_glosses.bit_length() + 1)})

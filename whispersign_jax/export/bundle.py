@@ -33,11 +33,18 @@ MODEL_FILES = {  # format -> (encoder, scorer) names inside the export folder
 }
 
 
+def scorer_signature(length: int | None) -> str:
+    """The scorer's signature name for hypotheses of ``length`` ids (None: any length)."""
+    return "score" if length is None else f"score_l{length}"
+
+
 @dataclasses.dataclass(frozen=True)
 class ExportBundle:
     """The metadata of one export. ``window_frames`` is the fixed input length of the
     encoder (frames at 60 FPS) or None when it takes any length up to ``max_frames``; the
-    scorer takes ``beam_size`` hypotheses of ``max_glosses`` ids (None: any)."""
+    scorer takes ``beam_size`` hypotheses (None: any number) of one of ``scorer_lengths``
+    ids (None: any length). A TFLite scorer has one signature per length
+    (``score_l<L>``); the encoder's signature is ``encode``."""
 
     format: str
     dtype: str
@@ -49,7 +56,7 @@ class ExportBundle:
     max_frames: int
     window_frames: int | None
     beam_size: int | None
-    max_glosses: int | None
+    scorer_lengths: list[int] | None
     source: dict[str, Any]  # workdir, stage, step, metrics of the exported checkpoint
     format_version: int = FORMAT_VERSION
 

@@ -34,8 +34,8 @@ import numpy as np
 
 from whispersign_jax import trained
 from whispersign_jax.decoding.attention import sequence_log_likelihood
-from whispersign_jax.decoding.options import DecodeOptions
-from whispersign_jax.export.bundle import ExportBundle
+from whispersign_jax.decoding.options import DecodeOptions, length_buckets
+from whispersign_jax.export.bundle import ExportBundle, scorer_signature
 from whispersign_jax.keypoints import FPS, NUM_FEATURES
 from whispersign_jax.model import WhisperSign
 
@@ -79,14 +79,21 @@ class Shapes:
     frames: int | None
     positions: int | None
     beam: int | None
-    glosses: int | None
+    scorer_lengths: tuple[int | None, ...]  # hypothesis lengths the scorer is exported at
 
 
-def fixed_shapes(window_frames: int, patch_size: int, options: DecodeOptions) -> Shapes:
-    """The streaming window's shapes: the scorer takes the rescoring n-best of one window."""
+def fixed_shapes(window_frames: int, patch_size: int, options: DecodeOptions, fmt: str) -> Shapes:
+    """The streaming window's shapes: the scorer takes the rescoring n-best of one window,
+    in TFLite at every length bucket of rescoring (one signature each, sharing the weights:
+    a one-gloss n-best costs a one-gloss decoder pass, as in JAX), in ONNX at the longest."""
     positions = -(-window_frames // patch_size)
     rescoring = dataclasses.replace(options, decoder="attention_rescoring")
-    return Shapes(window_frames, positions, options.beam_size, rescoring.glosses_for(positions))
+    longest = rescoring.glosses_for(positions)
+    lengths = length_buckets(longest) if fmt == "tflite" else [longest]
+    return Shapes(window_frames, positions, options.beam_size, tuple(lengths))
+
+
+DYNAMIC_SHAPES = Shapes(None, None, None, (None,))
 
 
 def export_model(
@@ -121,9 +128,9 @@ def export_trained(
         raise ValueError(f"export_trained needs a float32 model, got {config.dtype}.")
     max_frames = config.max_source_positions * config.patch_size
     window_frames = min(max_frames, round(window_s * FPS / config.patch_size) * config.patch_size)
-    shapes = fixed_shapes(window_frames, config.patch_size, options)
+    shapes = fixed_shapes(window_frames, config.patch_size, options, fmt)
     if fmt in DYNAMIC_FORMATS:  # any length: the runtime pads to whole seconds (`recognize`)
-        shapes = Shapes(None, None, None, None)
+        shapes = DYNAMIC_SHAPES
     bundle = ExportBundle(
         format=fmt,
         dtype=dtype,
@@ -135,7 +142,7 @@ def export_trained(
         max_frames=max_frames,
         window_frames=shapes.frames,
         beam_size=shapes.beam,
-        max_glosses=shapes.glosses,
+        scorer_lengths=None if fmt in DYNAMIC_FORMATS else list(shapes.scorer_lengths),
         source={"path": source, "stage": model.stage, "step": model.step},
     )
     converter = {"tflite": to_tflite, "saved_model": to_saved_model, "onnx": to_onnx}[fmt]
@@ -145,7 +152,11 @@ def export_trained(
     functions = export_functions(model)
     with tempfile.TemporaryDirectory(dir=out) as staging:  # a failed export leaves no half files
         staging = Path(staging)
-        encoder, scorer = encoder_specs(functions, shapes), scorer_specs(functions, shapes)
+        encoder = {"encode": encoder_specs(functions, shapes)}
+        scorer = {
+            scorer_signature(length): scorer_specs(functions, shapes, length)
+            for length in shapes.scorer_lengths
+        }
         converter(functions.encode, encoder, staging / bundle.encoder_file, dtype, *sizes)
         converter(functions.score, scorer, staging / bundle.scorer_file, dtype, *sizes)
         for name in (bundle.encoder_file, bundle.scorer_file):
@@ -166,10 +177,10 @@ def encoder_specs(functions: ExportFunctions, shapes: Shapes) -> list[tuple]:
     ]
 
 
-def scorer_specs(functions: ExportFunctions, shapes: Shapes) -> list[tuple]:
-    """(name, shape, numpy dtype) of the scorer's inputs."""
+def scorer_specs(functions: ExportFunctions, shapes: Shapes, length: int | None) -> list[tuple]:
+    """(name, shape, numpy dtype) of the scorer's inputs for hypotheses of ``length``."""
     return [
-        ("ids", (shapes.beam, shapes.glosses), np.int32),
+        ("ids", (shapes.beam, length), np.int32),
         ("lengths", (shapes.beam,), np.int32),
         ("encoder_out", (1, shapes.positions, functions.d_model), np.float32),
         ("encoder_mask", (1, shapes.positions), np.bool_),
@@ -226,35 +237,46 @@ def _tf_specs(specs: list[tuple]):
 
 
 def to_tflite(
-    fn: Callable, specs: list[tuple], path: Path, dtype: str, patch_size: int, max_positions: int
+    fn: Callable, signatures: dict, path: Path, dtype: str, patch_size: int, max_positions: int
 ) -> None:
-    """A fixed-shape TFLite flatbuffer; ``float16`` stores float16 weights, ``int8`` int8
-    weights with dynamic-range quantisation (activations stay float)."""
+    """A fixed-shape TFLite flatbuffer with one signature per entry of ``signatures`` (their
+    weights stored once); ``float16`` stores float16 weights, ``int8`` int8 weights with
+    dynamic-range quantisation (activations stay float)."""
     tf = require("tensorflow", "A TFLite export")
     from jax.experimental import jax2tf
 
-    if any(dim is None for _, shape, _ in specs for dim in shape):
+    if any(dim is None for specs in signatures.values() for _, shape, _ in specs for dim in shape):
         raise ValueError("TFLite exports have fixed shapes.")
     with warnings.catch_warnings():  # graph serialization is deprecated, and TFLite's route
         warnings.simplefilter("ignore", DeprecationWarning)
         converted = jax2tf.convert(
             _named(fn), native_serialization=False, enable_xla=False, with_gradient=False
         )
-    function = tf.function(converted, autograph=False, input_signature=_tf_specs(specs))
     module = tf.Module()
-    module.f = function
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [function.get_concrete_function()], module
-    )
-    if dtype != "float32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if dtype == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    path.write_bytes(converter.convert())
+    functions = {}
+    for name, specs in signatures.items():
+        function = tf.function(converted, autograph=False, input_signature=_tf_specs(specs))
+        setattr(module, name, function)
+        functions[name] = function.get_concrete_function()
+    with tempfile.TemporaryDirectory() as saved:  # signatures by name: through a SavedModel
+        tf.saved_model.save(module, saved, signatures=functions)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, list(functions))
+        if dtype != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if dtype == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        path.write_bytes(converter.convert())
+
+
+def only_signature(signatures: dict, fmt: str) -> list[tuple]:
+    """The specs of a format that holds one function per file."""
+    if len(signatures) != 1:
+        raise ValueError(f"A {fmt} file holds one signature, got {sorted(signatures)}.")
+    return next(iter(signatures.values()))
 
 
 def to_saved_model(
-    fn: Callable, specs: list[tuple], path: Path, dtype: str, patch_size: int, max_positions: int
+    fn: Callable, signatures: dict, path: Path, dtype: str, patch_size: int, max_positions: int
 ) -> None:
     """A SavedModel with a ``serving_default`` signature; dynamic dimensions stay dynamic
     (shape polymorphism), frames in whole patches."""
@@ -266,6 +288,7 @@ def to_saved_model(
             f"--dtype={dtype}: SavedModel exports are float32; use --format=tflite or onnx for "
             "float16 / int8."
         )
+    specs = only_signature(signatures, "SavedModel")
     polymorphic = [
         "(" + ", ".join(symbolic_shape(name, shape, patch_size)) + ")" if None in shape else None
         for name, shape, _ in specs
@@ -282,14 +305,14 @@ def to_saved_model(
 
 
 def to_onnx(
-    fn: Callable, specs: list[tuple], path: Path, dtype: str, patch_size: int, max_positions: int
+    fn: Callable, signatures: dict, path: Path, dtype: str, patch_size: int, max_positions: int
 ) -> None:
     """An ONNX model; ``int8`` quantises weights dynamically (onnxruntime.quantization),
     ``float16`` stores float16 weights and computes in float16 with float32 inputs and
     outputs (onnxruntime's float16 converter)."""
     onnx = require("onnx", "An ONNX export")
     jax_to_onnx = require("jax2onnx", "An ONNX export").to_onnx
-
+    specs = only_signature(signatures, "ONNX")
     scope = jax.export.SymbolicScope(constraints(max_positions))
     inputs = [
         jax.ShapeDtypeStruct(
