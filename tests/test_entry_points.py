@@ -19,6 +19,7 @@ FLAGS_IN_HELP = {  # flags that each script's --help must name
     "whispersign-recognize": ["--workdir", "--keypoints", "--video", "--decoder", "--window_s"],
     "whispersign-extract": ["--video", "--out", "--backend"],
     "whispersign-prepare": ["--source", "--data_dir", "--output_dir"],
+    "whispersign-visualize": ["--keypoints", "--out", "--workdir", "--video", "--fps", "--curves"],
 }
 
 

@@ -1,11 +1,18 @@
-"""Pictures of clips: hand colours, missing hands, pose points, captions."""
+"""Pictures of clips and training runs: hand colours, missing hands, captions, GIF timing,
+one-line errors and training curves."""
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import numpy as np
-from conftest import frameworks_imported_by
+import pytest
+from conftest import REPO, frameworks_imported_by
 from PIL import Image
 
+from whispersign_jax import curves_image, metric_writers, rendering, visualize
 from whispersign_jax import keypoints as kp
-from whispersign_jax import rendering
 from whispersign_jax.data import synthetic
 from whispersign_jax.data.sample import Sample
 
@@ -33,8 +40,9 @@ def two_hand_clip(frames: int = 40) -> np.ndarray:
     return kp.assemble_keypoints(xyz, confidence)
 
 
-def test_importing_rendering_loads_no_framework():
-    assert frameworks_imported_by("whispersign_jax.rendering") == []
+def test_importing_the_command_loads_no_framework():
+    modules = ("whispersign_jax.visualize", "whispersign_jax.rendering")
+    assert frameworks_imported_by(*modules, "whispersign_jax.curves_image") == []
 
 
 def test_hands_in_their_colours_and_a_missing_hand_not_drawn():
@@ -99,6 +107,161 @@ def test_caption_and_timeline_highlight_the_gloss_being_signed():
             )
             columns = np.nonzero(lit[-8])[0]  # a row inside the timeline bar
             assert start - 2 <= columns.min() and columns.max() <= end + 2, index
+
+
+def write_clip(tmp_path, clip=None):
+    path = tmp_path / "clip.npy"
+    np.save(path, two_hand_clip(60) if clip is None else clip)
+    return path
+
+
+def command_args(**values):
+    defaults = dict(keypoints="", out="", workdir="", stage="", video="", fps=20.0, size="")
+    return SimpleNamespace(**{**defaults, "curves": False, **values})
+
+
+@pytest.mark.parametrize(("fps", "frames", "duration_ms"), [(20, 20, 50), (10, 10, 100)])
+def test_gif_frame_count_and_duration(tmp_path, fps, frames, duration_ms):
+    out = tmp_path / "clip.gif"
+    args = command_args(keypoints=str(write_clip(tmp_path)), out=str(out), fps=fps)
+    visualize.run_command(args)
+    with Image.open(out) as gif:
+        assert gif.n_frames == frames and gif.size == rendering.DEFAULT_SIZE
+        durations = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+    assert durations == [duration_ms] * frames
+    assert out.stat().st_size < 2_000_000
+
+
+def test_contact_sheet_png(tmp_path):
+    out = tmp_path / "clip.png"
+    visualize.run_command(command_args(keypoints=str(write_clip(tmp_path)), out=str(out)))
+    with Image.open(out) as sheet:
+        assert sheet.size == (6 * 320 + 5 * 2, 240)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "whispersign_jax.visualize", *args]
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+
+
+def test_one_line_errors(tmp_path):
+    clip = write_clip(tmp_path)
+    cases = {
+        (f"--keypoints={tmp_path / 'no.npy'}", f"--out={tmp_path / 'a.gif'}"): "no such file",
+        (f"--keypoints={clip}", f"--out={tmp_path / 'a.avi'}"): "unknown picture type '.avi'",
+    }
+    for args, message in cases.items():
+        result = run_cli(*args)
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (dict(size="640"), "--size='640': expected WIDTHxHEIGHT"),
+        (dict(fps=90.0), "fps=90: choose a rate in (0, 60]"),
+        (dict(out="nowhere/clip.gif"), "folder nowhere does not exist"),
+    ],
+)
+def test_bad_flags_exit_with_one_line(tmp_path, values, message):
+    values = {"out": str(tmp_path / "clip.gif"), **values}
+    with pytest.raises(SystemExit, match=f"^error: .*{message}".replace("(", r"\(")):
+        visualize.run_command(command_args(keypoints=str(write_clip(tmp_path)), **values))
+
+
+def test_wrong_shape_names_the_file(tmp_path):
+    path = write_clip(tmp_path, np.zeros((10, 21, 7), np.float32))
+    with pytest.raises(SystemExit, match=f"error: --keypoints={path}: keypoints must have shape"):
+        visualize.run_command(command_args(keypoints=str(path), out=str(tmp_path / "a.gif")))
+
+
+def has_cv2() -> bool:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(
+    has_cv2(), reason="OpenCV is installed: the message for its absence cannot show"
+)
+def test_video_without_opencv_says_what_to_install(tmp_path):
+    args = command_args(keypoints=str(write_clip(tmp_path)), out=str(tmp_path / "a.mp4"))
+    with pytest.raises(SystemExit, match=r'needs OpenCV .* pip install -e "\.\[video\]"'):
+        visualize.run_command(args)
+
+
+@pytest.mark.skipif(
+    not has_cv2(), reason="--video and .mp4 need OpenCV (pip install -e '.[video]')"
+)
+def test_drawn_over_the_video_frames(tmp_path, fixtures_dir):
+    import cv2
+
+    video = fixtures_dir / "signing_clip.mp4"  # 58 frames, 540x720: about 1.9 s
+    clip = two_hand_clip(115)
+    out = tmp_path / "over.mp4"
+    args = command_args(keypoints=str(write_clip(tmp_path, clip)), out=str(out), video=str(video))
+    visualize.run_command(args)
+    capture = cv2.VideoCapture(str(out))
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    ok, first = capture.read()
+    capture.release()
+    assert ok and frames == len(rendering.frame_indices(115, 20)) and size == (480, 640)
+    assert first.std() > 20  # the video shows through, not the plain canvas
+
+
+def write_stage_events(folder, losses, accuracies) -> None:
+    writer = metric_writers.EventFileWriter(str(folder))
+    for step, loss in enumerate(losses, start=1):
+        writer.write_scalars(step * 10, {"loss/total": loss, "steps_per_s": 5.0})
+    for step, accuracy in enumerate(accuracies, start=1):
+        writer.write_scalars(step * 20, {"val/accuracy": accuracy, "val/loss/total": 1 - accuracy})
+    writer.close()
+
+
+def test_training_curves_from_event_files(tmp_path):
+    write_stage_events(tmp_path / "stage2", [2.0, 1.0, float("nan"), 0.5], [0.5, 0.75])
+    write_stage_events(tmp_path / "stage1", [40.0, 20.0], [0.25])
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps({"stage_order": ["stage1", "stage2"]}))
+    folders = curves_image.stage_folders(tmp_path)
+    assert [folder.name for folder in folders] == ["stage1", "stage2"]
+    stage2 = curves_image.read_curves(folders[1])
+    np.testing.assert_array_equal(stage2["loss/total"][0], [10, 20, 40])  # NaN left out
+    np.testing.assert_allclose(stage2["loss/total"][1], [2.0, 1.0, 0.5])
+    np.testing.assert_allclose(stage2["val/accuracy"][1], [0.5, 0.75])
+    assert "val/wer" not in stage2
+
+    out = tmp_path / "curves.png"
+    visualize.run_command(command_args(curves=True, workdir=str(tmp_path), out=str(out)))
+    with Image.open(out) as picture:
+        assert picture.size == (960, 640)
+        for _, series in curves_image.PANELS:
+            for tag, _, colour in series:  # every series drawn is in the legend or plotted
+                assert colour_count(picture, colour) > (40 if tag != "val/wer" else 0), tag
+
+
+def test_curves_need_a_workdir_with_events(tmp_path):
+    out = str(tmp_path / "curves.png")
+    with pytest.raises(SystemExit, match="no stage folder with TensorBoard events"):
+        visualize.run_command(command_args(curves=True, workdir=str(tmp_path), out=out))
+    with pytest.raises(SystemExit, match=r"unknown picture type '\.gif'; end the name in \.png"):
+        visualize.run_command(
+            command_args(curves=True, workdir=str(tmp_path), out=out[:-3] + "gif")
+        )
+
+
+def test_nice_ticks():
+    assert curves_image.nice_ticks(0, 1) == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert curves_image.nice_ticks(0, 1500, 8) == pytest.approx(list(range(0, 1601, 200)))
 
 
 def test_no_validation_samples_no_image(tmp_path):
