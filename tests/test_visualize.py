@@ -1,6 +1,7 @@
 """Pictures of clips and training runs: hand colours, missing hands, captions, GIF timing,
-one-line errors and training curves."""
+one-line errors, training curves and the sample image that training logs."""
 
+import io
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import REPO, frameworks_imported_by
+from conftest import REPO, event_accumulator, frameworks_imported_by
 from PIL import Image
 
 from whispersign_jax import curves_image, metric_writers, rendering, visualize
@@ -262,6 +263,27 @@ def test_curves_need_a_workdir_with_events(tmp_path):
 def test_nice_ticks():
     assert curves_image.nice_ticks(0, 1) == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     assert curves_image.nice_ticks(0, 1500, 8) == pytest.approx(list(range(0, 1601, 200)))
+
+
+def test_training_logs_a_sheet_of_validation_samples(tmp_path):
+    from whispersign_jax import train
+
+    config = synthetic.SyntheticConfig(num_glosses=3, mode="continuous", val_signers=1,
+                                       continuous_samples_per_signer=4)  # fmt: skip
+    samples = synthetic.generate_split(config, "val")
+    names = synthetic.gloss_names(config)
+    runner = SimpleNamespace(splits={"val": samples}, vocabulary=SimpleNamespace(glosses=names))
+    writer = metric_writers.EventFileWriter(str(tmp_path))
+    train.StageRunner.write_samples(runner, writer)
+    writer.close()
+    (event,) = event_accumulator(tmp_path).Tensors("val_samples")
+    width, height, png = event.tensor_proto.string_val
+    image = Image.open(io.BytesIO(png))
+    assert event.step == 0 and (int(width), int(height)) == image.size
+    assert image.size == (6 * 194 - 2, 3 * (18 + 144 + rendering._panel_height(144)))
+    pixels = np.asarray(image)
+    assert colour_count(image, rendering.HIGHLIGHT_COLOUR) > 0  # reference glosses captioned
+    assert (pixels == LEFT).all(-1).any() or (pixels == RIGHT).all(-1).any()
 
 
 def test_no_validation_samples_no_image(tmp_path):
