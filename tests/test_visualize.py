@@ -291,3 +291,25 @@ def test_no_validation_samples_no_image(tmp_path):
     sample = Sample(two_hand_clip(30), np.array([1]), np.array([[0, 30]]), signer=0)
     sheet = rendering.samples_sheet([sample], ["A"])
     assert sheet.dtype == np.uint8 and sheet.shape[0] == 18 + 144 + rendering._panel_height(144)
+
+
+def test_workdir_glosses_become_captions(tmp_path, monkeypatch, tiny_trained_model):
+    from whispersign_jax import recognize
+
+    model, clips = tiny_trained_model
+    recognizer = recognize.Recognizer(model)
+    monkeypatch.setattr(recognize.Recognizer, "load", lambda *args, **kwargs: recognizer)
+    clip = clips[0].keypoints
+    glosses = recognizer.recognize(clip).glosses
+    assert glosses  # the over-fitted model finds glosses in its training clip
+    out = tmp_path / "clip.gif"
+    path = str(write_clip(tmp_path, clip))
+    visualize.run_command(command_args(keypoints=path, out=str(out), workdir="run", size="160x120"))
+    with Image.open(out) as gif:
+        assert gif.size == (160, 120 + rendering._panel_height(120))
+    frames = rendering.render_frames(clip, glosses, fps=60, size=SIZE)
+    lit = [colour_count(frame, rendering.HIGHLIGHT_COLOUR) > 0 for frame in frames]
+    assert lit == [
+        rendering.current_gloss(glosses, i / kp.FPS) is not None for i in range(len(clip))
+    ]
+    assert any(lit) and not all(lit)

@@ -137,6 +137,8 @@ def draw_clip(args) -> str:
     out = check_out(args.out, (*ANIMATIONS, STILL))
     if out.suffix.lower() == ".mp4":
         import_cv2(f"--out={out} (an .mp4 video)")  # before any work
+    if out.suffix.lower() == STILL and args.video:
+        raise ValueError("--video draws animations; use an --out ending in .gif or .mp4")
     size = parse_size(args.size) if args.size else None
     clip = load_clip(args.keypoints)
     glosses = None
@@ -145,8 +147,6 @@ def draw_clip(args) -> str:
             clip, args.workdir, args.stage, f"--keypoints={args.keypoints}"
         )
     if out.suffix.lower() == STILL:
-        if args.video:
-            raise ValueError("--video draws animations; use an --out ending in .gif or .mp4")
         sheet = rendering.contact_sheet(clip, glosses, tile=size or (320, 240))
         sheet.save(out)
         return f"{out}: {sheet.width}x{sheet.height}, 6 frames of {len(clip)}"
