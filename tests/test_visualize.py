@@ -102,6 +102,8 @@ def test_caption_and_timeline_highlight_the_gloss_being_signed():
         panel = np.asarray(frame)[SIZE[1] :]  # (panel, width, 3)
         lit = np.all(panel == rendering.HIGHLIGHT_COLOUR, axis=-1)
         assert lit.any() == (expected[index] is not None), index
+        recent = np.all(panel == rendering.RECENT_COLOUR, axis=-1).any()  # the last gloss
+        assert recent == (expected[index] is None and index >= 30), index
         if expected[index] is not None:  # the lit span of the timeline lies under the gloss
             start, end = (
                 getattr(glosses[expected[index]], t) * SIZE[0] for t in ("start_s", "end_s")

@@ -26,6 +26,7 @@ CANVAS_COLOUR = (18, 18, 24)
 TEXT_COLOUR = (235, 235, 235)
 MUTED_COLOUR = (110, 110, 120)  # a missing hand's legend, glosses not being signed
 HIGHLIGHT_COLOUR = (255, 230, 60)  # the gloss being signed now
+RECENT_COLOUR = (180, 180, 190)  # the last gloss signed, until the next one
 TIMELINE_COLOUR = (45, 45, 55)
 SEPARATOR = (80, 80, 90)  # between the tiles of a contact sheet
 DEFAULT_SIZE = (640, 480)  # width, height: the 4:3 of webcams and of the synthetic data
@@ -194,14 +195,18 @@ def _boxed_text(draw, origin, text: str, colour, font) -> None:
 
 
 def _draw_captions(draw, glosses, index: int, num_frames: int, box) -> None:
-    """The current gloss as a caption, and a timeline of all gloss spans with a playhead."""
+    """The current gloss as a highlighted caption (after it, the last gloss signed in grey),
+    and a timeline of all gloss spans with a playhead."""
     left, top, width = box
     panel = _panel_height(top)
     time_s = index / kp.FPS
     current = current_gloss(glosses, time_s)
     caption_font = _font(panel // 3)
-    caption = glosses[current].name if current is not None else "·"
-    colour = HIGHLIGHT_COLOUR if current is not None else MUTED_COLOUR
+    if current is not None:
+        caption, colour = glosses[current].name, HIGHLIGHT_COLOUR
+    else:  # the last gloss signed stays as a plain caption (CTC spans are short)
+        signed = [gloss.name for gloss in glosses if gloss.end_s <= time_s]
+        caption, colour = (signed[-1], RECENT_COLOUR) if signed else ("·", MUTED_COLOUR)
     text_width = draw.textlength(caption, font=caption_font)
     draw.text((left + (width - text_width) / 2, top + 3), caption, fill=colour, font=caption_font)
     bar_top, bar_bottom = top + panel // 2, top + panel - 4
