@@ -19,6 +19,9 @@ FLAGS_IN_HELP = {  # flags that each script's --help must name
     "whispersign-recognize": ["--workdir", "--keypoints", "--video", "--decoder", "--window_s"],
     "whispersign-extract": ["--video", "--out", "--backend"],
     "whispersign-prepare": ["--source", "--data_dir", "--output_dir"],
+    "whispersign-export": ["--workdir", "--format", "--out", "--dtype", "--window_s"],
+    "whispersign-run-export": ["--model", "--keypoints", "--decoder", "--stream", "--threads"],
+    "whispersign-visualize": ["--keypoints", "--out", "--workdir", "--video", "--fps", "--curves"],
 }
 
 

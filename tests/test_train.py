@@ -111,6 +111,7 @@ def test_loss_falls_during_training(tmp_path):
         "val/loss/total",
         "val/loss/ctc",
         "val/loss/attention",
+        "val_samples",  # the image of a few validation clips
     } <= set(scalar_tags(tmp_path / "stage2"))
     val_losses = read_scalars(tmp_path / "stage2", "val/loss/total")
     assert len(val_losses) == 12 and val_losses[-1] < val_losses[0]  # one per epoch, falling

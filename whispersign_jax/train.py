@@ -33,6 +33,7 @@ from whispersign_jax import (
     losses,
     metric_writers,
     optim,
+    rendering,
     sharding,
 )
 from whispersign_jax.checkpointing import StageCheckpoints
@@ -386,6 +387,8 @@ class StageRunner:
         start_step = int(state.step)
         if start_step == 0:
             writer.write_hparams(hparams(config, self.name))
+            if distributed.is_main_process():
+                self.write_samples(writer)
         patience = self.early_stopping.patience
         logging.info(
             "%s: %d steps (%d per epoch, %.1f epochs), batch %d, validation every %d steps, %s",
@@ -413,6 +416,13 @@ class StageRunner:
         self.checkpoints.wait()
         writer.flush()
         return (StageCheckpoints.metadata(self.checkpoints.best) or {}).get("metrics", {})
+
+    def write_samples(self, writer: metric_writers.MetricWriter) -> None:
+        """A few validation clips (raw keypoints, reference glosses) as an image at step 0,
+        to check in TensorBoard what the stage trains on."""
+        sheet = rendering.samples_sheet(self.splits["val"], self.vocabulary.glosses)
+        if sheet is not None:
+            writer.write_images(0, {"val_samples": sheet[None]})  # (1, height, width, 3)
 
     def _loop(self, state, batches, start_step, train_step, schedule, writer, best) -> None:
         """Steps ``start_step ..`` to the end of the stage or an early stop."""

@@ -1,0 +1,224 @@
+"""Pictures of keypoint clips and of training runs.
+
+    whispersign-visualize --keypoints=clip.npy --out=clip.gif [--fps=20] [--size=640x480]
+    whispersign-visualize --keypoints=clip.npy --video=clip.mp4 --out=clip.mp4
+    whispersign-visualize --keypoints=clip.npy --workdir=runs/demo --out=clip.gif
+    whispersign-visualize --curves --workdir=runs/demo --out=curves.png
+
+(or ``python -m whispersign_jax.visualize``). A clip is drawn as hand skeletons (MediaPipe's
+21-point topology): the signer's anatomical LEFT hand (joints 0-20) in orange, the RIGHT hand
+(joints 21-41) in blue, pose and lip points small and grey; a hand missing from a frame is not
+drawn and its legend entry turns grey. ``--out`` ends in ``.gif`` (Pillow), ``.mp4`` (needs
+OpenCV) or ``.png`` (six frames side by side). ``--video`` draws over the source video's
+frames (needs OpenCV: ``pip install -e ".[video]"``). With ``--workdir`` the trained model
+recognises the clip and its glosses become a caption and a timeline. ``--curves`` draws the
+losses and validation accuracy of each stage of a training workdir against the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags, logging
+
+from whispersign_jax import cli, rendering
+from whispersign_jax import keypoints as kp
+
+ANIMATIONS = (".gif", ".mp4")
+STILL = ".png"
+VIDEO_EXTRA = 'pip install -e ".[video]"'
+LONG_SIDE = 640  # pixels: the longer side of the picture when it follows a video's aspect
+
+
+def load_clip(path: str | Path) -> np.ndarray:
+    """A ``.npy`` file of ``(T, J, 7)`` keypoints, checked; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--keypoints={path}: no such file")
+    return kp.validate_keypoints(kp.load_npy(path), f"--keypoints={path}")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> (640, 480)."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        width = height = 0
+    if not (16 <= width <= 4096 and 16 <= height <= 4096):
+        raise ValueError(f"--size={text!r}: expected WIDTHxHEIGHT in pixels, e.g. 640x480")
+    return width, height
+
+
+def check_out(out: str, allowed: Sequence[str]) -> Path:
+    """``--out``'s path, whose extension must be one of ``allowed``."""
+    path = Path(out)
+    if path.suffix.lower() not in allowed:
+        raise ValueError(
+            f"--out={out}: unknown picture type {path.suffix or '(no extension)'!r}; "
+            f"end the name in {' or '.join(allowed)}"
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"--out={out}: folder {path.parent} does not exist")
+    return path
+
+
+def import_cv2(why: str):
+    """OpenCV, or a RuntimeError saying how to install it."""
+    try:
+        import cv2
+    except ImportError:
+        raise RuntimeError(
+            f"{why} needs OpenCV (the cv2 package), which is not installed; install it with "
+            f"{VIDEO_EXTRA}"
+        ) from None
+    return cv2
+
+
+def read_video(path: str | Path, times_s: np.ndarray, size: tuple[int, int] | None):
+    """The frames of a video nearest to ``times_s`` (seconds from its first frame) as
+    ``(height, width, 3)`` uint8 RGB, resized to ``size`` (default: the video's aspect with
+    its longer side ``LONG_SIDE``); returns ``(frames, size)``."""
+    cv2 = import_cv2("--video")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--video={path}: no such file")
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while True:
+            ok, frame_bgr = capture.read()
+            if not ok:
+                break
+            if size is None:
+                height, width = frame_bgr.shape[:2]
+                ratio = LONG_SIDE / max(width, height)
+                size = (round(width * ratio), round(height * ratio))
+            frames.append(cv2.cvtColor(cv2.resize(frame_bgr, size), cv2.COLOR_BGR2RGB))
+        fps = capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    if not frames or not fps > 0:
+        raise ValueError(f"--video={path}: no readable frames (is it a video OpenCV can open?)")
+    if abs(len(frames) / fps - times_s[-1]) > 1.0:
+        logging.warning(
+            "--video=%s lasts %.1f s but the keypoints %.1f s; are they from this video?",
+            path, len(frames) / fps, times_s[-1],
+        )  # fmt: skip
+    chosen = np.minimum(np.round(times_s * fps).astype(int), len(frames) - 1)
+    return [frames[i] for i in chosen], size
+
+
+def write_animation(frames: Sequence, out: Path, fps: float) -> None:
+    """PIL images as an endless GIF or an MP4 video at ``fps``."""
+    if out.suffix.lower() == ".gif":
+        frames[0].save(out, save_all=True, append_images=frames[1:], duration=1000 / fps, loop=0)
+        return
+    cv2 = import_cv2(f"--out={out} (an .mp4 video)")
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, frames[0].size)
+    if not writer.isOpened():
+        raise RuntimeError(f"--out={out}: OpenCV cannot write this MP4 file")
+    try:
+        for frame in frames:
+            writer.write(cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+
+
+def recognised_glosses(clip: np.ndarray, workdir: str, stage: str, source: str) -> list:
+    """The glosses a trained workdir's model recognises in ``clip`` (imports JAX)."""
+    from whispersign_jax.recognize import Recognizer
+
+    return list(Recognizer.load(workdir, stage or None).recognize(clip, source).glosses)
+
+
+def draw_clip(args) -> str:
+    """``--keypoints`` -> ``--out``; returns a one-line summary."""
+    out = check_out(args.out, (*ANIMATIONS, STILL))
+    if out.suffix.lower() == ".mp4":
+        import_cv2(f"--out={out} (an .mp4 video)")  # before any work
+    if out.suffix.lower() == STILL and args.video:
+        raise ValueError("--video draws animations; use an --out ending in .gif or .mp4")
+    size = parse_size(args.size) if args.size else None
+    clip = load_clip(args.keypoints)
+    glosses = None
+    if args.workdir:
+        glosses = recognised_glosses(
+            clip, args.workdir, args.stage, f"--keypoints={args.keypoints}"
+        )
+    if out.suffix.lower() == STILL:
+        sheet = rendering.contact_sheet(clip, glosses, tile=size or (320, 240))
+        sheet.save(out)
+        return f"{out}: {sheet.width}x{sheet.height}, 6 frames of {len(clip)}"
+    indices = rendering.frame_indices(len(clip), args.fps)
+    backgrounds = None
+    if args.video:
+        backgrounds, size = read_video(args.video, indices / kp.FPS, size)
+    frames = rendering.render_frames(
+        clip, glosses, args.fps, size or rendering.DEFAULT_SIZE, backgrounds
+    )
+    write_animation(frames, out, args.fps)
+    names = " ".join(g.name for g in glosses) if glosses is not None else "(no --workdir)"
+    return f"{out}: {len(frames)} frames at {args.fps:g} fps, {len(clip)} keypoint frames; {names}"
+
+
+def draw_curves(args) -> str:
+    """``--workdir``'s training curves -> ``--out`` (.png)."""
+    from whispersign_jax import curves_image
+
+    if not args.workdir:
+        raise ValueError("--curves needs --workdir=DIR, a training workdir")
+    out = check_out(args.out, (STILL,))
+    folders = curves_image.stage_folders(args.workdir)
+    stages = {folder.name: curves_image.read_curves(folder) for folder in folders}
+    size = parse_size(args.size) if args.size else (960, 640)
+    curves_image.render_curves(stages, title=str(args.workdir), size=size).save(out)
+    return f"{out}: curves of {', '.join(stages)}"
+
+
+def run_command(args) -> None:
+    """The command line's work; ``args`` has the flags as attributes (absl FLAGS in use)."""
+    if bool(args.keypoints) == bool(args.curves):
+        raise SystemExit("error: pass --keypoints=F.npy (a clip) or --curves (training curves).")
+    try:
+        print(draw_curves(args) if args.curves else draw_clip(args))
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    """The command line's flags (defined by ``run``, not on import)."""
+    flags.DEFINE_string("keypoints", "", "A (T, J, 7) keypoint .npy file to draw.")
+    flags.DEFINE_string(
+        "out", None, "Output: .gif or .mp4 (animation), .png (still).", required=True
+    )
+    flags.DEFINE_string(
+        "workdir", "", "Training workdir: recognise the clip's glosses, or with --curves its logs."
+    )
+    flags.DEFINE_string("stage", "", "Stage whose best checkpoint recognises (default: the last).")
+    flags.DEFINE_string("video", "", "Draw over this video's frames (needs OpenCV).")
+    flags.DEFINE_float("fps", rendering.DEFAULT_FPS, "Animation frames per second (<= 60).")
+    flags.DEFINE_string(
+        "size", "", "Picture WIDTHxHEIGHT (default 640x480, a video's aspect with --video)."
+    )
+    flags.DEFINE_bool("curves", False, "Draw the training curves of --workdir.")
+
+
+def main(argv: Sequence[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # checkpoint loading is chatty at INFO
+    run_command(FLAGS)
+
+
+def run() -> None:
+    """The ``whispersign-visualize`` console script."""
+    define_flags()
+    cli.run_absl(main)
+
+
+if __name__ == "__main__":
+    run()
