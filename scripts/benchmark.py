@@ -71,6 +71,7 @@ import numpy as np
 
 from whispersign_jax import compile_cache, optim
 from whispersign_jax.decoding import DEFAULT_DECODER
+from whispersign_jax.keypoints import CONFIDENCE
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.vocab import decoder_size
 
@@ -482,9 +483,9 @@ def _inference_variables(size: str, dtype: str) -> dict:
 
 def benchmark_window() -> np.ndarray:
     """One 3 s window (180, 42, 7) of random keypoints that pass the data contract's checks:
-    image positions in [0, 1], both hands present (confidence 1)."""
+    every feature uniform in [0, 1], both hands present (confidence 1)."""
     window = np.random.default_rng(0).uniform(size=(WINDOW_FRAMES, 42, 7)).astype(np.float32)
-    window[..., 3] = 1.0
+    window[..., CONFIDENCE] = 1.0
     return window
 
 
@@ -562,7 +563,7 @@ EXPORTS = (
 )  # fmt: skip
 
 
-def benchmark_export(size: str, repeats: int = 50) -> dict[str, float]:
+def benchmark_export(size: str, repeats: int = 50, exports=EXPORTS) -> dict[str, float]:
     """``export.<size>.<format>.<dtype>.*``: ``export_s`` (JAX -> file), ``encoder_mb`` and
     ``scorer_mb`` (file sizes), and per 3 s window through the exported model with the
     JAX-free runtime (``export.runtime``: its NumPy decoders, all cores of this process):
@@ -575,7 +576,7 @@ def benchmark_export(size: str, repeats: int = 50) -> dict[str, float]:
     model = _random_model(size, "float32")
     window = benchmark_window()
     results = {}
-    for fmt, dtype in EXPORTS:
+    for fmt, dtype in exports:
         prefix = f"export.{size}.{fmt}.{dtype}"
         with tempfile.TemporaryDirectory() as folder:
             results[f"{prefix}.export_s"] = _timed(
@@ -642,6 +643,7 @@ def benchmark_streaming_latency(window_ms: float) -> dict[str, float]:
         ]
         frames = np.zeros((len(sample.keypoints), 42, 7), np.float32)
         frames[:, 0, 0] = np.arange(len(frames))  # the oracle reads its window's place here
+        frames[:, 0, CONFIDENCE] = 1.0  # a hand is present: the stream skips hand-less windows
         streamer = StreamingRecognizer(_SignMiddles(signs))
         ends = {(a + b) // 2: b for _, a, b in signs}
         for frame in range(len(frames)):
@@ -683,6 +685,11 @@ def main() -> None:
         "--infer_sizes", default=None, help="infer: model sizes (CPU: tiny,base; else base)"
     )
     parser.add_argument("--export_size", default="base", help="export: the model size exported")
+    parser.add_argument(
+        "--exports",
+        default=",".join(f"{fmt}:{dtype}" for fmt, dtype in EXPORTS),
+        help="export: format:dtype,... (default: all seven)",
+    )
     parser.add_argument("--frames", type=int, default=180)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--infer_repeats", type=int, default=50)
@@ -755,7 +762,8 @@ def main() -> None:
         if window_key in results:
             results.update(benchmark_streaming_latency(results[window_key]))
     if args.only in (None, "export"):
-        results.update(benchmark_export(args.export_size, args.infer_repeats))
+        exports = [tuple(spec.split(":")) for spec in args.exports.split(",")]
+        results.update(benchmark_export(args.export_size, args.infer_repeats, exports))
     results.update(cache_counts)
     width = max(len(k) for k in results)
     for key, value in results.items():

@@ -22,6 +22,7 @@ from whispersign_jax.decoding.attention import sequence_log_likelihood
 from whispersign_jax.decoding.options import DecodeOptions
 from whispersign_jax.export import bundle as export_bundle
 from whispersign_jax.export import convert, runtime
+from whispersign_jax.keypoints import CONFIDENCE
 
 EXPORTS = [
     ("tflite", "float32"),
@@ -70,7 +71,7 @@ def random_clips(count: int = 3, seed: int = 0) -> list[np.ndarray]:
     clips = []
     for length in rng.integers(30, WINDOW + 1, count):
         clip = rng.uniform(0, 1, (length, 42, 7)).astype(np.float32)
-        clip[..., 3] = 1.0
+        clip[..., CONFIDENCE] = 1.0
         clip[rng.uniform(size=length) < 0.3, :21] = 0.0  # the left hand missing in ~30 %
         clips.append(clip)
     return clips

@@ -16,7 +16,7 @@ import numpy as np
 
 from whispersign_jax import keypoints
 from whispersign_jax.decoding import numpy_decoders
-from whispersign_jax.decoding.options import DecodeOptions, padded_frames
+from whispersign_jax.decoding.options import CTC_ONLY, DecodeOptions, padded_frames
 from whispersign_jax.decoding.result import Recognition, to_recognitions
 from whispersign_jax.export.bundle import ExportBundle, scorer_signature
 
@@ -29,7 +29,7 @@ def default_threads() -> int:
 class TfliteModel:
     """One ``.tflite`` file; called through one of its signatures."""
 
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, threads: int, spinning: bool = False):
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
@@ -52,7 +52,7 @@ class TfliteModel:
 class OnnxModel:
     """One ``.onnx`` file in ONNX Runtime's CPU provider."""
 
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, threads: int, spinning: bool = False):
         try:
             import onnxruntime
         except ImportError:
@@ -62,9 +62,10 @@ class OnnxModel:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3  # errors only
-        # Its idle threads would spin between runs, taking the cores from the NumPy decoder
-        # that runs between the encoder and the scorer (rescoring: 72 -> 40 ms, base, 2 cores).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Idle threads spin a while after each run: the next run starts sooner (CTC greedy,
+        # base int8, 2 cores: 3.9 instead of 5.5 ms), but they take the cores from the NumPy
+        # search between encoder and scorer (rescoring: 72 instead of 40 ms).
+        options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
@@ -78,7 +79,7 @@ class OnnxModel:
 class SavedModel:
     """One SavedModel folder through its ``serving_default`` signature (TensorFlow)."""
 
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, threads: int, spinning: bool = False):
         import tensorflow as tf
 
         with contextlib.suppress(RuntimeError):  # TF already ran in this process: keep its pool
@@ -95,13 +96,16 @@ RUNTIMES = {"tflite": TfliteModel, "onnx": OnnxModel, "saved_model": SavedModel}
 
 class ExportedModel:
     """The two exported functions of a folder (docs/export.md): ``encode`` and ``score``.
-    The scorer (the attention decoder) is opened on first use."""
+    The scorer (the attention decoder) is opened on first use. ``spinning``: the runtime's
+    idle threads may busy-wait for the next call (ONNX Runtime; faster back-to-back encoder
+    calls, but they slow NumPy work between calls; off when a scorer is used)."""
 
-    def __init__(self, folder: str | Path, threads: int | None = None):
+    def __init__(self, folder: str | Path, threads: int | None = None, spinning: bool = False):
         self.folder = Path(folder)
         self.bundle = ExportBundle.load(self.folder)
         self.folder = self.folder if self.folder.is_dir() else self.folder.parent
         self.threads = threads or default_threads()
+        self.spinning = spinning
         self.encoder = self._open(self.bundle.encoder_file)
         self._scorer = None
 
@@ -109,7 +113,7 @@ class ExportedModel:
         path = self.folder / name
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: the export in {self.folder} is incomplete.")
-        return RUNTIMES[self.bundle.format](path, self.threads)
+        return RUNTIMES[self.bundle.format](path, self.threads, self.spinning)
 
     def encode(self, keypoints: np.ndarray, frame_mask: np.ndarray) -> dict[str, np.ndarray]:
         """keypoints (1, T, J, 7) float32, frame_mask (1, T) bool -> ``ctc_logits`` (1, P, C),
@@ -161,8 +165,10 @@ class ExportedRecognizer:
 
     @classmethod
     def load(cls, folder: str | Path, threads: int | None = None, **options) -> ExportedRecognizer:
-        """From an export folder; ``options`` are DecodeOptions fields."""
-        return cls(ExportedModel(folder, threads), DecodeOptions(**options))
+        """From an export folder; ``options`` are DecodeOptions fields. CTC-only decoders
+        never run the scorer: the runtime may keep its threads spinning between calls."""
+        options = DecodeOptions(**options)
+        return cls(ExportedModel(folder, threads, options.decoder in CTC_ONLY), options)
 
     @property
     def max_frames(self) -> int:
