@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import optax
 import pytest
-from conftest import read_scalars, scalar_tags, tiny_training_config
+from conftest import event_accumulator, read_scalars, scalar_tags, tiny_training_config
 
 from whispersign_jax import evaluate, optim, train, trained
 from whispersign_jax.checkpointing import StageCheckpoints
@@ -112,7 +112,12 @@ def test_loss_falls_during_training(tmp_path):
         "val/loss/ctc",
         "val/loss/attention",
         "val_samples",  # the image of a few validation clips
+        "val/confusion_matrix",  # the image of each new best validation's confusions
     } <= set(scalar_tags(tmp_path / "stage2"))
+    confusions = event_accumulator(tmp_path / "stage2").Tensors("val/confusion_matrix")
+    bests = read_scalars(tmp_path / "stage2", "val/wer")
+    could_improve = sum(wer <= min(bests[:i], default=np.inf) for i, wer in enumerate(bests))
+    assert 1 <= len(confusions) <= could_improve  # a new best never has a higher WER
     val_losses = read_scalars(tmp_path / "stage2", "val/loss/total")
     assert len(val_losses) == 12 and val_losses[-1] < val_losses[0]  # one per epoch, falling
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
+import numpy as np
 from absl import app, flags
 
 from whispersign_jax import cli, compile_cache, decoding, distributed, losses
@@ -173,16 +174,28 @@ def evaluate_workdir(
     return summary
 
 
+def confusion_labels(vocabulary: Vocabulary) -> list[str]:
+    """Row and column names of the confusion matrix: ``(none)`` (inserted / deleted), glosses."""
+    return ["(none)", *vocabulary.glosses]
+
+
+def confusion_image(metrics: RecognitionMetrics, vocabulary: Vocabulary) -> np.ndarray:
+    """The confusion matrix of ``metrics`` as an RGB image (height, width, 3) uint8."""
+    from whispersign_jax.confusion_image import render_confusion
+
+    matrix = metrics.confusion_matrix(vocabulary.num_glosses)
+    return render_confusion(matrix, confusion_labels(vocabulary))
+
+
 def write_report_files(
     directory: Path, summary: dict, metrics: RecognitionMetrics, vocabulary: Vocabulary, step: int
 ) -> None:
     """``metrics.json``, ``confusion.png`` and TensorBoard events in ``directory``."""
     from whispersign_jax import metric_writers
-    from whispersign_jax.confusion_image import render_confusion
 
     directory.mkdir(parents=True, exist_ok=True)
     matrix = metrics.confusion_matrix(vocabulary.num_glosses)
-    labels = ["(none)", *vocabulary.glosses]
+    labels = confusion_labels(vocabulary)
     per_gloss = {
         vocabulary.glosses[gloss - 1]: values
         for gloss, values in metrics.per_gloss_accuracy(vocabulary.num_glosses).items()
@@ -198,7 +211,7 @@ def write_report_files(
         },
     }
     (directory / "metrics.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
-    image = render_confusion(matrix, labels)  # (height, width, 3) uint8
+    image = confusion_image(metrics, vocabulary)  # (height, width, 3) uint8
     from PIL import Image
 
     Image.fromarray(image).save(directory / "confusion.png")

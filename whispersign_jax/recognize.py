@@ -27,6 +27,7 @@ from absl import app, flags, logging
 from whispersign_jax import cli, compile_cache, decoding, keypoints, streaming, trained
 from whispersign_jax.decoding import DecodeOptions, Recognition, RecognizedGloss
 from whispersign_jax.decoding import flags as decode_flags
+from whispersign_jax.decoding.inputs import checked_clip, padded_batch
 from whispersign_jax.decoding.options import padded_frames
 from whispersign_jax.decoding.result import describe, format_recognition
 
@@ -59,24 +60,11 @@ class Recognizer:
         """Glosses of one clip of raw keypoints (preprocessing is applied here); keypoints of
         another joint set than the model's are refused, naming both."""
         joint_set = self.trained.joint_set
-        clip = keypoints.validate_keypoints(
-            clip,
-            source,
-            joint_set,
-            expected_by=f"the model (config.data.keypoints={joint_set})",
-            require_hand=True,
-        )
-        if len(clip) > self.max_frames:
-            raise ValueError(
-                f"{source}: {len(clip)} frames exceed the model's limit of {self.max_frames} "
-                f"({self.max_frames / keypoints.FPS:.0f} s); recognise it as a stream "
-                "(--stream) instead."
-            )
+        model = f"the model (config.data.keypoints={joint_set})"
+        advice = "recognise it as a stream (--stream) instead"
+        clip = checked_clip(clip, source, joint_set, model, self.max_frames, advice)
         clip = self.trained.preprocessor(clip)
-        frames = padded_frames(len(clip), self.max_frames)
-        batch = np.zeros((1, frames, *clip.shape[1:]), np.float32)  # (1, frames, joints, 7)
-        batch[0, : len(clip)] = clip
-        frame_mask = np.arange(frames)[None, :] < len(clip)  # (1, frames)
+        batch, frame_mask = padded_batch(clip, padded_frames(len(clip), self.max_frames))
         outputs = jax.device_get(self._decode(self.trained.variables, batch, frame_mask))
         return decoding.to_recognitions(
             outputs,

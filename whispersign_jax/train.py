@@ -42,6 +42,7 @@ from whispersign_jax.data.batching import TrainBatches
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.keypoints import FPS, joint_set
+from whispersign_jax.metrics import RecognitionMetrics
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.config import SIZE_FIELDS
 from whispersign_jax.model.targets import teacher_forcing
@@ -341,9 +342,11 @@ class StageRunner:
             return False
         return metadata["step"] >= self.total_steps or bool(metadata.get("stopped_early"))
 
-    def validate(self, state: TrainState) -> dict[str, Any]:
+    def validate(self, state: TrainState) -> tuple[dict[str, Any], RecognitionMetrics]:
+        """The validation metrics, and their alignments (for the confusion matrix)."""
         data = self.config.data
-        return evaluate.evaluate_samples(
+        alignments = RecognitionMetrics()
+        metrics = evaluate.evaluate_samples(
             self.eval_step,
             state.model_vars(),
             self.val_samples,
@@ -351,9 +354,11 @@ class StageRunner:
             data.buckets,
             data.max_labels,
             put_batch=lambda b: sharding.global_batch(b, self.batch_sharding),
+            metrics=alignments,
             loss_step=self.loss_step,
             alpha=float(self.stage.alpha),
         )
+        return metrics, alignments
 
     def is_better(self, metrics: dict[str, Any], best: dict[str, Any] | None) -> bool:
         """Whether ``metrics`` beat ``best`` by ``config.best_metric`` (``BEST_METRICS``)."""
@@ -448,11 +453,14 @@ class StageRunner:
                 history, window_start = [], time.perf_counter()
             stop = False
             if done % self.eval_every == 0 or done == self.total_steps:
-                val = self.validate(state)
+                val, alignments = self.validate(state)
                 writer.write_scalars(done, {f"val/{k}": v for k, v in val.items()})
                 logging.info("%s step %d: val %s", self.name, done, val)
                 if self.is_better(val, best):
                     best = val
+                    if distributed.is_main_process():  # the new best's confusions
+                        image = evaluate.confusion_image(alignments, self.vocabulary)
+                        writer.write_images(done, {"val/confusion_matrix": image[None]})
                     self.checkpoints.save_best(
                         done,
                         state.model_vars(),

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from whispersign_jax import keypoints
 from whispersign_jax.decoding import numpy_decoders
+from whispersign_jax.decoding.inputs import checked_clip, padded_batch
 from whispersign_jax.decoding.options import CTC_ONLY, DecodeOptions, padded_frames
 from whispersign_jax.decoding.result import Recognition, to_recognitions
 from whispersign_jax.export.bundle import ExportBundle, scorer_signature
@@ -178,25 +178,12 @@ class ExportedRecognizer:
     def recognize(self, clip: np.ndarray, source: str = "keypoints") -> Recognition:
         """Glosses of one clip of raw keypoints (preprocessing is applied here)."""
         joint_set = self.bundle.joint_set
-        clip = keypoints.validate_keypoints(
-            clip,
-            source,
-            joint_set,
-            expected_by=f"the exported model (joint set {joint_set})",
-            require_hand=True,
-        )
-        if len(clip) > self.max_frames:
-            raise ValueError(
-                f"{source}: {len(clip)} frames exceed the exported model's input of "
-                f"{self.max_frames} ({self.max_frames / keypoints.FPS:.0f} s); recognise it as "
-                "a stream (--stream), or export a SavedModel (any length)."
-            )
+        model = f"the exported model (joint set {joint_set})"
+        advice = "recognise it as a stream (--stream), or export a SavedModel (any length)"
+        clip = checked_clip(clip, source, joint_set, model, self.max_frames, advice)
         clip = self.preprocessor(clip)
         as_recognized = padded_frames(len(clip), self.bundle.max_frames)  # what recognize pads to
-        frames = self.bundle.window_frames or as_recognized
-        batch = np.zeros((1, frames, *clip.shape[1:]), np.float32)  # (1, frames, joints, 7)
-        batch[0, : len(clip)] = clip
-        frame_mask = np.arange(frames)[None, :] < len(clip)  # (1, frames)
+        batch, frame_mask = padded_batch(clip, self.bundle.window_frames or as_recognized)
         encoded = self.model.encode(batch, frame_mask)
         log_probs = numpy_decoders.log_softmax(encoded["ctc_logits"][0])  # (P, C)
         valid = np.asarray(encoded["encoder_mask"][0], bool)
