@@ -36,6 +36,37 @@ def recognized_ids(recognizer, clip) -> list[int]:
     return [gloss.id for gloss in stream.push(clip) + stream.flush()]
 
 
+def export_accuracies(
+    workdir: str, split: str = "test", exports: str = DEFAULT_EXPORTS, decoder: str = ""
+) -> dict:
+    """The table's keys for ``exports`` (``format:dtype,...``) on ``split`` of ``workdir``."""
+    options = DecodeOptions(decoder=decoder) if decoder else DecodeOptions()
+    jax_recognizer = recognize.Recognizer.load(workdir, dtype="float32", decoder=options.decoder)
+    _, splits = load_splits(jax_recognizer.trained.config.data)
+    samples = splits[split]
+    labels = [sample.labels.tolist() for sample in samples]
+    reference = [recognized_ids(jax_recognizer, sample.keypoints) for sample in samples]
+    results = {
+        "split": split,
+        "decoder": options.decoder,
+        "clips": len(samples),
+        "jax.float32.accuracy": fraction_equal(reference, labels),
+    }
+    for spec in exports.split(","):
+        fmt, dtype = spec.split(":")
+        with tempfile.TemporaryDirectory() as folder:
+            convert.export_trained(jax_recognizer.trained, folder, fmt, dtype, options=options)
+            exported = runtime.ExportedRecognizer.load(folder, decoder=options.decoder)
+            ids = [recognized_ids(exported, sample.keypoints) for sample in samples]
+        results[f"{fmt}.{dtype}.accuracy"] = fraction_equal(ids, labels)
+        results[f"{fmt}.{dtype}.agreement"] = fraction_equal(ids, reference)
+    return results
+
+
+def fraction_equal(found: list, wanted: list) -> float:
+    return sum(a == b for a, b in zip(found, wanted, strict=True)) / len(wanted)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True)
@@ -44,38 +75,11 @@ def main() -> None:
     parser.add_argument("--decoder", default=DecodeOptions().decoder)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    options = DecodeOptions(decoder=args.decoder)
-    jax_recognizer = recognize.Recognizer.load(args.workdir, dtype="float32", decoder=args.decoder)
-    _, splits = load_splits(jax_recognizer.trained.config.data)
-    samples = splits[args.split]
-    labels = [sample.labels.tolist() for sample in samples]
-    reference = [recognized_ids(jax_recognizer, sample.keypoints) for sample in samples]
-    results = {
-        "split": args.split,
-        "decoder": args.decoder,
-        "clips": len(samples),
-        "jax.float32.accuracy": sum(r == y for r, y in zip(reference, labels, strict=True))
-        / len(samples),
-    }
-    for spec in args.exports.split(","):
-        fmt, dtype = spec.split(":")
-        with tempfile.TemporaryDirectory() as folder:
-            convert.export_trained(jax_recognizer.trained, folder, fmt, dtype, options=options)
-            exported = runtime.ExportedRecognizer.load(folder, decoder=args.decoder)
-            ids = [recognized_ids(exported, sample.keypoints) for sample in samples]
-        results[f"{fmt}.{dtype}.accuracy"] = sum(
-            i == y for i, y in zip(ids, labels, strict=True)
-        ) / len(samples)
-        results[f"{fmt}.{dtype}.agreement"] = sum(
-            i == r for i, r in zip(ids, reference, strict=True)
-        ) / len(samples)
+    results = export_accuracies(args.workdir, args.split, args.exports, args.decoder)
     width = max(len(key) for key in results)
     for key, value in results.items():
-        print(
-            f"{key:<{width}}  {value:.4f}"
-            if isinstance(value, float)
-            else f"{key:<{width}}  {value}"
-        )
+        shown = f"{value:.4f}" if isinstance(value, float) else value
+        print(f"{key:<{width}}  {shown}")
     if args.json:
         print(json.dumps(results))
 
