@@ -344,7 +344,13 @@ def to_onnx(
     if dtype == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(path), str(path), weight_type=QuantType.QInt8)
+        root = logging.getLogger()  # it advises pre-processing on the root logger: not needed
+        level = root.level
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_dynamic(str(path), str(path), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
 
 
 def einsums_as_matmuls(model):
