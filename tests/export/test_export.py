@@ -14,7 +14,7 @@ import sys
 import jax
 import numpy as np
 import pytest
-from conftest import save_as_workdir
+from conftest import load_script, save_as_workdir
 
 from whispersign_jax import recognize
 from whispersign_jax.data.normalize import Preprocessor
@@ -268,3 +268,25 @@ def test_export_cli_writes_a_folder_and_explains_errors(tmp_path, tiny_trained_m
         assert failed.returncode == 1
         assert failed.stderr.strip().splitlines()[-1].startswith("error: ")
         assert message in failed.stderr
+
+
+def test_quantised_exports_keep_the_quick_demo_test_accuracy(tmp_path):
+    """``configs/demo.py:quick``, stage 2 trained for 20 epochs here (6 glosses; 54 test clips
+    of signers never seen, about 0.3 accuracy): the int8 exports recognise them (CTC greedy,
+    the validation decoder) within 0.04 (2 clips) of the JAX float32 accuracy. The full
+    demo's figures: docs/benchmarks.md, 'Exported models'."""
+    from configs import demo
+    from whispersign_jax import train
+
+    config = demo.get_config("quick")
+    config.run_stages = ("stage2",)
+    config.stages.stage2.epochs = 20
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(config, workdir)
+    results = load_script("export_accuracy").export_accuracies(
+        workdir, "test", "tflite:int8,onnx:int8", "ctc_greedy"
+    )
+    assert results["clips"] == 54 and results["jax.float32.accuracy"] > 0.2  # it learned
+    for fmt in ("tflite", "onnx"):
+        drop = results["jax.float32.accuracy"] - results[f"{fmt}.int8.accuracy"]
+        assert drop <= 0.04, (fmt, results)
