@@ -158,6 +158,31 @@ def _per_joint(values: np.ndarray, num_joints: int) -> np.ndarray:
     return values
 
 
+def _differences(xyz, present, xp=np):
+    """The two frames of each joint's velocity difference, never across a missing joint:
+    `upper - lower` spans frames t-1..t+1 where both neighbours have the joint, one side where
+    only one has it, nothing (both t) otherwise. Returns `has_previous`, `has_next` `(T, J)`
+    and `upper`, `lower` `(T, J, 3)`."""
+    pairs = present[1:] & present[:-1]  # (frames - 1, joints): t and t + 1 both present
+    none = xp.zeros_like(present[:1])
+    has_previous = xp.concatenate([none, pairs])  # (frames, joints)
+    has_next = xp.concatenate([pairs, none])
+    previous = xp.concatenate([xyz[:1], xyz[:-1]])  # frame t-1 (frame 0 repeats itself)
+    following = xp.concatenate([xyz[1:], xyz[-1:]])  # frame t+1 (last frame repeats)
+    upper = xp.where(has_next[..., None], following, xyz)
+    lower = xp.where(has_previous[..., None], previous, xyz)
+    return has_previous, has_next, upper, lower
+
+
+def velocities_at_fps(xyz, present, fps: float, xp=np):
+    """Per-second velocities of `(T, J, 3)` positions on frames `1 / fps` apart (`present`
+    `(T, J)` bool). Array code for NumPy or `jax.numpy` (`xp`) alike: the browser's feature
+    graph runs this function."""
+    has_previous, has_next, upper, lower = _differences(xyz, present, xp)
+    steps = xp.maximum(has_next.astype(xyz.dtype) + has_previous.astype(xyz.dtype), 1.0)
+    return (upper - lower) * (fps / steps)[..., None]
+
+
 def compute_velocities(
     xyz: np.ndarray,
     present: np.ndarray,
@@ -181,26 +206,28 @@ def compute_velocities(
             "compute_velocities expects xyz (T, J, 3) and present (T, J) (or (T, 2) for "
             f"the {NUM_JOINTS} hand joints), got {xyz.shape} and {present.shape}"
         )
-    has_previous = np.zeros_like(present)
-    has_previous[1:] = present[1:] & present[:-1]
-    has_next = np.zeros_like(present)
-    has_next[:-1] = present[:-1] & present[1:]
-    previous = np.concatenate([xyz[:1], xyz[:-1]])  # frame t-1 (frame 0 repeats itself)
-    following = np.concatenate([xyz[1:], xyz[-1:]])  # frame t+1 (last frame repeats)
-    upper = np.where(has_next[..., None], following, xyz)
-    lower = np.where(has_previous[..., None], previous, xyz)
     if timestamps is None:
-        steps = np.maximum(has_next.astype(np.float64) + has_previous, 1.0)  # (frames, joints)
-        return (upper - lower) * (fps / steps)[..., None]
+        return velocities_at_fps(xyz, present, fps)
     times = np.asarray(timestamps, dtype=np.float64)
     if times.shape != (num_frames,):
         raise ValueError(f"compute_velocities expects timestamps (T,), got {times.shape}")
+    has_previous, has_next, upper, lower = _differences(xyz, present)
     times_previous = np.concatenate([times[:1], times[:-1]])[:, None]  # (frames, 1)
     times_next = np.concatenate([times[1:], times[-1:]])[:, None]
     span = np.where(has_next, times_next, times[:, None]) - np.where(
         has_previous, times_previous, times[:, None]
     )  # (frames, joints) seconds between the two frames of each difference
     return (upper - lower) / np.where(span > 0, span, 1.0)[..., None]
+
+
+def keypoint_features(positions, confidence, velocities, xp=np):
+    """`(T, J, 7)` keypoints from float32 positions `(T, J, 3)`, their velocities and their
+    confidence `(T, J)`; every feature of a missing joint (confidence 0) is 0. NumPy or
+    `jax.numpy` (`xp`)."""
+    features = xp.concatenate(
+        [positions, velocities.astype(positions.dtype), confidence[..., None]], axis=-1
+    )  # (frames, joints, 7) in the order XYZ, VELOCITY, CONFIDENCE
+    return xp.where((confidence > 0)[..., None], features, 0.0)
 
 
 def assemble_keypoints(
@@ -231,12 +258,8 @@ def assemble_keypoints(
     if not np.all((confidence >= 0.0) & (confidence <= 1.0)):
         raise ValueError("assemble_keypoints: confidence must lie in [0, 1] (0 = joint missing)")
     present = confidence > 0.0  # (frames, joints)
-    keypoints = np.empty((num_frames, num_joints, NUM_FEATURES), np.float32)
-    keypoints[..., XYZ] = positions
-    keypoints[..., VELOCITY] = compute_velocities(positions, present, fps, timestamps)
-    keypoints[..., CONFIDENCE] = confidence
-    keypoints[~present] = 0.0
-    return keypoints
+    velocities = compute_velocities(positions, present, fps, timestamps)
+    return keypoint_features(positions, confidence, velocities).astype(np.float32)
 
 
 def stack_parts(

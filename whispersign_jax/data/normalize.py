@@ -31,38 +31,53 @@ MIN_STD = 1e-6
 NUM_MOTION_FEATURES = kp.CONFIDENCE  # x, y, z, vx, vy, vz are standardised
 
 
-def _present_joints(keypoints: np.ndarray) -> np.ndarray:
+def _present_joints(keypoints):
     """(T, J) bool: joints whose confidence is above 0."""
     return keypoints[..., kp.CONFIDENCE] > 0
 
 
-def normalize_hands(keypoints: np.ndarray) -> np.ndarray:
+def masked_median(values, mask, xp=np):
+    """The median over axis 0 of the rows of ``values`` (n, ...) where ``mask`` (n,) holds,
+    as ``np.median`` gives it (the mean of the two middle values for an even count); inf
+    when no row is selected. Sorting, not boolean indexing: also traceable by ``jax.numpy``."""
+    selected = mask.reshape(mask.shape + (1,) * (values.ndim - 1))
+    ordered = xp.sort(xp.where(selected, values, np.inf), axis=0)  # unselected rows last
+    count = xp.sum(mask.astype(np.int32))
+    lower = ordered[xp.maximum((count - 1) // 2, 0)]
+    upper = ordered[count // 2]
+    return (lower + upper) / 2
+
+
+def normalize_hands(keypoints, xp=np):
     """Clip-level hand-centric, bone-length-scaled ``(T, J, 7)`` keypoints (float32).
 
     Centre: median of the present wrists' x, y, z over every frame and both hands.
     Scale: median over present hand-frames of the mean 2-D bone length of the hand.
     Every present joint (pose and lips too) moves by the same centre and scale. A clip
-    without any present hand is returned unchanged.
+    without any present hand is returned unchanged. NumPy or ``jax.numpy`` (``xp``).
     """
-    keypoints = np.asarray(keypoints, np.float32)
+    keypoints = xp.asarray(keypoints, np.float32)
     frames = keypoints.shape[0]
     hands = keypoints[:, : kp.NUM_JOINTS].reshape(frames, 2, kp.JOINTS_PER_HAND, kp.NUM_FEATURES)
-    hand_present = hands[:, :, kp.WRIST, kp.CONFIDENCE] > 0  # (frames, hands)
-    if not hand_present.any():
-        return keypoints.copy()
-    wrists = hands[:, :, kp.WRIST, kp.XYZ][hand_present]  # (present hand-frames, 3)
-    centre = np.median(wrists, axis=0)  # (3,)
+    hand_present = (hands[:, :, kp.WRIST, kp.CONFIDENCE] > 0).reshape(-1)  # (frames * hands,)
+    any_hand = xp.any(hand_present)
+    wrists = hands[:, :, kp.WRIST, kp.XYZ].reshape(-1, 3)  # (frames * hands, 3)
+    centre = xp.where(any_hand, masked_median(wrists, hand_present, xp), 0.0)  # (3,)
     parents, children = np.array(kp.HAND_BONES).T
     bones = hands[:, :, children, 0:2] - hands[:, :, parents, 0:2]  # (frames, hands, 20, 2)
-    bone_length = np.linalg.norm(bones, axis=-1).mean(axis=-1)[hand_present]  # (present,)
-    scale = float(np.median(bone_length))
-    if not np.isfinite(scale) or scale < MIN_BONE_LENGTH:
-        scale = 1.0
-    result = keypoints.copy()
-    result[..., kp.XYZ] = (keypoints[..., kp.XYZ] - centre) / scale
-    result[..., kp.VELOCITY] = keypoints[..., kp.VELOCITY] / scale
-    result[~_present_joints(keypoints)] = 0.0
-    return result
+    bone_length = xp.sqrt(xp.sum(xp.square(bones), axis=-1)).mean(axis=-1)  # (frames, hands)
+    scale = masked_median(bone_length.reshape(-1), hand_present, xp)
+    usable = any_hand & xp.isfinite(scale) & (scale >= MIN_BONE_LENGTH)
+    scale = xp.where(usable, scale, 1.0).astype(np.float32)
+    normalized = xp.concatenate(
+        [
+            (keypoints[..., kp.XYZ] - centre) / scale,
+            keypoints[..., kp.VELOCITY] / scale,
+            keypoints[..., kp.CONFIDENCE :],
+        ],
+        axis=-1,
+    )  # (frames, joints, 7)
+    return xp.where(_present_joints(keypoints)[..., None], normalized, 0.0).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,18 +112,20 @@ class Preprocessor:
     def is_identity(self) -> bool:
         return not self.normalize_hands and not self.standardize
 
-    def __call__(self, keypoints: np.ndarray) -> np.ndarray:
-        """``(T, J, 7)`` -> ``(T, J, 7)`` float32; missing joints stay exactly zero."""
-        keypoints = np.asarray(keypoints, np.float32)
+    def __call__(self, keypoints, xp=np):
+        """``(T, J, 7)`` -> ``(T, J, 7)`` float32; missing joints stay exactly zero. NumPy or
+        ``jax.numpy`` (``xp``): the browser's feature graph runs this method."""
+        keypoints = xp.asarray(keypoints, np.float32)
         if self.normalize_hands:
-            keypoints = normalize_hands(keypoints)
+            keypoints = normalize_hands(keypoints, xp)
         if self.standardize:
             mean = np.asarray(self.mean, np.float32)
             std = np.asarray(self.std, np.float32)
             motion = (keypoints[..., :NUM_MOTION_FEATURES] - mean) / std
             present = _present_joints(keypoints)[..., None]  # (T, J, 1)
-            keypoints = keypoints.copy()
-            keypoints[..., :NUM_MOTION_FEATURES] = np.where(present, motion, 0.0)
+            keypoints = xp.concatenate(
+                [xp.where(present, motion, 0.0), keypoints[..., NUM_MOTION_FEATURES:]], axis=-1
+            )
         return keypoints
 
     @classmethod

@@ -311,7 +311,6 @@ def to_onnx(
     ``float16`` stores float16 weights and computes in float16 with float32 inputs and
     outputs (onnxruntime's float16 converter)."""
     onnx = require("onnx", "An ONNX export")
-    jax_to_onnx = require("jax2onnx", "An ONNX export").to_onnx
     specs = only_signature(signatures, "ONNX")
     scope = jax.export.SymbolicScope(constraints(max_positions))
     inputs = [
@@ -323,19 +322,8 @@ def to_onnx(
         )
         for name, shape, dtype in specs
     ]
-    logging.getLogger("jax2onnx").setLevel(logging.ERROR)  # plugins of other libraries
-    logging.getLogger("onnx_ir").setLevel(logging.ERROR)
-    with warnings.catch_warnings():  # jax2onnx asks for float64 constants; float32 is kept
-        warnings.simplefilter("ignore", UserWarning)
-        model = jax_to_onnx(
-            fn,
-            inputs,
-            opset=ONNX_OPSET,
-            input_names=[name for name, _, _ in specs],
-            output_names=list(OUTPUT_NAMES[fn.__name__]),
-            return_mode="proto",
-        )
-    model = einsums_as_matmuls(model)
+    names = [name for name, _, _ in specs]
+    model = einsums_as_matmuls(onnx_proto(fn, inputs, names, OUTPUT_NAMES[fn.__name__]))
     if dtype == "float16":
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -351,6 +339,30 @@ def to_onnx(
             quantize_dynamic(str(path), str(path), weight_type=QuantType.QInt8)
         finally:
             root.setLevel(level)
+
+
+def onnx_proto(fn: Callable, inputs: list, input_names, output_names):
+    """The ONNX model (a proto) of ``fn`` on ``inputs`` (``jax.ShapeDtypeStruct``s), at
+    ``ONNX_OPSET``, through jax2onnx."""
+    jax_to_onnx = require("jax2onnx", "An ONNX export").to_onnx
+    logging.getLogger("jax2onnx").setLevel(logging.ERROR)  # plugins of other libraries
+    logging.getLogger("onnx_ir").setLevel(logging.ERROR)
+    with warnings.catch_warnings():  # jax2onnx asks for float64 constants; float32 is kept
+        warnings.simplefilter("ignore", UserWarning)
+        return jax_to_onnx(
+            fn,
+            inputs,
+            opset=ONNX_OPSET,
+            input_names=list(input_names),
+            output_names=list(output_names),
+            return_mode="proto",
+        )
+
+
+def save_onnx(fn: Callable, inputs: list, input_names, output_names, path: Path) -> None:
+    """``onnx_proto`` of ``fn`` saved to ``path``, float32 as traced."""
+    onnx = require("onnx", "An ONNX export")
+    onnx.save(onnx_proto(fn, inputs, input_names, output_names), str(path))
 
 
 def einsums_as_matmuls(model):

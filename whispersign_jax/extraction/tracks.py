@@ -43,7 +43,7 @@ def tracks_to_keypoints(
         )
     output_times = resampling_times(timestamps, target_fps)
     if not _on_grid(timestamps, output_times, target_fps):
-        positions, presence = _resample(positions, presence, timestamps, output_times, max_gap_s)
+        positions, presence = resample(positions, presence, timestamps, output_times, max_gap_s)
     num_output = positions.shape[0]
     return kp.assemble_keypoints(
         positions.reshape(num_output, num_joints, 3), presence, fps=target_fps
@@ -68,42 +68,50 @@ def _on_grid(timestamps: np.ndarray, output_times: np.ndarray, target_fps: float
     )
 
 
-def _resample(
-    positions: np.ndarray,
-    presence: np.ndarray,
-    timestamps: np.ndarray,
-    output_times: np.ndarray,
-    max_gap_s: float,
-) -> tuple[np.ndarray, np.ndarray]:
+def resample(
+    positions,
+    presence,
+    timestamps,
+    output_times,
+    max_gap_s: float = MAX_INTERPOLATION_GAP_S,
+    xp=np,
+):
     """Linear interpolation per slot (a hand, or one joint) between present neighbours;
-    missing elsewhere. `positions` `(T, slots, points, 3)`, `presence` `(T, slots)`."""
+    missing elsewhere. `positions` `(T, slots, points, 3)`, `presence` `(T, slots)`,
+    `timestamps` `(T,)` increasing, `output_times` `(T',)` `1 / fps` apart. Array code for
+    NumPy or `jax.numpy` (`xp`) alike: the browser's feature graph runs this function on
+    camera frames (padded with absent frames at later times)."""
     num_frames = timestamps.shape[0]
     if num_frames == 1:
         return positions.copy(), presence.copy()
-    target_period = output_times[1] - output_times[0] if output_times.size > 1 else np.inf
+    target_period = output_times[1] - output_times[0] if output_times.shape[0] > 1 else np.inf
     # Input frames around each output time: left <= t < right (the last pair at the end).
-    left = np.clip(np.searchsorted(timestamps, output_times, side="right") - 1, 0, num_frames - 2)
-    right = left + 1  # (frames_out,)
+    if xp is np:
+        after = np.searchsorted(timestamps, output_times, side="right")
+    else:  # comparisons only: no loop in the exported graph
+        after = xp.searchsorted(timestamps, output_times, side="right", method="compare_all")
+    left = xp.clip(after - 1, 0, num_frames - 2)  # (frames_out,)
+    right = left + 1
     span = timestamps[right] - timestamps[left]
-    weight = np.clip((output_times - timestamps[left]) / span, 0.0, 1.0)  # (frames_out,)
+    weight = xp.clip((output_times - timestamps[left]) / span, 0.0, 1.0)  # (frames_out,)
     present = presence > 0  # (frames, slots)
 
     interpolate = present[left] & present[right] & (span <= max_gap_s)[:, None]
     # Otherwise take a single present neighbour that is within half an output period.
-    tolerance = 0.5 * min(target_period, max_gap_s) + 1e-9
+    tolerance = 0.5 * xp.minimum(target_period, max_gap_s) + 1e-9
     near_left = present[left] & (output_times - timestamps[left] <= tolerance)[:, None]
     near_right = present[right] & (timestamps[right] - output_times <= tolerance)[:, None]
     right_is_closer = (weight > 0.5)[:, None]
     take_right = ~interpolate & near_right & (right_is_closer | ~near_left)
     take_left = ~interpolate & ~take_right & near_left
-    weights = np.where(interpolate, weight[:, None], take_right.astype(np.float64))  # (out, S)
+    weights = xp.where(interpolate, weight[:, None], take_right.astype(positions.dtype))
     keep = interpolate | take_left | take_right  # (frames_out, slots)
 
     blend = weights[..., None, None]  # (frames_out, slots, 1, 1)
     new_positions = (1 - blend) * positions[left] + blend * positions[right]
     new_presence = (1 - weights) * presence[left] + weights * presence[right]
-    new_positions = np.where(keep[..., None, None], new_positions, 0.0)
-    new_presence = np.where(keep, new_presence, 0.0)
+    new_positions = xp.where(keep[..., None, None], new_positions, 0.0)
+    new_presence = xp.where(keep, new_presence, 0.0)
     return new_positions, new_presence  # (frames_out, slots, points, 3), (frames_out, slots)
 
 

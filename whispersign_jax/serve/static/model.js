@@ -1,0 +1,107 @@
+// The exported recogniser in ONNX Runtime Web: features.onnx (camera tracks -> the window's
+// keypoints and model input), encoder.onnx (-> CTC logits) and scorer.onnx (attention
+// rescoring), with the decoders of decoders.js. Settings: whispersign_web.json.
+import * as ort from "/vendor/onnxruntime-web/ort.wasm.min.mjs";
+
+import {decodeWindow} from "./decoders.js";
+
+const MODEL = "/model/";
+
+/** Milliseconds since `start`, rounded to 0.1. */
+function since(start) {
+  return Math.round((performance.now() - start) * 10) / 10;
+}
+
+export class WebModel {
+  constructor(settings, sessions) {
+    this.settings = settings;
+    this.sessions = sessions;
+  }
+
+  /** Loads the settings and the three models. */
+  static async load() {
+    const response = await fetch(`${MODEL}whispersign_web.json`);
+    if (!response.ok) throw new Error(`${MODEL}whispersign_web.json: HTTP ${response.status}`);
+    const settings = await response.json();
+    ort.env.wasm.wasmPaths = new URL("/vendor/onnxruntime-web/", location.href).href;
+    ort.env.wasm.numThreads = self.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1;
+    const sessions = {};
+    for (const [name, file] of Object.entries(settings.files)) {
+      sessions[name] = await ort.InferenceSession.create(`${MODEL}${file}`, {
+        executionProviders: ["wasm"],
+        graphOptimizationLevel: "all",
+      });
+    }
+    return new WebModel(settings, sessions);
+  }
+
+  /** The window's keypoints (W, 42, 7) and model input from CameraTracks.windowInputs. */
+  async features(inputs) {
+    const s = this.settings;
+    const rows = s.camera_frames;
+    const grid = inputs.gridTimes.length;
+    const feeds = {
+      positions: new ort.Tensor("float32", inputs.positions, [rows, 2, s.joints_per_hand, 3]),
+      presence: new ort.Tensor("float32", inputs.presence, [rows, 2]),
+      times: new ort.Tensor("float32", inputs.times, [rows]),
+      grid_times: new ort.Tensor("float32", inputs.gridTimes, [grid]),
+      grid_valid: new ort.Tensor("bool", inputs.gridValid, [grid]),
+    };
+    const out = await this.sessions.features.run(feeds);
+    return {keypoints: out.keypoints.data, features: out.features.data};
+  }
+
+  /** True when some frame of the (W, 42, 7) keypoints has a hand (keypoints.has_hand). */
+  hasHand(keypoints) {
+    const s = this.settings;
+    for (let i = s.confidence_feature; i < keypoints.length; i += s.num_features) {
+      if (keypoints[i] > 0) return true;
+    }
+    return false;
+  }
+
+  /** CTC logits (P, C) and the encoder's outputs for the scorer. */
+  async encode(features, validFrames) {
+    const s = this.settings;
+    const frames = s.window_frames;
+    const out = await this.sessions.encoder.run({
+      keypoints: new ort.Tensor("float32", features, [1, frames, s.num_joints, s.num_features]),
+      frame_mask: new ort.Tensor("bool", validFrames, [1, frames]),
+    });
+    return out;
+  }
+
+  /** log p_attention of each hypothesis (K,): ids (K, L) int32, lengths (K,) int32. */
+  async score(ids, lengths, encoded) {
+    const out = await this.sessions.scorer.run({
+      ids: new ort.Tensor("int32", ids.data, ids.dims),
+      lengths: new ort.Tensor("int32", lengths, [lengths.length]),
+      encoder_out: encoded.encoder_out,
+      encoder_mask: encoded.encoder_mask,
+    });
+    return out.log_likelihoods.data;
+  }
+
+  /** Recognises one window: null when no frame has a hand (streaming.py skips those).
+   * Returns the window's glosses (window frames), its timings in ms and what the tests
+   * compare (keypoints, logits). */
+  async recognizeWindow(inputs) {
+    const start = performance.now();
+    const {keypoints, features} = await this.features(inputs);
+    const timings = {features_ms: since(start)};
+    if (!this.hasHand(keypoints)) return null;
+    const encodeStart = performance.now();
+    const encoded = await this.encode(features, inputs.validFrames);
+    timings.encoder_ms = since(encodeStart);
+    const decodeStart = performance.now();
+    const logits = encoded.ctc_logits;
+    const validCount = inputs.validFrames.reduce((sum, v) => sum + v, 0);
+    const recognition = await decodeWindow(
+      logits.data, encoded.encoder_mask.data, logits.dims[1], logits.dims[2], validCount,
+      this.settings, (ids, lengths) => this.score(ids, lengths, encoded),
+    );
+    timings.decode_ms = since(decodeStart);
+    timings.total_ms = since(start);
+    return {...recognition, timings, keypoints, logits: logits.data, validCount};
+  }
+}
