@@ -22,6 +22,7 @@ FLAGS_IN_HELP = {  # flags that each script's --help must name
     "whispersign-export": ["--workdir", "--format", "--out", "--dtype", "--window_s"],
     "whispersign-run-export": ["--model", "--keypoints", "--decoder", "--stream", "--threads"],
     "whispersign-visualize": ["--keypoints", "--out", "--workdir", "--video", "--fps", "--curves"],
+    "whispersign-serve": ["--workdir", "--port", "--export_dir", "--hand_model", "--assets"],
 }
 
 
