@@ -47,6 +47,11 @@ emission in the sliding-window stream, counting the base default decoder's windo
 export format and weight type (``benchmark_export``): file sizes, export time, and one 3 s
 window through the exported model with the JAX-free runtime, CTC greedy and the default
 attention rescoring.
+
+``browser.<size>.<decoder>.*`` (``--only browser``; ``--browser_size``, default base): the
+live page in headless Chromium (``benchmark_browser``), CTC greedy and the default decoder:
+per 3 s window through features.onnx, the encoder and the decoders in ONNX Runtime Web
+(WebAssembly), and MediaPipe hands per camera frame.
 """
 
 from __future__ import annotations
@@ -662,6 +667,97 @@ def benchmark_streaming_latency(window_ms: float) -> dict[str, float]:
     }
 
 
+# ---- the browser page (issue 15) -----------------------------------------------------------
+BROWSER_TIMEOUT_MS = 300_000
+
+
+def _hand_model(folder: Path) -> Path:
+    """A hand_landmarker.task assembled from the mediapipe wheel's two hand models (in the
+    side environment of mediapipe 0.10.21, built on first use)."""
+    from legacy_env import assemble_tasks_model, ensure_legacy_env  # scripts/legacy_env.py
+
+    repo = Path(__file__).resolve().parents[1]
+    python = str(ensure_legacy_env(repo / ".venvs" / "mediapipe-legacy"))
+    return assemble_tasks_model(python, folder / "hand_landmarker.task")
+
+
+def benchmark_browser(size: str, windows: int = 12) -> dict[str, float | str]:
+    """``browser.<size>.<decoder>.*`` for CTC greedy and the default decoder (``_browser_run``)."""
+    results: dict[str, float | str] = {}
+    for decoder in ("ctc_greedy", DEFAULT_DECODER):
+        results.update(_browser_run(size, decoder, windows))
+    return results
+
+
+def _browser_run(size: str, decoder: str, windows: int) -> dict[str, float | str]:
+    """``browser.<size>.<decoder>.*``: the live page (``whispersign_jax.serve``) in headless
+    Chromium, its fake webcam playing ``EXTRACT_CLIP`` in a loop, with the ``size`` model
+    (random weights, CTC head biased to the blank as in ``_recognizer``) exported for the web
+    with ``decoder``. Per 3 s window, as the page measures it (``performance.now``):
+    ``{features,encoder,decode,total}_p50_ms``, ``total_p95_ms``, ``first_window_ms`` (ONNX
+    Runtime's warm-up), and ``track_p50_ms`` (MediaPipe hands per camera frame)."""
+    import tempfile
+    import threading
+
+    import browser_support  # scripts/browser_support.py
+
+    from whispersign_jax.decoding import DecodeOptions
+    from whispersign_jax.export.web import export_web
+    from whispersign_jax.serve.assets import ensure_assets
+    from whispersign_jax.serve.server import serve
+
+    reason = browser_support.ensure_tools()
+    if reason or not EXTRACT_CLIP.is_file():
+        return {"browser.skipped": reason or f"{EXTRACT_CLIP} is absent"}
+    from playwright.sync_api import sync_playwright
+
+    prefix = f"browser.{size}.{decoder}"
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        (scratch / "export").mkdir()
+        model, options = _random_model(size, "float32"), DecodeOptions(decoder=decoder)
+        export_web(model, scratch / "export", options=options, source=f"random {size}")
+        server = serve(scratch / "export", _hand_model(scratch), ensure_assets(), port=0)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        camera = browser_support.fake_camera_file(EXTRACT_CLIP, scratch / "clip.y4m")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=browser_support.chromium_path(),
+                headless=True,
+                args=browser_support.chromium_arguments(camera),
+            )
+            page, errors = browser_support.open_page(
+                chromium, f"{server.url}?record=1", BROWSER_TIMEOUT_MS
+            )
+            page.click("#camera")
+            page.wait_for_function(
+                f"whisperSign.log.windows.filter((w) => w.timings).length >= {windows}",
+                timeout=BROWSER_TIMEOUT_MS,
+            )
+            page.evaluate("whisperSign.stop()")
+            timings = page.evaluate("whisperSign.log.windows.map((w) => w.timings)")
+            track_ms = page.evaluate("whisperSign.log.frames.map((f) => f.track_ms)")
+            chromium.close()
+        server.shutdown()
+        server.server_close()
+    if errors:
+        raise RuntimeError(f"the page failed: {errors}")
+    timings = [t for t in timings if t]
+    results: dict[str, float | str] = {f"{prefix}.first_window_ms": timings[0]["total_ms"]}
+    for part in ("features", "encoder", "decode", "total"):
+        values = sorted(t[f"{part}_ms"] for t in timings[1:])
+        results[f"{prefix}.{part}_p50_ms"] = values[len(values) // 2]
+    totals = sorted(t["total_ms"] for t in timings[1:])
+    results[f"{prefix}.total_p95_ms"] = totals[int(0.95 * (len(totals) - 1))]
+    results[f"{prefix}.windows"] = float(len(timings))
+    results[f"{prefix}.track_p50_ms"] = sorted(track_ms)[len(track_ms) // 2]
+    progress(
+        f"{prefix}: window p50 {results[f'{prefix}.total_p50_ms']:.1f} ms, hand tracking "
+        f"{results[f'{prefix}.track_p50_ms']:.1f} ms/frame"
+    )
+    return results
+
+
 def platform_defaults() -> Defaults:
     """The CPU defaults on a CPU, else the accelerator ones."""
     return CPU_DEFAULTS if jax.default_backend() == "cpu" else ACCELERATOR_DEFAULTS
@@ -671,7 +767,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     parser.add_argument(
-        "--only", choices=["train", "pipeline", "extract", "infer", "export"], default=None
+        "--only",
+        choices=["train", "pipeline", "extract", "infer", "export", "browser"],
+        default=None,
     )
     parser.add_argument(
         "--sizes", default=None, help="train: comma-separated sizes (CPU: base; else base,small)"
@@ -685,6 +783,7 @@ def main() -> None:
         "--infer_sizes", default=None, help="infer: model sizes (CPU: tiny,base; else base)"
     )
     parser.add_argument("--export_size", default="base", help="export: the model size exported")
+    parser.add_argument("--browser_size", default="base", help="browser: the model size served")
     parser.add_argument(
         "--exports",
         default=",".join(f"{fmt}:{dtype}" for fmt, dtype in EXPORTS),
@@ -764,6 +863,8 @@ def main() -> None:
     if args.only in (None, "export"):
         exports = [tuple(spec.split(":")) for spec in args.exports.split(",")]
         results.update(benchmark_export(args.export_size, args.infer_repeats, exports))
+    if args.only in (None, "browser"):
+        results.update(benchmark_browser(args.browser_size))
     results.update(cache_counts)
     width = max(len(k) for k in results)
     for key, value in results.items():

@@ -3,6 +3,7 @@ training configs."""
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -17,6 +18,22 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"{FIXTURES} is absent (a fresh clone has no ../shared)")
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def legacy_python() -> Path:
+    """The Python of the mediapipe 0.10.21 side environment (.venvs/mediapipe-legacy: legacy
+    hands and the Tasks API, OpenCV), built once (about a minute) and reused."""
+    if not (FIXTURES / "signing_clip.mp4").is_file():
+        pytest.skip(f"{FIXTURES / 'signing_clip.mp4'} is absent (a fresh clone has no ../shared)")
+    legacy_env = load_script("legacy_env")
+    start = time.perf_counter()
+    try:
+        python = legacy_env.ensure_legacy_env(REPO / ".venvs" / "mediapipe-legacy")
+    except legacy_env.LegacyEnvError as error:
+        pytest.skip(f"cannot build the mediapipe 0.10.21 side environment: {error}")
+    print(f"side environment ready in {time.perf_counter() - start:.1f} s")
+    return python
 
 
 def load_script(name: str) -> ModuleType:

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +22,6 @@ legacy_env = load_script("legacy_env")
 
 CLIP = FIXTURES / "signing_clip.mp4"
 CLIP_FRAMES, CLIP_FPS = 58, 29.9166  # fixtures/README.md and the container
-
-
-@pytest.fixture(scope="session")
-def legacy_python() -> Path:
-    if not CLIP.is_file():
-        pytest.skip(f"{CLIP} is absent (a fresh clone has no ../shared)")
-    start = time.perf_counter()
-    try:
-        python = legacy_env.ensure_legacy_env(REPO / ".venvs" / "mediapipe-legacy")
-    except legacy_env.LegacyEnvError as error:
-        pytest.skip(f"cannot build the mediapipe 0.10.21 side environment: {error}")
-    print(f"side environment ready in {time.perf_counter() - start:.1f} s")
-    return python
 
 
 def _extract(python: Path, out: Path, *options: str) -> str:

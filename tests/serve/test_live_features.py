@@ -68,15 +68,19 @@ def test_a_window_equals_the_python_chain(preprocessing, frames):
         assert (expected[..., 6] > 0).any() and (expected[..., 3:6] != 0).any()
 
 
-def test_the_exported_graph_matches_numpy(tmp_path):
+@pytest.mark.parametrize("preprocessing", ["none", "standardized"])
+def test_the_exported_graph_matches_numpy(preprocessing, tmp_path):
     pytest.importorskip("jax2onnx")
     onnxruntime = pytest.importorskip("onnxruntime")
     from whispersign_jax.export.web import camera_frames, export_features
 
     assert camera_frames(WINDOW) == ROWS
-    preprocessor = PREPROCESSORS["standardized"]
+    preprocessor = PREPROCESSORS[preprocessing]  # none: the model input is the keypoints
     path = tmp_path / "features.onnx"
     export_features(preprocessor, WINDOW, path)
+    # ONNX Runtime Web refuses graphs whose declared shapes disagree with ONNX's inference
+    onnx = pytest.importorskip("onnx")
+    onnx.shape_inference.infer_shapes(onnx.load(str(path)), strict_mode=True, data_prop=True)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     assert names == ["positions", "presence", "times", "grid_times", "grid_valid"]

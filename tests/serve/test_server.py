@@ -86,12 +86,13 @@ def test_content_types(site, path, content_type):
     assert int(headers["Content-Length"]) == len(body) > 0
 
 
-def test_every_response_is_cross_origin_isolated_and_revalidated(site):
+def test_every_response_is_isolated_revalidated_and_fetches_only_from_here(site):
     for path in ("/", "/model/encoder.onnx", "/vendor/tasks-vision/vision_bundle.mjs", "/nope"):
         _, headers, _ = site(path)
         assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
         assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
         assert headers["Cache-Control"] == "no-cache"
+        assert headers["Content-Security-Policy"] == "connect-src 'self' blob: data:"
 
 
 def test_model_and_hand_model_routes_serve_their_bytes(site):

@@ -226,7 +226,8 @@ def require(module: str, purpose: str):
         return importlib.import_module(module)
     except ImportError:
         raise ImportError(
-            f'{purpose} needs {module.split(".")[0]}: pip install -e ".[export]".'
+            f'{purpose} needs {module.split(".")[0]}: pip install -e ".[export]" (the browser '
+            f'page\'s ONNX export only: ".[web]").'
         ) from None
 
 
@@ -360,9 +361,14 @@ def onnx_proto(fn: Callable, inputs: list, input_names, output_names):
 
 
 def save_onnx(fn: Callable, inputs: list, input_names, output_names, path: Path) -> None:
-    """``onnx_proto`` of ``fn`` saved to ``path``, float32 as traced."""
+    """``onnx_proto`` of ``fn`` saved to ``path``, float32 as traced. The intermediate
+    shapes jax2onnx declares are dropped: runtimes infer their own, and ONNX Runtime Web
+    refuses a graph where one declared shape disagrees with its inference (seen on
+    ``features.onnx``: a broadcast dimension declared 180 where ONNX infers 1)."""
     onnx = require("onnx", "An ONNX export")
-    onnx.save(onnx_proto(fn, inputs, input_names, output_names), str(path))
+    model = onnx_proto(fn, inputs, input_names, output_names)
+    del model.graph.value_info[:]
+    onnx.save(model, str(path))
 
 
 def einsums_as_matmuls(model):

@@ -37,7 +37,7 @@ from whispersign_jax.vocab import BLANK_ID
 
 WEB_FILE = "whispersign_web.json"
 FEATURES_FILE = "features.onnx"
-WEB_FORMAT_VERSION = 1
+WEB_FORMAT_VERSION = 2
 # Camera frames one window's features see: its 3 s plus context and a neighbour on each side
 # at up to 75 frames per second. Faster cameras are thinned by the page.
 MAX_CAMERA_FPS = 75
@@ -56,9 +56,11 @@ def export_features(preprocessor: Preprocessor, window_frames: int, path: Path) 
     rows, grid = camera_frames(window_frames), window_frames + 2 * CONTEXT_FRAMES
 
     def features(positions, presence, times, grid_times, grid_valid):
-        return window_features(
+        keypoints, model_input = window_features(
             positions, presence, times, grid_times, grid_valid, preprocessor, xp=jnp
         )
+        # Without preprocessing both outputs are one value, and an ONNX value has one name.
+        return keypoints, model_input + jnp.zeros((), model_input.dtype)
 
     inputs = [
         jax.ShapeDtypeStruct((rows, 2, kp.JOINTS_PER_HAND, 3), jnp.float32),
@@ -70,16 +72,10 @@ def export_features(preprocessor: Preprocessor, window_frames: int, path: Path) 
     convert.save_onnx(features, inputs, FEATURE_INPUTS, FEATURE_OUTPUTS, path)
 
 
-def web_settings(model: trained.TrainedModel, bundle: ExportBundle, options: DecodeOptions) -> dict:
-    """The page's settings: every number and name it needs, from the Python that owns it."""
+def page_constants(options: DecodeOptions) -> dict:
+    """The settings that do not depend on the model: frame rate, joints, decoder, stream
+    and slot rules, each from the Python constant that owns it."""
     return {
-        "format_version": WEB_FORMAT_VERSION,
-        "files": {
-            "features": FEATURES_FILE,
-            "encoder": bundle.encoder_file,
-            "scorer": bundle.scorer_file,
-        },
-        "source": bundle.source,
         "fps": kp.FPS,
         "num_joints": kp.NUM_JOINTS,
         "joints_per_hand": kp.JOINTS_PER_HAND,
@@ -87,12 +83,8 @@ def web_settings(model: trained.TrainedModel, bundle: ExportBundle, options: Dec
         "confidence_feature": kp.CONFIDENCE,
         "wrist": kp.WRIST,
         "hand_bones": [list(bone) for bone in kp.HAND_BONES],
-        "window_frames": bundle.window_frames,
         "context_frames": CONTEXT_FRAMES,
-        "camera_frames": camera_frames(bundle.window_frames),
         "max_gap_s": MAX_INTERPOLATION_GAP_S,
-        "patch_size": bundle.patch_size,
-        "max_frames": bundle.max_frames,
         "bucket_frames": BUCKET_FRAMES,
         "positions_per_gloss": POSITIONS_PER_GLOSS,
         "blank_id": BLANK_ID,
@@ -100,11 +92,8 @@ def web_settings(model: trained.TrainedModel, bundle: ExportBundle, options: Dec
         "beam_size": options.beam_size,
         "ctc_weight": options.ctc_weight,
         "max_glosses": options.max_glosses,
-        "scorer_beam": bundle.beam_size,
-        "scorer_lengths": bundle.scorer_lengths,
-        "glosses": list(model.vocabulary.glosses),  # glosses[i] has id i + 1
         "stream": {
-            "window_s": bundle.window_frames / kp.FPS,
+            "window_s": streaming.DEFAULT_WINDOW_S,
             "overlap": streaming.DEFAULT_OVERLAP,
             "dedupe_s": streaming.DEFAULT_DEDUPE_S,
             "min_confidence": streaming.DEFAULT_MIN_CONFIDENCE,
@@ -115,6 +104,29 @@ def web_settings(model: trained.TrainedModel, bundle: ExportBundle, options: Dec
             "labels_assume_mirrored": False,  # MediaPipe Tasks: labels as seen in the image
         },
     }
+
+
+def web_settings(model: trained.TrainedModel, bundle: ExportBundle, options: DecodeOptions) -> dict:
+    """The page's settings: every number and name it needs, from the Python that owns it."""
+    settings = {
+        "format_version": WEB_FORMAT_VERSION,
+        "files": {
+            "features": FEATURES_FILE,
+            "encoder": bundle.encoder_file,
+            "scorer": bundle.scorer_file,
+        },
+        "source": bundle.source,
+        **page_constants(options),
+        "window_frames": bundle.window_frames,
+        "camera_frames": camera_frames(bundle.window_frames),
+        "patch_size": bundle.patch_size,
+        "max_frames": bundle.max_frames,
+        "scorer_beam": bundle.beam_size,
+        "scorer_lengths": bundle.scorer_lengths,
+        "glosses": list(model.vocabulary.glosses),  # glosses[i] has id i + 1
+    }
+    settings["stream"]["window_s"] = bundle.window_frames / kp.FPS
+    return settings
 
 
 def export_web(

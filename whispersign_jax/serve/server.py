@@ -15,9 +15,10 @@ finds its wasm beside itself.
 
 Every response carries ``Cross-Origin-Opener-Policy: same-origin`` and
 ``Cross-Origin-Embedder-Policy: require-corp`` (the page is then crossOriginIsolated, which
-multi-threaded WebAssembly needs) and ``Cache-Control: no-cache`` (files are revalidated with
-``Last-Modified``, so a new export is picked up on reload). Folders, hidden files (a name
-starting with ".") and anything outside the mapped roots are 404.
+multi-threaded WebAssembly needs), ``Cache-Control: no-cache`` (files are revalidated with
+``Last-Modified``, so a new export is picked up on reload) and a Content-Security-Policy that
+lets the page fetch from this server only (no usage logs leave the browser). Folders, hidden
+files (a name starting with ".") and anything outside the mapped roots are 404.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cache-Control": "no-cache",
     "X-Content-Type-Options": "nosniff",
+    # The page talks to this server only: MediaPipe's tasks-vision posts usage logs to
+    # odml.pa.googleapis.com every minute (it has no switch to turn them off); this stops them.
+    "Content-Security-Policy": "connect-src 'self' blob: data:",
 }
 
 

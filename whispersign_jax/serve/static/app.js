@@ -59,23 +59,31 @@ class Session {
     if (time <= this.tracks.lastTime) return; // the same frame again
     const start = performance.now();
     const {positions, presence} = this.hands.track(this.video, timeS);
-    this.trackMs.push(performance.now() - start);
+    const trackMs = performance.now() - start;
+    this.trackMs.push(trackMs);
     this.tracks.add(time, positions, presence);
     if (RECORD) {
-      page.log.frames.push({time, positions: Array.from(positions), presence: Array.from(presence)});
+      page.log.frames.push({
+        time, positions: Array.from(positions), presence: Array.from(presence), track_ms: trackMs,
+      });
     }
     drawHands($("overlay"), positions, presence, this.settings);
     const seen = this.tracks.finalFrames() - this.settings.context_frames;
-    this.queue = this.queue.then(() => this.streamer.advance(seen)).then((glosses) => this.show(glosses));
+    this.queue = this.queue.then(async () => {
+      if (this.ended) return; // finish() recognises the rest
+      const glosses = await this.streamer.advance(seen);
+      this.tracks.forgetBefore(this.streamer.keepFrom(seen));
+      this.show(glosses);
+    });
   }
 
   async recognizeWindow(start, end) {
     const streamFrames = this.ended ? this.tracks.totalFrames() : Infinity;
     const inputs = this.tracks.windowInputs(start, streamFrames);
-    const result = await this.model.recognizeWindow(inputs);
+    const result = await this.model.recognizeWindow(inputs, end - start);
     if (RECORD) {
       page.log.windows.push({
-        start, end, time_s: inputs.reference, validCount: inputs.validFrames.reduce((a, b) => a + b, 0),
+        start, end, time_s: inputs.reference, validCount: end - start,
         hasHand: result !== null,
         keypoints: result ? Array.from(result.keypoints) : null,
         logits: result ? Array.from(result.logits) : null,
@@ -91,7 +99,6 @@ class Session {
         `decoder ${t.decode_ms}); median ${median(this.windowMs).toFixed(1)} ms over ` +
         `${this.windowMs.length} windows; hand tracking ${median(this.trackMs).toFixed(1)} ms/frame`;
     }
-    if (!this.ended) this.tracks.forgetBefore(start + this.streamer.hop);
     return result;
   }
 
@@ -115,7 +122,7 @@ class Session {
     await this.queue;
     const total = this.tracks.totalFrames();
     this.show(await this.streamer.advance(total));
-    this.show(await this.streamer.flush());
+    this.show(await this.streamer.flush(total));
   }
 }
 
@@ -173,9 +180,10 @@ async function startFile(url) {
       video.requestVideoFrameCallback(onFrame);
       video.play();
     };
-    video.onended = () => setTimeout(resolve, 100); // after the last frame's callback
+    // The last frame's callback may come after "ended": wait for it a while.
+    video.onended = () => setTimeout(resolve, 1000);
     video.requestVideoFrameCallback(onFrame);
-    video.play();
+    video.currentTime = 0; // presents the first frame again, now with its callback
   });
   await stop();
 }
@@ -196,7 +204,8 @@ async function main() {
     page.model = await WebModel.load();
     const s = page.model.settings;
     $("model").textContent =
-      `${s.source.path} (${s.source.stage}, step ${s.source.step}), ${s.glosses.length} glosses, ` +
+      `${s.source.path.split("/").filter(Boolean).pop()} (${s.source.stage}, step ` +
+      `${s.source.step}), a vocabulary of ${s.glosses.length} glosses, ` +
       `${s.window_frames / s.fps} s windows, decoder ${s.decoder}`;
     setStatus("ready");
   } catch (error) {

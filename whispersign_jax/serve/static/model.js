@@ -1,9 +1,9 @@
 // The exported recogniser in ONNX Runtime Web: features.onnx (camera tracks -> the window's
 // keypoints and model input), encoder.onnx (-> CTC logits) and scorer.onnx (attention
 // rescoring), with the decoders of decoders.js. Settings: whispersign_web.json.
-import * as ort from "/vendor/onnxruntime-web/ort.wasm.min.mjs";
+import * as ort from "/vendor/onnxruntime-web/dist/ort.wasm.min.mjs";
 
-import {decodeWindow} from "./decoders.js";
+import {decode, logSoftmax, maxGlossesFor, scorerInputs, toRecognition} from "./decoders.js";
 
 const MODEL = "/model/";
 
@@ -23,7 +23,6 @@ export class WebModel {
     const response = await fetch(`${MODEL}whispersign_web.json`);
     if (!response.ok) throw new Error(`${MODEL}whispersign_web.json: HTTP ${response.status}`);
     const settings = await response.json();
-    ort.env.wasm.wasmPaths = new URL("/vendor/onnxruntime-web/", location.href).href;
     ort.env.wasm.numThreads = self.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1;
     const sessions = {};
     for (const [name, file] of Object.entries(settings.files)) {
@@ -71,21 +70,26 @@ export class WebModel {
     return out;
   }
 
-  /** log p_attention of each hypothesis (K,): ids (K, L) int32, lengths (K,) int32. */
-  async score(ids, lengths, encoded) {
+  /** log p_attention of each hypothesis (K,): ids (K, L) and lengths (K,) int32, padded to
+   * the exported scorer's fixed shape as ExportedModel.score pads them. */
+  async score(ids, lengths, width, encoded) {
+    const s = this.settings;
+    const padded = scorerInputs(ids, lengths, width, s);
+    const rows = padded.lengths.length;
     const out = await this.sessions.scorer.run({
-      ids: new ort.Tensor("int32", ids.data, ids.dims),
-      lengths: new ort.Tensor("int32", lengths, [lengths.length]),
+      ids: new ort.Tensor("int32", padded.ids, [rows, padded.length]),
+      lengths: new ort.Tensor("int32", padded.lengths, [rows]),
       encoder_out: encoded.encoder_out,
       encoder_mask: encoded.encoder_mask,
     });
-    return out.log_likelihoods.data;
+    return out.log_likelihoods.data.slice(0, lengths.length);
   }
 
-  /** Recognises one window: null when no frame has a hand (streaming.py skips those).
-   * Returns the window's glosses (window frames), its timings in ms and what the tests
-   * compare (keypoints, logits). */
-  async recognizeWindow(inputs) {
+  /** Recognises one window of `numFrames` stream frames (ExportedRecognizer.recognize):
+   * null when no frame has a hand (streaming.py skips those). Returns its glosses (window
+   * frames), its timings in ms and what the tests compare (keypoints, logits). */
+  async recognizeWindow(inputs, numFrames) {
+    const s = this.settings;
     const start = performance.now();
     const {keypoints, features} = await this.features(inputs);
     const timings = {features_ms: since(start)};
@@ -94,14 +98,19 @@ export class WebModel {
     const encoded = await this.encode(features, inputs.validFrames);
     timings.encoder_ms = since(encodeStart);
     const decodeStart = performance.now();
-    const logits = encoded.ctc_logits;
-    const validCount = inputs.validFrames.reduce((sum, v) => sum + v, 0);
-    const recognition = await decodeWindow(
-      logits.data, encoded.encoder_mask.data, logits.dims[1], logits.dims[2], validCount,
-      this.settings, (ids, lengths) => this.score(ids, lengths, encoded),
+    const logits = encoded.ctc_logits; // (1, P, C)
+    const classes = logits.dims[2];
+    const outputs = await decode(
+      logSoftmax(logits.data, classes),
+      encoded.encoder_mask.data,
+      classes,
+      s,
+      maxGlossesFor(s, numFrames),
+      (ids, lengths, width) => this.score(ids, lengths, width, encoded),
     );
+    const recognition = toRecognition(outputs, s, numFrames);
     timings.decode_ms = since(decodeStart);
     timings.total_ms = since(start);
-    return {...recognition, timings, keypoints, logits: logits.data, validCount};
+    return {...recognition, timings, keypoints, logits: logits.data};
   }
 }

@@ -1,0 +1,154 @@
+// Live recognition's sliding windows, merged by emission time. Mirrors
+// whispersign_jax/streaming.py (WindowPlan, own_emissions, is_duplicate, StreamingRecognizer)
+// for a page that keeps the frames itself: the recogniser is told how many frames the stream
+// has and asks for windows by their [start, end) stream frames. Held to the Python by
+// tests/serve/test_js_parity.py.
+
+/** Python's round() of a non-negative number: halves go to the even neighbour. */
+function roundHalfEven(x) {
+  const floor = Math.floor(x);
+  const fraction = x - floor;
+  if (fraction !== 0.5) return fraction < 0.5 ? floor : floor + 1;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
+/** Window, hop and overlap in frames (streaming.WindowPlan). */
+export class WindowPlan {
+  constructor(window, hop) {
+    this.window = window;
+    this.hop = hop;
+  }
+
+  /** `overlap` is the fraction of the window shared by consecutive windows, in [0, 1). */
+  static fromSeconds(windowS, overlap, fps) {
+    if (!(windowS > 0)) throw new Error(`window_s must be positive, got ${windowS}.`);
+    if (!(overlap >= 0 && overlap < 1)) {
+      throw new Error(`overlap must be a fraction in [0, 1), got ${overlap}.`);
+    }
+    const window = Math.max(1, roundHalfEven(windowS * fps));
+    return new WindowPlan(window, Math.max(1, roundHalfEven(window * (1.0 - overlap))));
+  }
+
+  get overlap() {
+    return this.window - this.hop;
+  }
+
+  /** First frame owned by window `index` (>= 1): the middle of its overlap with the previous
+   * window. */
+  boundary(index) {
+    return index * this.hop + Math.floor(this.overlap / 2);
+  }
+}
+
+/** When a gloss was emitted: the middle of its span, in frames. */
+function emissionFrame(gloss) {
+  return 0.5 * (gloss.start_frame + gloss.end_frame);
+}
+
+/** The glosses (stream frames) whose emission frame lies in [lower, upper) (own_emissions). */
+export function ownEmissions(glosses, lower, upper) {
+  return glosses.filter((g) => lower <= emissionFrame(g) && emissionFrame(g) < upper);
+}
+
+/** The same gloss, emitted by another window less than `frames` away (is_duplicate). */
+export function isDuplicate(gloss, committed, frames) {
+  const centre = emissionFrame(gloss);
+  return committed
+    .slice(-4)
+    .some((c) => c.id === gloss.id && Math.abs(emissionFrame(c) - centre) < frames);
+}
+
+/** A window's gloss moved to stream frames, with the fields a committed gloss keeps. */
+function shifted(gloss, frames) {
+  const {id, name, confidence} = gloss;
+  const start = gloss.start_frame + frames;
+  return {id, name, confidence, start_frame: start, end_frame: gloss.end_frame + frames};
+}
+
+/** streaming.StreamingRecognizer over frames the caller keeps. `recognizeWindow(start, end)`
+ * -> Promise of {glosses} in window frames (as toRecognition gives them), or null when the
+ * window has no hand. advance and flush run one after another in call order, so a caller
+ * need not await one before the next. Settings: whispersign_web.json (fps, stream). */
+export class StreamingRecognizer {
+  constructor(settings, recognizeWindow) {
+    const stream = settings.stream;
+    this.recognizeWindow = recognizeWindow;
+    this.plan = WindowPlan.fromSeconds(stream.window_s, stream.overlap, settings.fps);
+    this.minConfidence = stream.min_confidence;
+    this.dedupeFrames = stream.dedupe_s * settings.fps;
+    this.bufferStart = 0; // streaming.py's buffer_start: frames before it are never read
+    this.nextWindow = 0;
+    this.committed = [];
+    this.pending = Promise.resolve(); // the last queued advance or flush
+  }
+
+  /** The stream now has `framesSeen` frames (push): recognises every window they complete,
+   * in order; resolves to the newly committed glosses (stream frames). */
+  advance(framesSeen) {
+    return this.queued(async () => {
+      const plan = this.plan;
+      const added = [];
+      while (framesSeen >= this.nextWindow * plan.hop + plan.window) {
+        const start = this.nextWindow * plan.hop;
+        const upper = plan.boundary(this.nextWindow + 1);
+        added.push(...(await this.commit(start, start + plan.window, upper)));
+        this.nextWindow += 1;
+        this.trim(framesSeen);
+      }
+      return added;
+    });
+  }
+
+  /** The stream ended after `framesSeen` frames (flush): recognises its last window and
+   * commits everything not yet owned; nothing commits afterwards. */
+  flush(framesSeen) {
+    return this.queued(async () => {
+      if (framesSeen === 0) return [];
+      const start = Math.max(this.bufferStart, framesSeen - this.plan.window);
+      const added = await this.commit(start, framesSeen, Infinity);
+      this.nextWindow = Infinity;
+      return added;
+    });
+  }
+
+  /** The first stream frame any later window or flush can read once advance(framesSeen)
+   * has run: streaming.py's buffer_start, which moves only when a window runs (by _trim's
+   * rule, with the frame count of that advance) and never back. */
+  keepFrom(framesSeen) {
+    return this.bufferStart;
+  }
+
+  /** Runs `task` after every advance or flush queued before it. */
+  queued(task) {
+    const result = this.pending.then(task);
+    this.pending = result.catch(() => {});
+    return result;
+  }
+
+  /** Forgets frames that neither the next window nor a final flush reads (_trim). */
+  trim(framesSeen) {
+    const keepFrom = Math.min(this.nextWindow * this.plan.hop, framesSeen - this.plan.window);
+    this.bufferStart = Math.max(this.bufferStart, keepFrom);
+  }
+
+  /** Commits the glosses of window [start, end) that it owns below `upper` (_commit). */
+  async commit(start, end, upper) {
+    // Reach back by the dedupe distance across the boundary; never before the last commit.
+    let lower = -Infinity;
+    if (this.nextWindow > 0) lower = this.plan.boundary(this.nextWindow) - this.dedupeFrames;
+    if (this.committed.length) {
+      lower = Math.max(lower, emissionFrame(this.committed[this.committed.length - 1]) + 1);
+    }
+    const recognition = await this.recognizeWindow(start, end);
+    if (recognition === null) return []; // nobody signing: nothing to recognise
+    const glosses = recognition.glosses.map((gloss) => shifted(gloss, start));
+    const added = [];
+    for (const gloss of ownEmissions(glosses, lower, upper)) {
+      if (gloss.confidence < this.minConfidence) continue;
+      if (isDuplicate(gloss, this.committed, this.dedupeFrames)) continue;
+      this.committed.push(gloss);
+      added.push(gloss);
+    }
+    return added;
+  }
+}
