@@ -10,7 +10,8 @@ The page is checked against the Python path on the same clip:
 - its glosses against ``python -m whispersign_jax.recognize --stream`` on the clip (video
   file), and against the Python streaming recogniser on its own camera tracks (camera).
 
-Needs chromium and ffmpeg (installed with apt-get as root, else skipped with the reason),
+The model is the README's demo (``configs/demo.py``), trained here (about 3 minutes). Needs
+chromium and ffmpeg (installed with apt-get as root, else skipped with the reason),
 Playwright (the test extra), the npm packages of the page (downloaded once from the npm
 registry) and the mediapipe 0.10.21 side environment (the hand model and ``extract``).
 """
