@@ -4,7 +4,7 @@ environment (see test_real_video.py), checked against the hands extraction of th
 import numpy as np
 import pytest
 
-from extraction.test_real_video import CLIP_FPS, CLIP_FRAMES, _extract, legacy_python  # noqa: F401
+from extraction.test_real_video import CLIP_FPS, CLIP_FRAMES, _extract
 from whispersign_jax import keypoints as kp
 
 FULL = kp.joint_set("hands_pose_lips")
@@ -17,7 +17,7 @@ def _pose_point(keypoints, name):
 
 
 @pytest.fixture(scope="module")
-def clips(legacy_python, tmp_path_factory):  # noqa: F811
+def clips(legacy_python, tmp_path_factory):
     """The clip's keypoints: hands and hands_pose_lips at its own frames and at 60 FPS, and
     hands_pose_lips of the clip taken as mirrored."""
     folder = tmp_path_factory.mktemp("holistic")
