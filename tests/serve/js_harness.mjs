@@ -125,7 +125,7 @@ const OPERATIONS = {
     for (const chunk of chunks) {
       framesSeen += chunk;
       const added = await streamer.advance(framesSeen);
-      steps.push({added, keepFrom: streamer.keepFrom(framesSeen)});
+      steps.push({added, keepFrom: streamer.keepFrom});
     }
     const flushed = await streamer.flush(framesSeen);
     const afterFlush = await streamer.advance(framesSeen + streamer.plan.window);

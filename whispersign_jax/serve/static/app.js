@@ -72,7 +72,7 @@ class Session {
     this.queue = this.queue.then(async () => {
       if (this.ended) return; // finish() recognises the rest
       const glosses = await this.streamer.advance(seen);
-      this.tracks.forgetBefore(this.streamer.keepFrom(seen));
+      this.tracks.forgetBefore(this.streamer.keepFrom);
       this.show(glosses);
     });
   }

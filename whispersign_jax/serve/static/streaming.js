@@ -111,10 +111,9 @@ export class StreamingRecognizer {
     });
   }
 
-  /** The first stream frame any later window or flush can read once advance(framesSeen)
-   * has run: streaming.py's buffer_start, which moves only when a window runs (by _trim's
-   * rule, with the frame count of that advance) and never back. */
-  keepFrom(framesSeen) {
+  /** The first stream frame any later window or flush can read: streaming.py's
+   * buffer_start, which moves only when a window runs (by _trim's rule) and never back. */
+  get keepFrom() {
     return this.bufferStart;
   }
 
