@@ -429,6 +429,16 @@ print(best)
 """
 
 
+def side_env_hand_model(folder: Path) -> tuple[str, Path]:
+    """The python of the mediapipe 0.10.21 side environment (built on first use) and a
+    hand_landmarker.task in ``folder`` assembled from that wheel's two hand models."""
+    from legacy_env import assemble_tasks_model, ensure_legacy_env  # scripts/legacy_env.py
+
+    repo = Path(__file__).resolve().parents[1]
+    python = str(ensure_legacy_env(repo / ".venvs" / "mediapipe-legacy"))
+    return python, assemble_tasks_model(python, folder / "hand_landmarker.task")
+
+
 def benchmark_extract() -> dict[str, float | str]:
     """Frames per second of video extraction for each available MediaPipe backend."""
     import importlib.util
@@ -452,10 +462,7 @@ def benchmark_extract() -> dict[str, float | str]:
         if model_file.available_model() is not None:
             runs["tasks"] = (sys.executable, str(model_file.available_model()))
     else:
-        from legacy_env import assemble_tasks_model, ensure_legacy_env  # scripts/legacy_env.py
-
-        python = str(ensure_legacy_env(repo / ".venvs" / "mediapipe-legacy"))
-        model = assemble_tasks_model(python, Path(scratch.name) / "hand_landmarker.task")
+        python, model = side_env_hand_model(Path(scratch.name))
         runs = {"legacy": (python, ""), "tasks": (python, str(model))}
     results: dict[str, float | str] = {}
     env = {**os.environ, "PYTHONPATH": str(repo)}
@@ -671,16 +678,6 @@ def benchmark_streaming_latency(window_ms: float) -> dict[str, float]:
 BROWSER_TIMEOUT_MS = 300_000
 
 
-def _hand_model(folder: Path) -> Path:
-    """A hand_landmarker.task assembled from the mediapipe wheel's two hand models (in the
-    side environment of mediapipe 0.10.21, built on first use)."""
-    from legacy_env import assemble_tasks_model, ensure_legacy_env  # scripts/legacy_env.py
-
-    repo = Path(__file__).resolve().parents[1]
-    python = str(ensure_legacy_env(repo / ".venvs" / "mediapipe-legacy"))
-    return assemble_tasks_model(python, folder / "hand_landmarker.task")
-
-
 def benchmark_browser(size: str, windows: int = 12) -> dict[str, float | str]:
     """``browser.<size>.<decoder>.*`` for CTC greedy and the default decoder (``_browser_run``)."""
     results: dict[str, float | str] = {}
@@ -717,7 +714,8 @@ def _browser_run(size: str, decoder: str, windows: int) -> dict[str, float | str
         (scratch / "export").mkdir()
         model, options = _random_model(size, "float32"), DecodeOptions(decoder=decoder)
         export_web(model, scratch / "export", options=options, source=f"random {size}")
-        server = serve(scratch / "export", _hand_model(scratch), ensure_assets(), port=0)
+        _, hand_model = side_env_hand_model(scratch)
+        server = serve(scratch / "export", hand_model, ensure_assets(), port=0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         camera = browser_support.fake_camera_file(EXTRACT_CLIP, scratch / "clip.y4m")
         with sync_playwright() as playwright:

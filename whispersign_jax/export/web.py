@@ -72,7 +72,7 @@ def export_features(preprocessor: Preprocessor, window_frames: int, path: Path) 
     convert.save_onnx(features, inputs, FEATURE_INPUTS, FEATURE_OUTPUTS, path)
 
 
-def page_constants(options: DecodeOptions) -> dict:
+def page_constants(options: DecodeOptions, window_s: float = streaming.DEFAULT_WINDOW_S) -> dict:
     """The settings that do not depend on the model: frame rate, joints, decoder, stream
     and slot rules, each from the Python constant that owns it."""
     return {
@@ -93,7 +93,7 @@ def page_constants(options: DecodeOptions) -> dict:
         "ctc_weight": options.ctc_weight,
         "max_glosses": options.max_glosses,
         "stream": {
-            "window_s": streaming.DEFAULT_WINDOW_S,
+            "window_s": window_s,
             "overlap": streaming.DEFAULT_OVERLAP,
             "dedupe_s": streaming.DEFAULT_DEDUPE_S,
             "min_confidence": streaming.DEFAULT_MIN_CONFIDENCE,
@@ -108,7 +108,7 @@ def page_constants(options: DecodeOptions) -> dict:
 
 def web_settings(model: trained.TrainedModel, bundle: ExportBundle, options: DecodeOptions) -> dict:
     """The page's settings: every number and name it needs, from the Python that owns it."""
-    settings = {
+    return {
         "format_version": WEB_FORMAT_VERSION,
         "files": {
             "features": FEATURES_FILE,
@@ -116,7 +116,7 @@ def web_settings(model: trained.TrainedModel, bundle: ExportBundle, options: Dec
             "scorer": bundle.scorer_file,
         },
         "source": bundle.source,
-        **page_constants(options),
+        **page_constants(options, bundle.window_frames / kp.FPS),
         "window_frames": bundle.window_frames,
         "camera_frames": camera_frames(bundle.window_frames),
         "patch_size": bundle.patch_size,
@@ -125,8 +125,6 @@ def web_settings(model: trained.TrainedModel, bundle: ExportBundle, options: Dec
         "scorer_lengths": bundle.scorer_lengths,
         "glosses": list(model.vocabulary.glosses),  # glosses[i] has id i + 1
     }
-    settings["stream"]["window_s"] = bundle.window_frames / kp.FPS
-    return settings
 
 
 def export_web(
