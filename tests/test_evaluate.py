@@ -20,7 +20,9 @@ def test_evaluate_samples_with_a_decoder(tiny_trained_model, decoder):
         step, run.variables, clips, 6, (224,), 3, metrics=metrics
     )  # fmt: skip
     assert result["samples"] == 12
-    assert result["accuracy"] >= 8 / 12 and result["top5_accuracy"] >= result["accuracy"]
+    # The tiny model knows each clip with probability > 0.9 (its fixture checks it).
+    assert result["accuracy"] == 1.0 and result["top5_accuracy"] == 1.0
+    assert result["wer"] == 0.0
     matrix = metrics.confusion_matrix(run.vocabulary.num_glosses)
     assert matrix[1:].sum() == sum(len(c.labels) for c in clips)  # every reference gloss
     assert result["substitutions"] + result["deletions"] + np.trace(matrix[1:, 1:]) == (

@@ -41,10 +41,15 @@ def test_loads_a_workdir_or_any_checkpoint_folder(workdir, tiny_trained_model):
 
 
 def test_bfloat16_compute_recognises_the_same_glosses(workdir, tiny_trained_model):
+    """bfloat16 computation against float32 on the same checkpoint: the same glosses on every
+    clip (the tiny model's margin, p > 0.9, outweighs bfloat16's rounding)."""
     _, clips = tiny_trained_model
-    recognizer = recognize.Recognizer.load(workdir, dtype="bfloat16", beam_size=4)
-    assert recognizer.trained.model.config.dtype == "bfloat16"
-    assert recognizer.recognize(clips[2].keypoints).ids == clips[2].labels.tolist()
+    bfloat16 = recognize.Recognizer.load(workdir, dtype="bfloat16", beam_size=4)
+    float32 = recognize.Recognizer.load(workdir, dtype="float32", beam_size=4)
+    assert bfloat16.trained.model.config.dtype == "bfloat16"
+    assert float32.trained.model.config.dtype == "float32"
+    for clip in clips:
+        assert bfloat16.recognize(clip.keypoints).ids == float32.recognize(clip.keypoints).ids
 
 
 def test_missing_or_wrong_folders_are_explained(tmp_path):
@@ -68,7 +73,7 @@ def test_recognize_applies_preprocessing_and_names_glosses(tiny_trained_model):
     )
     recognition = recognizer.recognize(clips[2].keypoints)
     assert seen == [clips[2].keypoints.shape]
-    assert recognition.ids == clips[2].labels.tolist()  # [1, 4, 2]
+    assert recognition.ids == clips[2].labels.tolist()  # known with p > 0.9 (the fixture)
     assert recognition.names == run.vocabulary.names(recognition.ids)
     assert recognition.attention_score is not None and recognition.ctc_score is not None
 
@@ -103,8 +108,9 @@ def test_cli_keypoints_and_video(workdir, tiny_trained_model, tmp_path, capsys, 
     np.save(tmp_path / "clip.npy", clips[2].keypoints)
     recognize.run_command(flags(workdir=str(workdir), keypoints=str(tmp_path / "clip.npy")))
     result = json.loads(capsys.readouterr().out)
-    assert result["text"] == " ".join(run.vocabulary.names([1, 4, 2]))
-    assert [g["id"] for g in result["glosses"]] == [1, 4, 2]
+    signed = clips[2].labels.tolist()  # known with p > 0.9 (the fixture)
+    assert result["text"] == " ".join(run.vocabulary.names(signed))
+    assert [g["id"] for g in result["glosses"]] == signed
     assert result["frames"] == len(clips[2].keypoints)
     assert all(g["start_s"] < g["end_s"] for g in result["glosses"])
 

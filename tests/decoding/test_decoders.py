@@ -1,26 +1,23 @@
-"""The five decoders on a tiny over-fitted model: they recover the signed glosses, agree with
-each other, and the special cases of the weighted searches reduce to the plain ones."""
+"""The five decoders on the tests' tiny converged model: they recover the signed glosses, and
+the special cases of the weighted searches reduce to the plain ones."""
 
 import jax
 import numpy as np
 import pytest
+from tiny_model import padded_batch
 
 from whispersign_jax import decoding
 from whispersign_jax.decoding import attention
 from whispersign_jax.keypoints import FPS
 
-FRAMES = 224
 BEAM = 4
 
 
 @pytest.fixture(scope="module")
 def batch(tiny_trained_model):
+    """The model, its 12 clips, keypoints (12, 224, 42, 7) and frame_mask (12, 224)."""
     run, clips = tiny_trained_model
-    keypoints = np.zeros((len(clips), FRAMES, 42, 7), np.float32)  # (batch, frames, 42, 7)
-    frame_mask = np.zeros((len(clips), FRAMES), bool)
-    for row, clip in enumerate(clips):
-        keypoints[row, : len(clip.keypoints)] = clip.keypoints
-        frame_mask[row, : len(clip.keypoints)] = True
+    keypoints, frame_mask, _, _ = padded_batch(clips)
     return run, clips, keypoints, frame_mask
 
 
@@ -39,16 +36,13 @@ def sequences(out) -> list[list[int]]:
     return [ids[:n].tolist() for ids, n in zip(out["ids"], out["lengths"], strict=True)]
 
 
-def test_every_decoder_recovers_most_clips_and_they_agree(batch, outputs):
+def test_every_decoder_recovers_every_clip(batch, outputs):
+    """The tiny model gives each clip's glosses a probability above 0.9 under both heads (its
+    fixture checks it), so no decoder may lose one, on any CPU."""
     _, clips, _, _ = batch
     references = [clip.labels.tolist() for clip in clips]
-    default = sequences(outputs[decoding.DEFAULT_DECODER])
     for name, out in outputs.items():
-        hypotheses = sequences(out)
-        correct = sum(h == r for h, r in zip(hypotheses, references, strict=True))
-        agree = sum(h == d for h, d in zip(hypotheses, default, strict=True))
-        assert correct >= 8, (name, hypotheses, references)  # of 12 clips
-        assert agree >= 9, (name, hypotheses, default)
+        assert sequences(out) == references, name
 
 
 def test_attention_beam_scores_equal_teacher_forced_scores(batch, outputs):

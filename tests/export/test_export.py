@@ -140,7 +140,7 @@ def test_export_recognizes_the_same_glosses_as_jax(
             np.testing.assert_allclose(got.score, want.score, rtol=1e-4, atol=1e-4)
             assert got.nbest == want.nbest
     learned = sum(exported.recognize(c.keypoints[:WINDOW]).ids == c.labels.tolist() for c in clips)
-    assert learned >= 8  # the tiny model knows its (cut) clips: the comparison is not vacuous
+    assert learned == len(clips)  # the tiny model knows its clips: the comparison is not vacuous
 
 
 @pytest.mark.parametrize(("fmt", "dtype"), [e for e in EXPORTS if e[1] != "float32"])
@@ -242,7 +242,7 @@ def test_export_run_prints_what_recognize_prints_without_jax(
         assert want.returncode == 0, want.stderr
         assert printed == want.stdout.strip().splitlines()
         names = model.vocabulary.names(clips[2].labels.tolist())
-        assert " ".join(names) in printed[0]  # the glosses the tiny model learned
+        assert " ".join(names) in printed[0]  # the glosses the tiny model knows (p > 0.9)
 
 
 def test_export_cli_writes_a_folder_and_explains_errors(tmp_path, tiny_trained_model):

@@ -7,8 +7,9 @@ The page is checked against the Python path on the same clip:
   hand model) frame by frame;
 - its window keypoints against the Python chain (``tracks_to_keypoints``) on its own tracks,
   and its CTC logits against JAX on its own keypoints;
-- its glosses against ``python -m whispersign_jax.recognize --stream`` on the clip (video
-  file), and against the Python streaming recogniser on its own camera tracks (camera).
+- its glosses against the Python streaming recogniser on its own tracks (video file and
+  camera); ``recognize --keypoints --stream`` on extract's keypoints against the same
+  recogniser.
 
 The model is the README's demo (``configs/demo.py``), trained here (about 3 minutes). Needs
 chromium and ffmpeg (installed with apt-get as root, else skipped with the reason),
@@ -77,10 +78,10 @@ def web_assets():
 
 @pytest.fixture(scope="module")
 def workdir(playwright_api, legacy_python, tmp_path_factory):
-    """The README's demo (configs/demo.py, about 3 minutes on 2 cores). A trained model is
-    needed: the browser's MediaPipe and Python's see a few frames differently (see
-    test_browser_tracks_match_extract_frame_by_frame), which a well-trained model shrugs off
-    and an undertrained one (the tests' tiny model, the quick demo) does not."""
+    """The README's demo (configs/demo.py, about 3 minutes on 2 cores), trained to
+    convergence: the page's logits and JAX's differ by up to LOGIT_TOLERANCE, and a trained
+    model's decisions on the clip lie far from ties, where an undertrained one (the quick
+    demo) may flip a gloss on such a difference."""
     workdir = tmp_path_factory.mktemp("browser") / "demo"
     command = [sys.executable, "-m", "whispersign_jax.main", "--config=configs/demo.py"]
     result = subprocess.run([*command, f"--workdir={workdir}"], cwd=REPO, capture_output=True,
@@ -254,17 +255,30 @@ def test_browser_video_file_keypoints_and_logits_match_python(file_run, workdir)
     assert_logits_equal_jax(file_run, workdir)
 
 
-def test_browser_video_file_glosses_equal_recognize(file_run, workdir, legacy_python, hand_model,
-                                                     tmp_path):  # fmt: skip
-    """``extract`` then ``recognize --keypoints --stream`` is ``recognize --video --stream``
-    (the main environment has no OpenCV; the side environment has no JAX)."""
+def test_browser_video_file_glosses_equal_python(file_run, workdir):
+    """The page's glosses on the file are the Python streaming recogniser's on the page's own
+    tracks. (Not on extract's tracks: the two trackers see a few frames differently, and
+    whether that changes a gloss depends on the model's margin on this real clip, which
+    training on another CPU changes; tests/README.md.)"""
+    stream = tracks_to_keypoints(*page_tracks(file_run))
+    assert file_run["glosses"], "the demo model recognises something in the clip"
+    assert gloss_summary(file_run["glosses"]) == gloss_summary(
+        python_stream_glosses(workdir, stream)
+    )
+
+
+def test_recognize_stream_on_extracted_keypoints_equals_the_streaming_api(
+    workdir, legacy_python, hand_model, tmp_path
+):
+    """``extract`` then ``recognize --keypoints --stream`` (the main environment has no
+    OpenCV; the side environment has no JAX) prints the streaming recogniser's glosses."""
     clip = run_extract(legacy_python, hand_model, tmp_path / "clip.npy")
     command = [sys.executable, "-m", "whispersign_jax.recognize", f"--workdir={workdir}"]
     command += [f"--keypoints={tmp_path / 'clip.npy'}", "--stream", "--json"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     python = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert gloss_summary(file_run["glosses"]) == gloss_summary(python)
+    assert python, "the demo model recognises something in the clip"
     assert gloss_summary(python) == gloss_summary(python_stream_glosses(workdir, clip))
 
 
