@@ -176,11 +176,11 @@ def _download(repo_id: str, revision: str = "") -> Path:
     ``revision``; a snapshot that lacks files or holds a cut one is removed and refused, so a
     later call downloads it again instead of loading half a checkpoint."""
     import huggingface_hub
-    from huggingface_hub import errors
+    from huggingface_hub import constants, errors  # `constants` is not loaded by the package
 
     # Read at call time: huggingface_hub reads the variable once, at import.
     offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
-    offline = offline or huggingface_hub.constants.HF_HUB_OFFLINE
+    offline = offline or constants.HF_HUB_OFFLINE
     at = f" at revision {revision!r}" if revision else ""
     try:
         snapshot = huggingface_hub.snapshot_download(
