@@ -67,6 +67,9 @@ def test_config_differences_ignore_fields_that_only_steer_the_run():
 def test_check_config_refuses_another_config_and_names_both_sides(tmp_path):
     check_config(tmp_path, json.dumps({"seed": 0}))  # no config.json yet: anything goes
     (tmp_path / "config.json").write_text(json.dumps({"seed": 0, "log_every_steps": 50}))
+    # A start that failed before its first checkpoint blocks no corrected rerun.
+    check_config(tmp_path, json.dumps({"seed": 1, "log_every_steps": 50}))
+    (tmp_path / "stage2" / "checkpoints" / "latest" / "4").mkdir(parents=True)
     check_config(tmp_path, json.dumps({"seed": 0, "log_every_steps": 5}))
     with pytest.raises(ValueError, match=r"1 fields differ, workdir -> this run: seed: 0 -> 1\)"):
         check_config(tmp_path, json.dumps({"seed": 1, "log_every_steps": 50}))
@@ -87,6 +90,7 @@ def test_a_field_added_later_matches_its_old_behaviour_in_a_saved_config():
 
 def test_the_training_command_refuses_another_config_in_one_line(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"seed": 5}))
+    (tmp_path / "stage2" / "checkpoints" / "latest" / "4").mkdir(parents=True)
     result = subprocess.run(
         [sys.executable, "-m", "whispersign_jax.main", "--config=configs/demo.py:quick",
          f"--workdir={tmp_path}"],

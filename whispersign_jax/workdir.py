@@ -115,11 +115,17 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     ]
 
 
+def has_checkpoints(workdir: str | Path) -> bool:
+    """Whether some stage of ``workdir`` saved a checkpoint (``<stage>/checkpoints/*/<step>``)."""
+    return any(step.name.isdigit() for step in Path(workdir).glob("*/checkpoints/*/*"))
+
+
 def check_config(workdir: str | Path, config_json: str) -> None:
     """Refuses ``config_json`` (the run's config as JSON) when ``workdir`` was trained with a
-    config that differs in a field that shapes the result."""
+    config that differs in a field that shapes the result. A workdir without checkpoints (a
+    start that failed before its first save) takes the new config."""
     path = Path(workdir) / CONFIG_FILE
-    if not path.is_file():
+    if not path.is_file() or not has_checkpoints(workdir):
         return
     try:
         saved = json.loads(path.read_text())

@@ -40,9 +40,7 @@ def hf_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("hf_home")
     repo = home / "hub" / f"models--{REPO_ID.replace('/', '--')}"
     torch.manual_seed(0)
-    transformers.WhisperModel(tiny_whisper_config()).save_pretrained(
-        repo / "snapshots" / COMMIT
-    )
+    transformers.WhisperModel(tiny_whisper_config()).save_pretrained(repo / "snapshots" / COMMIT)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(COMMIT)
     return home
