@@ -8,7 +8,9 @@ signers the model never saw (measured figures in docs/benchmarks.md). `configs/d
 is a sub-minute run for tests and quick checks (far from converged).
 """
 
-from configs import default
+from whispersign_jax.config_files import sibling
+
+default = sibling(__file__, "default")
 
 
 def get_config(variant: str = ""):

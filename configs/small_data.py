@@ -17,7 +17,9 @@ in 5-9 minutes on a shared 2-core CPU; a few thousand clips stop at the step cap
 checkpoint's own.
 """
 
-from configs import default
+from whispersign_jax.config_files import sibling
+
+default = sibling(__file__, "default")
 
 
 def get_config():

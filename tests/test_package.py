@@ -1,6 +1,6 @@
 """The package import stays light for the extraction environment."""
 
-from conftest import frameworks_imported_by
+from conftest import REPO, frameworks_imported_by
 
 
 def test_import_pulls_in_no_heavy_framework():
@@ -19,3 +19,19 @@ def test_export_runtime_and_decoder_results_import_no_framework():
         "whispersign_jax.export.__main__",
     )
     assert frameworks_imported_by(*modules) == []
+
+
+def test_pyproject_lists_every_package_and_ships_the_configs():
+    """pyproject's explicit package list (needed to install configs/ as
+    whispersign_jax.configs) names every folder of the package."""
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "whispersign_jax").rglob("__init__.py")
+        if "static" not in init.parts
+    }
+    assert set(setuptools["packages"]) == folders | {"whispersign_jax.configs"}
+    assert setuptools["package-dir"]["whispersign_jax.configs"] == "configs"
+    assert (REPO / "configs" / "__init__.py").is_file()

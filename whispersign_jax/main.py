@@ -1,23 +1,34 @@
 """Trains WhisperSign: ``python -m whispersign_jax.main --config=configs/demo.py [--workdir=DIR]``.
 
+``--config`` is a config file, or a shipped config by name from any folder
+(``whispersign-train --config=demo.py:quick``).
+
 Any config field can be overridden: ``--config.stages.stage2.lr=1e-4``. Rerunning the same
 command resumes where it stopped; finished stages are skipped. Without ``--workdir`` the run
 goes to ``runs/<config name>`` (``runs/demo``, ``runs/demo-quick`` for ``demo.py:quick``).
 """
 
 import logging as std_logging
+import sys
 from pathlib import Path
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from whispersign_jax import cli, compile_cache
+from whispersign_jax import cli, compile_cache, config_files
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "workdir", None, "Folder for checkpoints and TensorBoard events (default: runs/<config>)."
 )
-config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
+config_flags.DEFINE_config_file(
+    "config",
+    None,
+    "Training configuration: a config file (configs/demo.py, with :variant if it has any), or "
+    f"a shipped config by name: {', '.join(config_files.shipped_names())} (demo.py:quick: "
+    "a one-minute try-out).",
+    lock_config=True,
+)
 flags.mark_flags_as_required(["config"])
 
 RUNS_DIR = "runs"
@@ -75,8 +86,22 @@ def main(argv) -> None:
         raise SystemExit(f"error: {error}") from None  # one line, exit status 1
 
 
+def resolve_config_argument(argv: list[str]) -> list[str]:
+    """``argv`` with a ``--config`` that names a shipped config replaced by its file path."""
+    resolved = []
+    for index, arg in enumerate(argv):
+        if index and argv[index - 1] in ("--config", "-config"):
+            arg = config_files.resolve(arg)
+        for prefix in ("--config=", "-config="):
+            if arg.startswith(prefix):
+                arg = prefix + config_files.resolve(arg[len(prefix) :])
+        resolved.append(arg)
+    return resolved
+
+
 def run() -> None:
     """The ``whispersign-train`` console script."""
+    sys.argv = resolve_config_argument(sys.argv)
     cli.run_absl(main)
 
 
