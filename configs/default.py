@@ -66,7 +66,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.compile_cache_dir = compile_cache.default_directory()
 
     config.data = ml_collections.ConfigDict()
-    config.data.source = "synthetic"  # synthetic, processed or tfds
+    # processed, tfds or synthetic; "" = none named: training stops at once and says what to
+    # pass (configs/demo.py trains on the built-in synthetic signs)
+    config.data.source = ""
     config.data.dir = ""  # root of the processed layout (data/processed)
     config.data.name = ""  # TFDS builder (source=tfds), e.g. mp_data or whispersign_processed
     config.data.tfds_dir = ""  # TFDS data folder; "" = ~/tensorflow_datasets

@@ -15,6 +15,7 @@ default = sibling(__file__, "default")
 
 def get_config(variant: str = ""):
     config = default.get_config()
+    config.data.source = "synthetic"  # the built-in generator: no download, no preparation
     config.model.size = "custom"
     config.model.d_model = 128
     config.model.encoder_layers = 2

@@ -98,3 +98,24 @@ def test_train_help_lists_the_shipped_configs():
                             timeout=60, cwd=ROOT)  # fmt: skip
     names = sorted(p.stem for p in (ROOT / "configs").glob("*.py") if p.stem != "__init__")
     assert all(name in result.stdout + result.stderr for name in names), names
+
+
+@pytest.mark.parametrize(
+    ("config", "names"),
+    [
+        ("default.py", "config.data names no dataset"),
+        ("stage1.py", "config.data names no dataset"),
+        ("stage2.py", "config.data names no dataset"),
+        ("stage3.py", "config.data names no dataset"),
+        ("small_data.py", "config.data.source='processed' needs --config.data.dir=DIR"),
+    ],
+)
+def test_configs_without_a_dataset_stop_at_once_in_one_line(config, names, tmp_path):
+    """The card's command names no dataset: one line saying what to pass, nothing written."""
+    command, _ = script_command("whispersign-train", f"--config={ROOT / 'configs' / config}",
+                                f"--workdir={tmp_path / 'run'}")  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {names}")
+    assert not (tmp_path / "run").exists()

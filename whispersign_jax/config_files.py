@@ -41,12 +41,10 @@ def resolve(argument: str) -> str:
         return argument
     name = Path(path).stem if Path(path).suffix == ".py" else Path(path).name
     folder = configs_dir()
-    if folder is not None and name in shipped_names() and Path(path).parent in (
-        Path("."),
-        Path("configs"),
-    ):
-        return f"{folder / f'{name}.py'}{colon}{variant}"
-    return argument  # config_flags names the missing file
+    by_name = Path(path).parent in (Path("."), Path("configs"))  # demo.py, configs/demo.py
+    if folder is None or not by_name or name not in shipped_names():
+        return argument  # config_flags names the missing file
+    return f"{folder / f'{name}.py'}{colon}{variant}"
 
 
 def sibling(config_file: str, name: str) -> ModuleType:

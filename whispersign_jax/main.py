@@ -56,6 +56,12 @@ def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.get_absl_handler().addFilter(QuietLibraries())
+    from whispersign_jax.data.sources import DataSettingsError, check_data_settings
+
+    try:
+        check_data_settings(FLAGS.config.data)  # at once, before JAX starts
+    except DataSettingsError as error:
+        raise SystemExit(f"error: {error}") from None  # one line, exit status 1
     compile_cache.enable(FLAGS.config.compile_cache_dir)
     import jax
 

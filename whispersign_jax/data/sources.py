@@ -17,6 +17,37 @@ from whispersign_jax.vocab import Vocabulary
 SOURCES = ("synthetic", "processed", "tfds")
 
 
+class DataSettingsError(ValueError):
+    """``config.data`` names no dataset, or names one without where it is: one line for the
+    user, naming the settings to pass."""
+
+
+def check_data_settings(data_config) -> None:
+    """Stops a run whose ``config.data`` names no usable dataset, before anything is built."""
+    source = data_config.source
+    if not source:
+        raise DataSettingsError(
+            "config.data names no dataset: pass --config.data.source=processed "
+            "--config.data.dir=DIR (a folder written by whispersign-prepare) or "
+            "--config.data.source=tfds --config.data.name=NAME; to try the model on the "
+            "built-in synthetic signs, use --config=configs/demo.py."
+        )
+    if source not in SOURCES:
+        raise DataSettingsError(
+            f"config.data.source={source!r}; choose one of {', '.join(SOURCES)}."
+        )
+    if source == "processed" and not data_config.dir:
+        raise DataSettingsError(
+            "config.data.source='processed' needs --config.data.dir=DIR (a folder written by "
+            "whispersign-prepare)."
+        )
+    if source == "tfds" and not data_config.name:
+        raise DataSettingsError(
+            "config.data.source='tfds' needs --config.data.name=NAME (a builder of "
+            "whispersign_jax/data/tfds_builders, e.g. whispersign_processed)."
+        )
+
+
 def synthetic_config(data_config) -> synthetic.SyntheticConfig:
     fields = {f.name for f in dataclasses.fields(synthetic.SyntheticConfig)}
     return synthetic.SyntheticConfig(
@@ -73,6 +104,7 @@ def load_tfds_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:
 
 def load_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:
     """(vocabulary, {"train": [...], "val": [...], "test": [...]}) for ``config.data``."""
+    check_data_settings(data_config)
     keypoints = config_joint_set(data_config)
     if data_config.source == "synthetic":
         if keypoints != DEFAULT_JOINT_SET:
@@ -88,17 +120,8 @@ def load_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:
             s: keep_valid(_synthetic_candidates(config, s), vocabulary, s) for s in SPLITS
         }
     if data_config.source == "processed":
-        if not data_config.dir:
-            raise ValueError("config.data.source='processed' needs --config.data.dir=DIR.")
         root = Path(data_config.dir)
         processed.require_joint_set(root, keypoints)
         vocabulary = processed.load_vocabulary(root)
         return vocabulary, {s: load_processed_split(root, s, vocabulary, keypoints) for s in SPLITS}
-    if data_config.source == "tfds":
-        if not data_config.name:
-            raise ValueError(
-                "config.data.source='tfds' needs --config.data.name=NAME (a builder of "
-                "whispersign_jax/data/tfds_builders, e.g. whispersign_processed)."
-            )
-        return load_tfds_splits(data_config)
-    raise ValueError(f"config.data.source={data_config.source!r}; choose one of {SOURCES}.")
+    return load_tfds_splits(data_config)  # source == "tfds"
