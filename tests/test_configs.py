@@ -102,3 +102,20 @@ def test_main_without_workdir_defaults_to_runs_config_name():
 
     assert default_workdir("configs/stage2.py") == "runs/stage2"
     assert default_workdir("configs/demo.py:quick") == "runs/demo-quick"
+
+
+def test_config_arguments_resolve_to_files(tmp_path, monkeypatch):
+    from whispersign_jax import config_files
+
+    shipped = config_files.configs_dir()
+    assert config_files.shipped_names() == [
+        "default", "demo", "small_data", "stage1", "stage2", "stage3"
+    ]  # fmt: skip
+    monkeypatch.chdir(tmp_path)  # not the repository: configs/ is not here
+    assert config_files.resolve("demo.py:quick") == f"{shipped / 'demo.py'}:quick"
+    assert config_files.resolve("stage2") == str(shipped / "stage2.py")
+    assert config_files.resolve("configs/demo.py") == str(shipped / "demo.py")
+    (tmp_path / "demo.py").write_text("")  # a file of that name here wins
+    assert config_files.resolve("demo.py:quick") == "demo.py:quick"
+    for unknown in ("nope.py", "other/demo.py", "/abs/missing.py"):
+        assert config_files.resolve(unknown) == unknown  # config_flags names the missing file
