@@ -32,7 +32,7 @@ does not depend on what else runs on a shared machine).
 
 ``extract.<backend>.fps`` (``--only extract``): video frames per second through
 ``whispersign_jax.extract.track_video`` (decoding, MediaPipe hand tracking, slot assignment)
-on ``../shared/fixtures/signing_clip.mp4``, best of 3 passes, for each backend available. Where
+on ``data/samples/signing_clip.mp4``, best of 3 passes, for each backend available. Where
 the main environment has no MediaPipe it runs in the side environment of mediapipe 0.10.21
 (``.venvs/mediapipe-legacy``, built on first use): the legacy backend, and the Tasks backend
 with a hand_landmarker.task assembled from that wheel's two hand models.
@@ -413,7 +413,7 @@ def benchmark_pipeline(batch: int = 16, steps: int = 200) -> dict[str, float]:
     }
 
 
-EXTRACT_CLIP = Path(__file__).resolve().parents[1].parent / "shared/fixtures/signing_clip.mp4"
+EXTRACT_CLIP = Path(__file__).resolve().parents[1] / "data" / "samples" / "signing_clip.mp4"
 # Runs in whichever Python has MediaPipe; prints frames per second (best of 3 passes).
 EXTRACT_FPS_CODE = """
 import sys, time

@@ -12,6 +12,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO.parent / "shared" / "fixtures"
+SAMPLES = REPO / "data" / "samples"  # the recordings a clone has (data/samples/README.md)
+SIGNING_CLIP = SAMPLES / "signing_clip.mp4"
+HOLISTIC_POSE = SAMPLES / "holistic_sample.pose"
 
 
 def pytest_addoption(parser):
@@ -46,8 +49,6 @@ def fixtures_dir() -> Path:
 def legacy_python() -> Path:
     """The Python of the mediapipe 0.10.21 side environment (.venvs/mediapipe-legacy: legacy
     hands and the Tasks API, OpenCV), built once (about a minute) and reused."""
-    if not (FIXTURES / "signing_clip.mp4").is_file():
-        pytest.skip(f"{FIXTURES / 'signing_clip.mp4'} is absent (a fresh clone has no ../shared)")
     legacy_env = load_script("legacy_env")
     start = time.perf_counter()
     try:

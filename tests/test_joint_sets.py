@@ -3,6 +3,7 @@ helpers on 55 and 95 joints."""
 
 import numpy as np
 import pytest
+from conftest import HOLISTIC_POSE
 
 from whispersign_jax import keypoints as kp
 
@@ -52,12 +53,12 @@ def test_pose_mirror_pairs_are_left_right_pairs_on_real_pose_points(fixtures_dir
     assert ((pose[:, 5, 0] < nose) & (nose < pose[:, 2, 0])).mean() > 0.99
 
 
-def test_lip_mirror_pairs_are_reflections_on_real_face_points(fixtures_dir):
+def test_lip_mirror_pairs_are_reflections_on_real_face_points():
     """Holistic face points of the .pose fixture: each lip point reflected across the mouth's
     midline (through 0, 13, 14, 17) lands nearest its partner in the table."""
     from whispersign_jax.data.prepare.pose_format import parse_pose
 
-    path = fixtures_dir / "holistic_sample.pose"
+    path = HOLISTIC_POSE
     pose = parse_pose(path.read_bytes(), str(path))
     face = next(c for c in pose.components if c.name == "FACE_LANDMARKS")
     points = [face.first_point + face.points.index(str(i)) for i in kp.LIP_POINTS]

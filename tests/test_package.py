@@ -35,3 +35,23 @@ def test_pyproject_lists_every_package_and_ships_the_configs():
     assert set(setuptools["packages"]) == folders | {"whispersign_jax.configs"}
     assert setuptools["package-dir"]["whispersign_jax.configs"] == "configs"
     assert (REPO / "configs" / "__init__.py").is_file()
+
+
+def test_the_version_is_defined_once_and_quoted_right():
+    import importlib.metadata
+    import re
+    import tomllib
+
+    import yaml
+
+    import whispersign_jax
+
+    version = whispersign_jax.__version__
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and project["dynamic"] == ["version"]
+    assert importlib.metadata.version("whispersign-jax") == version  # the installed metadata
+    citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert citation["version"] == version
+    newest = re.search(r"^## (\S+)", (REPO / "CHANGELOG.md").read_text(), re.MULTILINE)
+    assert newest.group(1) == version
+    assert (REPO / "LICENSE").read_text().split()[:3] == ["Apache", "License", "Version"]

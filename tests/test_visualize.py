@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import REPO, event_accumulator, frameworks_imported_by
+from conftest import REPO, SIGNING_CLIP, event_accumulator, frameworks_imported_by
 from PIL import Image
 
 from whispersign_jax import curves_image, metric_writers, rendering, visualize
@@ -204,10 +204,10 @@ def test_video_without_opencv_says_what_to_install(tmp_path):
 @pytest.mark.skipif(
     not has_cv2(), reason="--video and .mp4 need OpenCV (pip install -e '.[video]')"
 )
-def test_drawn_over_the_video_frames(tmp_path, fixtures_dir):
+def test_drawn_over_the_video_frames(tmp_path):
     import cv2
 
-    video = fixtures_dir / "signing_clip.mp4"  # 58 frames, 540x720: about 1.9 s
+    video = SIGNING_CLIP  # 58 frames, 540x720: about 1.9 s
     clip = two_hand_clip(115)
     out = tmp_path / "over.mp4"
     args = command_args(keypoints=str(write_clip(tmp_path, clip)), out=str(out), video=str(video))

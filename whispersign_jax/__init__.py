@@ -4,4 +4,4 @@ Importing the package is cheap on purpose: it imports no JAX, TensorFlow, MediaP
 so the keypoint extractor runs in an environment that has only NumPy, OpenCV and MediaPipe.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

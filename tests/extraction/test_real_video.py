@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REPO, load_script
+from conftest import REPO, SIGNING_CLIP, load_script
 
 from whispersign_jax import keypoints as kp
 
 legacy_env = load_script("legacy_env")
 
-CLIP = FIXTURES / "signing_clip.mp4"
+CLIP = SIGNING_CLIP
 CLIP_FRAMES, CLIP_FPS = 58, 29.9166  # fixtures/README.md and the container
 
 

@@ -1,5 +1,5 @@
 """The live-recognition page in a real browser: headless Chromium (Debian's, driven by
-Playwright) with a fake webcam playing ../shared/fixtures/signing_clip.mp4, served by
+Playwright) with a fake webcam playing data/samples/signing_clip.mp4, served by
 ``python -m whispersign_jax.serve``'s own code. ``pytest -k browser`` selects these tests.
 
 The page is checked against the Python path on the same clip:
@@ -28,13 +28,13 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REPO, load_script
+from conftest import REPO, SIGNING_CLIP, load_script
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.extraction.tracks import tracks_to_keypoints
 
 browser_support = load_script("browser_support")
-CLIP = FIXTURES / "signing_clip.mp4"
+CLIP = SIGNING_CLIP
 SCREENSHOT = REPO / "docs" / "images" / "browser_page.png"
 UPDATE_IMAGES = os.environ.get("WHISPERSIGN_UPDATE_IMAGES") == "1"
 PAGE_TIMEOUT_MS = 180_000

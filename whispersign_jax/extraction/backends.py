@@ -64,7 +64,7 @@ class TasksBackend:
 
     name = "tasks"
     # Unlike the legacy solution, HandLandmarker labels each hand as it appears in the image:
-    # measured on ../shared/fixtures/signing_clip.mp4 with mediapipe 0.10.5 to 1.2.2.
+    # measured on data/samples/signing_clip.mp4 with mediapipe 0.10.5 to 1.2.2.
     labels_assume_mirrored = False
 
     def __init__(self, model_path: Path, num_hands: int = 2):

@@ -64,7 +64,7 @@ class HolisticBackend:
 
     name = "legacy"
     # Holistic names each hand from the signer's point of view on an unmirrored image, unlike
-    # legacy Hands: on ../shared/fixtures/signing_clip.mp4 its right hand is the one that
+    # legacy Hands: on data/samples/signing_clip.mp4 its right hand is the one that
     # Hands labels "Left", the signer's right (tests/extraction/test_real_holistic.py).
     labels_assume_mirrored = False
 

@@ -3,7 +3,7 @@
 The legacy `mp.solutions.hands` labels handedness as if the image were mirrored (a selfie
 view): on a camera that films the signer (`mirrored=False`) its "Left" is the signer's
 anatomical RIGHT hand. The Tasks HandLandmarker labels each hand as it appears in the image
-instead (measured on ../shared/fixtures/signing_clip.mp4 with mediapipe 0.10.5 to 1.2.2);
+instead (measured on data/samples/signing_clip.mp4 with mediapipe 0.10.5 to 1.2.2);
 each backend states its convention. Two detections
 with the same label still go to different slots: the one nearer each slot's wrist in the
 previous frame takes that slot, or, without history, the one on that slot's side of the

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import HOLISTIC_POSE
 from fuzzing import check_skips, event, expect_clear, fuzz_settings, mutate
 from hypothesis import given
 from hypothesis import strategies as st
@@ -112,9 +113,9 @@ def test_fuzz_mp_data_prepare(tmp_path_factory, capsys, folder, joint_set):
 
 
 @pytest.fixture(scope="module")
-def pose_fixture(fixtures_dir) -> tuple[bytes, int]:
+def pose_fixture() -> tuple[bytes, int]:
     """The real Holistic .pose file's bytes and the length of its header."""
-    data = (fixtures_dir / "holistic_sample.pose").read_bytes()
+    data = HOLISTIC_POSE.read_bytes()
     return data, 4096  # the 178 point names end before this byte
 
 

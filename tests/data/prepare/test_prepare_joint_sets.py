@@ -5,6 +5,7 @@ import logging
 
 import numpy as np
 import pytest
+from conftest import HOLISTIC_POSE
 from test_prepare_mp_data import write_sequence
 from test_prepare_voya import voya_frames, write_class_file
 
@@ -120,8 +121,8 @@ def test_video_formats_send_the_joint_set_and_model_files_to_the_extractor(
         read_format("kaggle", tmp_path, keypoints="face")
 
 
-def test_pose_fixture_gives_hands_pose_lips(fixtures_dir):
-    path = fixtures_dir / "holistic_sample.pose"
+def test_pose_fixture_gives_hands_pose_lips():
+    path = HOLISTIC_POSE
     hands = read_pose_keypoints(path)
     missing = set()
     full = read_pose_keypoints(path, keypoints="hands_pose_lips", missing=missing)
@@ -143,12 +144,10 @@ def test_pose_fixture_gives_hands_pose_lips(fixtures_dir):
     assert np.abs(full[:, LIPS, 2]).max() < 0.01  # depth relative to the lips' mean
 
 
-def test_pose_folder_warns_once_about_points_its_files_lack(fixtures_dir, tmp_path, caplog):
+def test_pose_folder_warns_once_about_points_its_files_lack(tmp_path, caplog):
     for name in ("a", "b"):
         (tmp_path / "hello").mkdir(exist_ok=True)
-        (tmp_path / "hello" / f"{name}.pose").write_bytes(
-            (fixtures_dir / "holistic_sample.pose").read_bytes()
-        )
+        (tmp_path / "hello" / f"{name}.pose").write_bytes(HOLISTIC_POSE.read_bytes())
     with caplog.at_level(logging.WARNING):
         result = read_format("pose", tmp_path, keypoints="hands_pose")
     assert len(result.samples) == 2 and result.samples[0].keypoints.shape == (423, 55, 7)

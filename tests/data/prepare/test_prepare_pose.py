@@ -3,13 +3,14 @@
 import struct
 
 import numpy as np
+from conftest import HOLISTIC_POSE
 
 from whispersign_jax.data.prepare import read_format
 from whispersign_jax.data.prepare.pose_format import parse_pose, read_pose_keypoints
 
 
-def test_reads_the_real_holistic_fixture(fixtures_dir):
-    path = fixtures_dir / "holistic_sample.pose"
+def test_reads_the_real_holistic_fixture():
+    path = HOLISTIC_POSE
     pose = parse_pose(path.read_bytes(), str(path))
     assert (pose.version, pose.width, pose.height, pose.fps) == (0.1, 1250, 1250, 24.0)
     assert pose.data.shape == (170, 1, 178, 3)

@@ -9,11 +9,11 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REPO, load_script
+from conftest import REPO, SIGNING_CLIP, load_script
 
 legacy_env = load_script("legacy_env")
 
-CLIP = FIXTURES / "signing_clip.mp4"
+CLIP = SIGNING_CLIP
 
 
 @pytest.fixture(scope="module")
