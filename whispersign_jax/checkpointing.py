@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from whispersign_jax.errors import WhisperSignError
+
 
 def abstract_like(tree):
     """Shapes, dtypes and shardings of ``tree``: the restore target (any device count).
@@ -70,7 +72,7 @@ def fingerprints(tree) -> dict[str, int]:
     return {jax.tree_util.keystr(path): int(h) for path, h in jax.tree.leaves_with_path(hashed)}
 
 
-class CorruptCheckpointError(RuntimeError):
+class CorruptCheckpointError(WhisperSignError, RuntimeError):
     """A checkpoint step that cannot be read or does not match its fingerprints."""
 
 

@@ -3,7 +3,8 @@
 absl's ``--help`` prints ``__main__``'s docstring and the flags of the module named
 ``sys.argv[0]``, then exits 1. Under a console script ``__main__`` is pip's stub and
 ``sys.argv[0]`` its path, so the help would list no flag; ``run_absl`` shows the command's
-module docstring and flags instead, and exits 0 after help.
+module docstring and flags instead, and exits 0 after help. Every command ends an expected
+failure (``errors.EXPECTED_ERRORS``) in one line (``one_line_errors``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from absl import app, flags
+
+from whispersign_jax.errors import one_line, one_line_errors
 
 HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
 
@@ -39,7 +42,7 @@ def run_absl(main: Callable[[list[str]], object]) -> None:
     def started_main(argv: list[str]) -> object:
         nonlocal started
         started = True
-        return main(argv)
+        return one_line_errors(main)(argv)
 
     try:
         app.run(started_main)
@@ -47,3 +50,14 @@ def run_absl(main: Callable[[list[str]], object]) -> None:
         if not started and exit_.code == 1 and asks_for_help(sys.argv):
             raise SystemExit(0) from None  # help was asked for and given: not an error
         raise
+    except (AttributeError, KeyError) as error:
+        if started:
+            raise
+        # ml_collections, parsing --config.a.b=v: the config has no field of that name.
+        while error.args and isinstance(error.args[0], (AttributeError, KeyError)):
+            error = error.args[0]  # AttributeError(KeyError("'name'\nDid you mean ..."))
+        text = one_line(error.args[0] if error.args else error)
+        raise SystemExit(
+            f"error: the config has no field {text} (set by a --config.… flag): check its "
+            "spelling against the config file, which lists every field."
+        ) from None

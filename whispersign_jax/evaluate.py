@@ -25,12 +25,12 @@ import numpy as np
 from absl import app, flags
 
 from whispersign_jax import cli, compile_cache, decoding, distributed, losses
-from whispersign_jax.checkpointing import CorruptCheckpointError
 from whispersign_jax.data.batching import eval_batches
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
 from whispersign_jax.decoding import DecodeOptions
 from whispersign_jax.decoding import flags as decode_flags
+from whispersign_jax.errors import one_line_errors
 from whispersign_jax.metrics import RecognitionMetrics
 from whispersign_jax.model import WhisperSign
 from whispersign_jax.model.targets import teacher_forcing
@@ -236,23 +236,16 @@ def define_flags() -> None:
     flags.DEFINE_string("dtype", "", "Compute dtype override: float32 or bfloat16.")
 
 
-# What a user can cause and fix: a missing workdir or checkpoint, a bad split, setting or data,
-# a corrupt checkpoint. They end in one line naming the cause, exit status 1.
-EXPECTED_ERRORS = (FileNotFoundError, ValueError, CorruptCheckpointError)
-
-
+@one_line_errors
 def run_command(args) -> None:
     """The command line's work; ``args`` has the flags as attributes (absl FLAGS in use)."""
-    try:
-        summary = evaluate_workdir(
-            args.workdir,
-            args.split,
-            args.stage or None,
-            decode_flags.decode_options(args),
-            dtype=args.dtype or None,
-        )
-    except EXPECTED_ERRORS as error:
-        raise SystemExit(f"error: {error}") from None
+    summary = evaluate_workdir(
+        args.workdir,
+        args.split,
+        args.stage or None,
+        decode_flags.decode_options(args),
+        dtype=args.dtype or None,
+    )
     print(json.dumps(summary))
 
 

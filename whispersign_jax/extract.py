@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from whispersign_jax import keypoints as kp
+from whispersign_jax.errors import one_line_errors
 from whispersign_jax.extraction import model_file
 from whispersign_jax.extraction.backends import BACKENDS
 from whispersign_jax.extraction.errors import ExtractionError
@@ -189,6 +190,7 @@ def _fps_setting(text: str) -> float | None:
     return value
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m whispersign_jax.extract", description=__doc__.splitlines()[0]

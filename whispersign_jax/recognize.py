@@ -30,6 +30,7 @@ from whispersign_jax.decoding import flags as decode_flags
 from whispersign_jax.decoding.inputs import checked_clip, padded_batch
 from whispersign_jax.decoding.options import padded_frames
 from whispersign_jax.decoding.result import describe, format_recognition
+from whispersign_jax.errors import one_line_errors
 
 CAMERA_CHUNK_S = 0.25  # camera frames are resampled to 60 FPS in chunks of this length
 
@@ -124,7 +125,7 @@ def camera_chunks(index: int, settings: ExtractorSettings) -> Iterator[np.ndarra
 
     capture = cv2.VideoCapture(index)
     if not capture.isOpened():
-        raise RuntimeError(f"--camera={index}: cannot open the camera; check the device index.")
+        raise OSError(f"--camera={index}: cannot open the camera; check the device index.")
     origin = time.perf_counter()
     positions, presence, times = [], [], []
     try:
@@ -171,43 +172,37 @@ def run_stream(
     return emitted
 
 
+@one_line_errors
 def run_command(args) -> None:
     """The command line's work; ``args`` has the flags as attributes (absl FLAGS in use)."""
     sources = [args.keypoints, args.video, args.camera is not None]
     if sum(bool(s) for s in sources) != 1:
         raise SystemExit("Pass exactly one of --keypoints=F.npy, --video=F.mp4, --camera=INDEX.")
-    try:
-        recognizer = Recognizer(
-            trained.load(args.workdir, args.stage or None, args.dtype or None),
-            decode_flags.decode_options(args),
-        )
-        stream_options = dict(
-            window_s=args.window_s, overlap=args.overlap, min_confidence=args.min_confidence
-        )
-        extractor = ExtractorSettings(
-            recognizer.trained.joint_set,  # the extractor gives the joints the model takes
-            args.backend,
-            args.mirrored,
-            args.model_path or None,
-            args.pose_model_path or None,
-            args.face_model_path or None,
-        )
-        if args.camera is not None:
-            run_stream(recognizer, camera_chunks(args.camera, extractor), args.json,
-                       **stream_options)  # fmt: skip
-            return
-        source = args.keypoints or args.video
-        clip = (
-            keypoints.load_keypoint_file(source)
-            if args.keypoints
-            else load_video(source, extractor)
-        )
-        if args.stream or args.realtime:
-            run_stream(recognizer, replay(clip, args.realtime), args.json, **stream_options)
-            return
-        recognition = recognizer.recognize(clip, source)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        raise SystemExit(f"error: {error}") from None
+    recognizer = Recognizer(
+        trained.load(args.workdir, args.stage or None, args.dtype or None),
+        decode_flags.decode_options(args),
+    )
+    stream_options = dict(
+        window_s=args.window_s, overlap=args.overlap, min_confidence=args.min_confidence
+    )
+    extractor = ExtractorSettings(
+        recognizer.trained.joint_set,  # the extractor gives the joints the model takes
+        args.backend,
+        args.mirrored,
+        args.model_path or None,
+        args.pose_model_path or None,
+        args.face_model_path or None,
+    )
+    if args.camera is not None:
+        run_stream(recognizer, camera_chunks(args.camera, extractor), args.json,
+                   **stream_options)  # fmt: skip
+        return
+    source = args.keypoints or args.video
+    clip = keypoints.load_keypoint_file(source) if args.keypoints else load_video(source, extractor)
+    if args.stream or args.realtime:
+        run_stream(recognizer, replay(clip, args.realtime), args.json, **stream_options)
+        return
+    recognition = recognizer.recognize(clip, source)
     print(format_recognition(source, len(clip), recognition, args.json))
 
 

@@ -25,6 +25,7 @@ from absl import app, flags, logging
 
 from whispersign_jax import cli, rendering
 from whispersign_jax import keypoints as kp
+from whispersign_jax.errors import one_line_errors
 
 ANIMATIONS = (".gif", ".mp4")
 STILL = ".png"
@@ -65,11 +66,11 @@ def check_out(out: str, allowed: Sequence[str]) -> Path:
 
 
 def import_cv2(why: str):
-    """OpenCV, or a RuntimeError saying how to install it."""
+    """OpenCV, or an ImportError saying how to install it."""
     try:
         import cv2
     except ImportError:
-        raise RuntimeError(
+        raise ImportError(
             f"{why} needs OpenCV (the cv2 package), which is not installed; install it with "
             f"{VIDEO_EXTRA}"
         ) from None
@@ -117,7 +118,7 @@ def write_animation(frames: Sequence, out: Path, fps: float) -> None:
     cv2 = import_cv2(f"--out={out} (an .mp4 video)")
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, frames[0].size)
     if not writer.isOpened():
-        raise RuntimeError(f"--out={out}: OpenCV cannot write this MP4 file")
+        raise OSError(f"--out={out}: OpenCV cannot write this MP4 file")
     try:
         for frame in frames:
             writer.write(cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR))
@@ -176,14 +177,12 @@ def draw_curves(args) -> str:
     return f"{out}: curves of {', '.join(stages)}"
 
 
+@one_line_errors
 def run_command(args) -> None:
     """The command line's work; ``args`` has the flags as attributes (absl FLAGS in use)."""
     if bool(args.keypoints) == bool(args.curves):
         raise SystemExit("error: pass --keypoints=F.npy (a clip) or --curves (training curves).")
-    try:
-        print(draw_curves(args) if args.curves else draw_clip(args))
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
-        raise SystemExit(f"error: {error}") from None
+    print(draw_curves(args) if args.curves else draw_clip(args))
 
 
 FLAGS = flags.FLAGS

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from whispersign_jax.errors import WhisperSignError
+
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
 # Fields a rerun may change: which stages it runs and how it logs, checkpoints, feeds and
@@ -41,7 +43,7 @@ RUN_ONLY_FIELDS = (
 ADDED_FIELDS = {"pretrained_revision": ""}
 
 
-class WorkdirInUseError(RuntimeError):
+class WorkdirInUseError(WhisperSignError, RuntimeError):
     """Another run holds the workdir's lock."""
 
 

@@ -161,10 +161,13 @@ def test_saved_model_takes_any_length_and_fixed_windows_refuse_longer_clips(
     export_of, tiny_trained_model
 ):
     model, clips = tiny_trained_model
-    long_clip = np.concatenate([clips[0].keypoints, clips[1].keypoints])  # > 3 s
+    long_clip = np.concatenate([clips[0].keypoints, clips[1].keypoints])  # 205 frames > 3 s
     want = recognize.Recognizer(model).recognize(long_clip)
     got = runtime.ExportedRecognizer.load(export_of("saved_model", "float32")).recognize(long_clip)
-    assert got.ids == want.ids and len(want.ids) >= 4
+    # Parity, whatever the tiny model makes of two clips joined (it never saw such a clip).
+    assert got.ids == want.ids and want.ids
+    spans = [(g.start_frame, g.end_frame) for g in got.glosses]
+    assert spans == [(g.start_frame, g.end_frame) for g in want.glosses]
     fixed = runtime.ExportedRecognizer.load(export_of("tflite", "float32"))
     with pytest.raises(
         ValueError, match=r"more than the 180 \(3 s\) that the exported model.*--stream"

@@ -44,18 +44,15 @@ def main(argv: Sequence[str]) -> None:
     logging.set_verbosity(logging.WARNING)
     from whispersign_jax.export.convert import export_model
 
-    try:
-        bundle = export_model(
-            FLAGS.workdir,
-            FLAGS.out,
-            FLAGS.format,
-            FLAGS.dtype,
-            FLAGS.stage or None,
-            window_s=FLAGS.window_s,
-            options=DecodeOptions(beam_size=FLAGS.beam_size),
-        )
-    except (FileNotFoundError, ValueError, ImportError) as error:
-        raise SystemExit(f"error: {error}") from None
+    bundle = export_model(
+        FLAGS.workdir,
+        FLAGS.out,
+        FLAGS.format,
+        FLAGS.dtype,
+        FLAGS.stage or None,
+        window_s=FLAGS.window_s,
+        options=DecodeOptions(beam_size=FLAGS.beam_size),
+    )
     shape = f"{bundle.window_frames} frames" if bundle.window_frames else "any length"
     print(
         f"{FLAGS.out}: {bundle.format} {bundle.dtype} export of {bundle.source['stage']} step "

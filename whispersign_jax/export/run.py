@@ -19,6 +19,7 @@ from absl import app, flags
 from whispersign_jax import cli, keypoints, streaming
 from whispersign_jax.decoding import flags as decode_flags
 from whispersign_jax.decoding.result import describe, format_recognition
+from whispersign_jax.errors import one_line_errors
 from whispersign_jax.export.runtime import ExportedRecognizer
 
 FLAGS = flags.FLAGS
@@ -34,21 +35,19 @@ def define_flags() -> None:
     flags.DEFINE_integer("threads", 0, "CPU threads of the runtime (0: all available cores).")
 
 
+@one_line_errors
 def run_command(args) -> None:
     """The command line's work; ``args`` has the flags as attributes."""
-    try:
-        recognizer = ExportedRecognizer.load(
-            args.model, args.threads or None, **vars(decode_flags.decode_options(args))
-        )
-        clip = keypoints.load_keypoint_file(args.keypoints)
-        if args.stream:
-            streamer = streaming.StreamingRecognizer(recognizer)
-            for gloss in streamer.push(clip) + streamer.flush():
-                print(json.dumps(gloss.to_dict()) if args.json else describe(gloss))
-            return
-        recognition = recognizer.recognize(clip, args.keypoints)
-    except (FileNotFoundError, ValueError, ImportError) as error:
-        raise SystemExit(f"error: {error}") from None
+    recognizer = ExportedRecognizer.load(
+        args.model, args.threads or None, **vars(decode_flags.decode_options(args))
+    )
+    clip = keypoints.load_keypoint_file(args.keypoints)
+    if args.stream:
+        streamer = streaming.StreamingRecognizer(recognizer)
+        for gloss in streamer.push(clip) + streamer.flush():
+            print(json.dumps(gloss.to_dict()) if args.json else describe(gloss))
+        return
+    recognition = recognizer.recognize(clip, args.keypoints)
     print(format_recognition(args.keypoints, len(clip), recognition, args.json))
 
 

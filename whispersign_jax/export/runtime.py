@@ -18,6 +18,7 @@ from whispersign_jax.decoding import numpy_decoders
 from whispersign_jax.decoding.inputs import checked_clip, padded_batch
 from whispersign_jax.decoding.options import CTC_ONLY, DecodeOptions, padded_frames
 from whispersign_jax.decoding.result import Recognition, to_recognitions
+from whispersign_jax.errors import ModelFileError, one_line
 from whispersign_jax.export.bundle import ExportBundle, scorer_signature
 
 
@@ -40,13 +41,23 @@ class TfliteModel:
                     f"{path}: running a TFLite export needs ai-edge-litert "
                     "(pip install ai-edge-litert) or tflite_runtime."
                 ) from None
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        except Exception as error:  # the runtime's own types: a damaged or foreign file
+            raise unreadable_model(path, "TFLite", error) from error
         self.runners = {}
 
     def __call__(self, signature: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         if signature not in self.runners:
             self.runners[signature] = self.interpreter.get_signature_runner(signature)
         return self.runners[signature](**inputs)
+
+
+def unreadable_model(path: Path, runtime: str, error: Exception) -> ModelFileError:
+    return ModelFileError(
+        f"{path}: {runtime} cannot load this file ({one_line(error)}); it is damaged or not "
+        "an export of this project: export the model again (python -m whispersign_jax.export)."
+    )
 
 
 class OnnxModel:
@@ -66,9 +77,12 @@ class OnnxModel:
         # base int8, 2 cores: 3.9 instead of 5.5 ms), but they take the cores from the NumPy
         # search between encoder and scorer (rescoring: 72 instead of 40 ms).
         options.add_session_config_entry("session.intra_op.allow_spinning", str(int(spinning)))
-        self.session = onnxruntime.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
+            raise unreadable_model(path, "ONNX Runtime", error) from error
         self.names = [output.name for output in self.session.get_outputs()]
 
     def __call__(self, signature: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:

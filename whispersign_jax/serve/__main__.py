@@ -71,18 +71,15 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
-    try:
-        server = start_server(
-            Path(FLAGS.workdir),
-            export_dir=Path(FLAGS.export_dir) if FLAGS.export_dir else None,
-            hand_model=Path(FLAGS.hand_model) if FLAGS.hand_model else None,
-            assets=Path(FLAGS.assets) if FLAGS.assets else None,
-            host=FLAGS.host,
-            port=FLAGS.port,
-            verbose=FLAGS.verbose,
-        )
-    except (OSError, ValueError, ImportError) as error:
-        raise SystemExit(f"error: {error}") from None
+    server = start_server(
+        Path(FLAGS.workdir),
+        export_dir=Path(FLAGS.export_dir) if FLAGS.export_dir else None,
+        hand_model=Path(FLAGS.hand_model) if FLAGS.hand_model else None,
+        assets=Path(FLAGS.assets) if FLAGS.assets else None,
+        host=FLAGS.host,
+        port=FLAGS.port,
+        verbose=FLAGS.verbose,
+    )
     print(f"Open {server.url} in a browser (Ctrl+C stops the server).")
     print(
         "Browsers allow the camera only on localhost or https: open it on this machine, or "

@@ -19,6 +19,7 @@ from whispersign_jax.data.prepare import split_by_recording, write_processed
 from whispersign_jax.data.prepare.formats import FORMATS, OPTIONS, read_format, taking
 from whispersign_jax.data.prepare.runner import write_failures
 from whispersign_jax.data.processed import existing_samples, refuse_existing
+from whispersign_jax.errors import one_line_errors
 
 
 def fractions(text: str) -> tuple[float, float, float]:
@@ -68,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     options = {option: getattr(args, option) for option in OPTIONS}
