@@ -4,11 +4,11 @@ NumPy only.
     python scripts/prepare_vsl_data.py --format {kaggle,huggingface,video,pose,mp_data} \
         --data_dir DIR [--label_csv CSV] --output_dir data/processed [--target_fps 60] \
         [--workers N] [--seed 0] [--split_fractions 0.8,0.1,0.1] [--mirrored] \
-        [--backend auto] [--fps 30] [--keypoints hands] [--overwrite]
+        [--backend auto] [--fps 30] [--joint_set hands] [--overwrite]
 
 `--source` is accepted for `--format`, `--mp_data_fps`/`--voya_fps` for `--fps`; `--help`
-lists the formats and which options each takes. `--keypoints` picks the joint set (hands,
-hands_pose, hands_pose_lips) where the format carries it. See README, 'Preparing a dataset'.
+lists the formats and which options each takes. `--joint_set` picks the joint set (hands,
+hands_pose, hands_pose_lips) where the format carries it. See docs/data.md.
 """
 
 import sys

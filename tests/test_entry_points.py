@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import json
+import re
 import subprocess
 import sys
 import sysconfig
@@ -20,7 +21,7 @@ FLAGS_IN_HELP = {  # flags that each script's --help must name
     "whispersign-recognize": ["--workdir", "--keypoints", "--video", "--decoder", "--window_s"],
     "whispersign-extract": ["--video", "--out", "--backend"],
     "whispersign-prepare": ["--source", "--data_dir", "--output_dir"],
-    "whispersign-export": ["--workdir", "--format", "--out", "--dtype", "--window_s"],
+    "whispersign-export": ["--workdir", "--format", "--out", "--weights_dtype", "--window_s"],
     "whispersign-run-export": ["--model", "--keypoints", "--decoder", "--stream", "--threads"],
     "whispersign-visualize": ["--keypoints", "--out", "--workdir", "--video", "--fps", "--curves"],
     "whispersign-serve": ["--workdir", "--port", "--export_dir", "--hand_model", "--assets"],
@@ -91,6 +92,25 @@ def test_train_script_trains_a_shipped_config_from_any_folder(config, tmp_path):
     assert list(results) == ["stage2"] and results["stage2"]["samples"] > 0
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["data"]["synthetic"]["num_glosses"] == 3
+    assert_log_reads_well(result.stderr, result.stdout, tmp_path / "run")
+
+
+def assert_log_reads_well(log: str, summary: str, workdir: Path) -> None:
+    """A training log a person reads (stderr), and the closing summary (stdout)."""
+    for noise in ("oneDNN", "Unable to initialize backend", "steps_per_sec", "uptime", "images"):
+        assert noise not in log, noise  # TensorFlow, the TPU probe, CLU's duplicate lines
+    assert not re.search(r"\] \[\d+\] ", log)  # no "[step] tag=value" writer lines
+    validations = [line for line in log.splitlines() if "stage2 step" in line and ": val " in line]
+    assert validations and log.count("wer=") == len(validations)  # each value once
+    assert all(line.count("accuracy=") == 2 for line in validations)  # and top5_accuracy
+    assert re.search(r"stage2 step 2/\d+ \(\d+%, ETA (\d+ min )?\d+ s\): loss/total=", log)
+    compiling = r"compiling the stage2 train step \(first run of these shapes: batch 16 x \d+ "
+    assert re.search(compiling + r"frames\)\.\.\.\n.*stage2 train step compiled in \d+\.\d s", log)
+    assert "compiling the stage2 validation decoder" in log
+    assert "model.d_model=64," in log
+    assert "Training finished in " in summary and f"{workdir / 'stage2' / 'checkpoints'}" in summary
+    assert f"whispersign-evaluate --workdir={workdir} --stage=stage2 --split=test" in summary
+    assert "stage2: accuracy " in summary
 
 
 def test_train_help_lists_the_shipped_configs():

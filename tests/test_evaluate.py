@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from whispersign_jax import evaluate
+from whispersign_jax import evaluate, evaluation
 from whispersign_jax.confusion_image import render_confusion
 from whispersign_jax.decoding import DecodeOptions
 from whispersign_jax.metrics import RecognitionMetrics
@@ -15,8 +15,8 @@ from whispersign_jax.metrics import RecognitionMetrics
 def test_evaluate_samples_with_a_decoder(tiny_trained_model, decoder):
     run, clips = tiny_trained_model
     metrics = RecognitionMetrics()
-    step = evaluate.make_eval_step(run.model, DecodeOptions(decoder=decoder, beam_size=4))
-    result = evaluate.evaluate_samples(
+    step = evaluation.make_eval_step(run.model, DecodeOptions(decoder=decoder, beam_size=4))
+    result = evaluation.evaluate_samples(
         step, run.variables, clips, 6, (224,), 3, metrics=metrics
     )  # fmt: skip
     assert result["samples"] == 12
@@ -37,7 +37,7 @@ def test_report_files(tmp_path, tiny_trained_model):
     metrics.add([2, 3], [2, 4])
     metrics.add([4], [])
     summary = {**metrics.result(), "split": "test", "decoder": "ctc_greedy"}
-    evaluate.write_report_files(tmp_path, summary, metrics, run.vocabulary, step=7)
+    evaluation.write_report_files(tmp_path, summary, metrics, run.vocabulary, step=7)
     report = json.loads((tmp_path / "metrics.json").read_text())
     names = run.vocabulary.glosses
     assert report["per_gloss_accuracy"][names[2]] == {"signed": 1, "recognised": 0, "accuracy": 0}
@@ -86,7 +86,7 @@ def test_expected_errors_end_in_one_line(tmp_path, monkeypatch, capsys):
     def corrupt(*args, **kwargs):
         raise CorruptCheckpointError("runs/x/stage1/checkpoints/best/7 is corrupt")
 
-    monkeypatch.setattr(evaluate, "evaluate_workdir", corrupt)
+    monkeypatch.setattr(evaluation, "evaluate_workdir", corrupt)
     with pytest.raises(SystemExit, match=r"^error: runs/x/stage1/checkpoints/best/7 is corrupt$"):
         evaluate.run_command(evaluate_args(tmp_path / "run"))
     assert capsys.readouterr().out == ""

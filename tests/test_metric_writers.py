@@ -1,7 +1,11 @@
 """Metric writers: the TensorFlow-free writer's events read back exactly like CLU's (tags,
-steps, values, plugins, images, hparams); progress reports every few steps and at the end."""
+steps, values, plugins, images, hparams) and import no TensorFlow; progress reports every few
+steps and at the end with an ETA that leaves compilations out."""
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +15,7 @@ from whispersign_jax import metric_writers
 
 SCALARS = {"loss/total": 1.2345678, "val/accuracy": 0.75, "samples": 300, "lr": 1e-5}
 HPARAMS = {"model.d_model": 64, "stage2.lr": 1e-3, "data.source": "synthetic", "flag": True}
+HPARAMS_TAG = "_hparams_/session_start_info"
 
 
 def write_everything(writer) -> None:
@@ -54,13 +59,13 @@ def read_events(logdir) -> dict[str, list]:
 
 def test_event_writer_reads_back_like_clus_writer(tmp_path):
     pytest.importorskip("tensorflow")
-    clu_writer = metric_writers.create_writer(str(tmp_path / "clu"))
-    assert not isinstance(clu_writer, metric_writers.EventFileWriter)  # TensorFlow is here
-    write_everything(clu_writer)
+    from clu.metric_writers import create_default_writer
+
+    write_everything(create_default_writer(str(tmp_path / "clu")))
     write_everything(metric_writers.EventFileWriter(str(tmp_path / "plain")))
 
     clu, plain = read_events(tmp_path / "clu"), read_events(tmp_path / "plain")
-    assert set(plain) == {*SCALARS, "confusion_matrix", "_hparams_/session_start_info"}
+    assert set(plain) == {*SCALARS, "confusion_matrix", HPARAMS_TAG}
     assert plain == clu
     assert plain["loss/total"] == [(1, "scalars", np.float32(1.2345678)), (7, "scalars", 0.5)]
     assert plain["confusion_matrix"][0][2][:2] == (b"9", b"6")  # width, height
@@ -74,12 +79,55 @@ def test_just_logging_writes_no_files(tmp_path, caplog):
     assert "[1] loss/total=1.23457, lr=1e-05, samples=300, val/accuracy=0.75" in caplog.text
 
 
+WRITE_WITHOUT_TENSORFLOW = """
+import sys
+from whispersign_jax import metric_writers
+from test_metric_writers import write_everything
+write_everything(metric_writers.create_writer(sys.argv[1]))
+loaded = sorted(name for name in sys.modules if name.split(".")[0] == "tensorflow")
+print(loaded)
+"""
+
+
+def test_the_writer_never_imports_tensorflow(tmp_path):
+    """Even where TensorFlow is installed: importing it costs seconds and prints C++ INFO
+    lines (the oneDNN notice) into the training log."""
+    pytest.importorskip("tensorflow")
+    result = subprocess.run(
+        [sys.executable, "-c", WRITE_WITHOUT_TENSORFLOW, str(tmp_path)],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "[]"
+    assert set(read_events(tmp_path)) == {*SCALARS, "confusion_matrix", HPARAMS_TAG}
+
+
+def test_a_writer_without_log_values_logs_nothing(tmp_path, caplog):
+    with caplog.at_level("INFO"):
+        write_everything(metric_writers.create_writer(str(tmp_path), log_values=False))
+    assert caplog.text == ""
+    assert read_events(tmp_path)["loss/total"] == [
+        (1, "scalars", np.float32(1.2345678)),
+        (7, "scalars", 0.5),
+    ]
+
+
 class RecordingWriter:
     def __init__(self):
         self.written = []
 
     def write_scalars(self, step, scalars):
         self.written.append((step, sorted(scalars)))
+
+
+class FakeClock:
+    """``time.monotonic``, moved by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_progress_reports_every_few_steps_and_at_the_end(caplog):
@@ -89,5 +137,48 @@ def test_progress_reports_every_few_steps_and_at_the_end(caplog):
         reported = [step for step in range(3, 10) if progress(step)]  # resumed at step 2
     assert reported == [4, 8, 9]  # the first call (step 3) starts the clock
     assert writer.written == [(step, ["steps_per_sec", "uptime"]) for step in reported]
-    assert "(8/9), ETA: 0m" in caplog.text
-    assert metric_writers.format_seconds(123456.7) == "1d10h17m"
+    assert "step 8/9 (89%, ETA " in caplog.text and "steps/s" in caplog.text
+
+
+def test_progress_line_holds_the_scalars_and_an_eta_without_compile_time(caplog, monkeypatch):
+    """Two steps a second, and a 30 s compilation at step 11 that the ETA leaves out."""
+    clock, compiled = FakeClock(), [0.0]
+    monkeypatch.setattr(metric_writers.time, "monotonic", clock)
+    progress = metric_writers.ReportProgress(
+        num_train_steps=250, writer=RecordingWriter(), every_steps=10, name="stage2",
+        excluded_seconds=lambda: compiled[0],
+    )  # fmt: skip
+    with caplog.at_level("INFO"):
+        for step in range(1, 21):
+            if step == 11:
+                clock.now += 30.0
+                compiled[0] += 30.0
+            clock.now += 0.5
+            progress(
+                step, {"loss/total": 1.234567, "frames_per_s": 15442.4} if step == 20 else None
+            )
+    lines = caplog.text.splitlines()
+    assert lines[0].endswith("stage2 step 10/250 (4%, ETA 2 min): 2.0 steps/s")
+    assert lines[1].endswith("stage2 step 20/250 (8%, ETA 1 min 55 s): loss/total=1.235, "
+                             "frames_per_s=15442")  # fmt: skip
+    progress.may_stop_early = True
+    clock.now += 5.0
+    with caplog.at_level("INFO"):
+        progress(30)
+    assert "(12%, ETA at most 1 min 50 s)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "seconds, shown",
+    [(0.2, "1 s"), (12.0, "12 s"), (59.4, "1 min"), (200, "3 min 20 s"), (3600, "1 h 00 min"),
+     (7500, "2 h 05 min"), (123456.7, "1 d 10 h")],
+)  # fmt: skip
+def test_durations_read_as_a_person_says_them(seconds, shown):
+    assert metric_writers.format_duration(seconds) == shown
+
+
+def test_scalars_show_their_tags_once_with_four_digits():
+    shown = metric_writers.format_scalars(
+        {"loss/total": 0.123456, "frames_per_s": 15442.4, "lr": 9.6e-4, "samples": 200}
+    )
+    assert shown == "loss/total=0.1235, frames_per_s=15442, lr=0.00096, samples=200"

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from conftest import REPO, read_scalars
 
-from whispersign_jax import evaluate, trained
+from whispersign_jax import evaluation, trained
 
 GLOBAL_DEVICES = 4
 STAGES = ("stage1", "stage2", "stage3")
@@ -114,7 +114,7 @@ def test_multihost_checkpoint_of_two_processes_restores_on_one(runs):
     assert from_one.step == from_two.step and from_one.stage == from_two.stage == "stage3"
     assert_close_variables(from_one.variables, from_two.variables)
     evaluations = [
-        evaluate.evaluate_workdir(str(w), split="test", write_report=False) for w in (one, two)
+        evaluation.evaluate_workdir(str(w), split="test", write_report=False) for w in (one, two)
     ]
     assert evaluations[0] == evaluations[1]
     assert evaluations[0]["samples"] == 54  # 6 glosses x 3 test signers x 3 clips

@@ -11,7 +11,7 @@ import optax
 import pytest
 from conftest import event_accumulator, read_scalars, scalar_tags, tiny_training_config
 
-from whispersign_jax import evaluate, optim, train, trained
+from whispersign_jax import evaluation, optim, train, trained
 from whispersign_jax.checkpointing import StageCheckpoints
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.model import WhisperSign
@@ -85,7 +85,7 @@ def test_three_stages_train_checkpoint_and_evaluate(tmp_path):
     assert saved["stage2"]["samples"] == 16  # 4 glosses x 1 val signer x 4 samples
     run = trained.load_trained(tmp_path)
     assert run.stage == "stage3" and run.vocabulary.num_glosses == 4
-    metrics = evaluate.evaluate_workdir(str(tmp_path), split="test")
+    metrics = evaluation.evaluate_workdir(str(tmp_path), split="test")
     assert {"accuracy", "wer", "samples", "top5_accuracy"} <= set(metrics)
     assert metrics["samples"] == 16
 
@@ -377,3 +377,39 @@ def test_a_missing_later_stage_is_named(tmp_path, caplog):
         model = trained.load_trained(tmp_path)
     assert model.stage == "stage1"
     assert "has no best checkpoint for stage2: using stage1's" in caplog.text
+
+
+def test_hparams_hold_the_model_as_built_not_the_size_placeholders():
+    from configs import default
+
+    config = default.get_config()  # model.size="base": its dimensions are 0 in the config
+    model_config = train.build_model_config(config, num_glosses=5)
+    flat = train.hparams(config, "stage2", model_config)
+    assert config.model.d_model == 0 and flat["model.size"] == "base"
+    assert [flat[f"model.{name}"] for name in ("d_model", "encoder_layers", "num_heads")] == [
+        512, 6, 8
+    ]  # fmt: skip
+    assert flat["model.num_glosses"] == 5 and flat["stage2.trainable"] == ".*"
+
+
+def test_a_logging_window_shows_the_losses_first_and_counters_only_when_not_zero():
+    scalars = {"ctc_infeasible": 0.0, "grad_norm": 2.5, "loss/ctc": 1.5, "loss/total": 1.0,
+               "lr": 1e-3, "nonfinite": 2.0, "steps_per_s": 9.0}  # fmt: skip
+    assert list(train.shown_scalars(scalars)) == [
+        "loss/total", "loss/ctc", "grad_norm", "lr", "nonfinite", "steps_per_s"
+    ]  # fmt: skip
+
+
+def test_a_logging_window_averages_applied_steps_and_counts_the_rest():
+    """``summarise``: CLU Averages over the finite steps only; counts and throughput over all."""
+    step = {"nonfinite": np.int32(0), "ctc_infeasible": np.int32(0), "valid_frames": np.int32(100)}
+    history = [
+        {**step, "loss/total": np.float32(2.0), "ctc_infeasible": np.int32(1)},
+        {**step, "loss/total": np.float32(np.nan), "nonfinite": np.int32(1)},
+        {**step, "loss/total": np.float32(4.0), "valid_frames": np.int32(50)},
+    ]
+    assert train.summarise(history, elapsed=2.0) == {
+        "loss/total": 3.0, "ctc_infeasible": 1.0, "nonfinite": 1.0,
+        "steps_per_s": 1.5, "frames_per_s": 125.0,
+    }  # fmt: skip
+    assert np.isnan(train.summarise(history[1:2], elapsed=1.0)["loss/total"])

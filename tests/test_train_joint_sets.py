@@ -74,7 +74,7 @@ def lips_run(tmp_path_factory, fixtures_dir):
     root = tmp_path_factory.mktemp("lips")
     holistic_copy(fixtures_dir / "mp_data_asl" / "MP_Data", root / "MP_Data")
     argv = ["--format", "mp_data", "--data_dir", str(root / "MP_Data"), "--output_dir",
-            str(root / "processed"), "--keypoints", "hands_pose_lips"]  # fmt: skip
+            str(root / "processed"), "--joint_set", "hands_pose_lips"]  # fmt: skip
     assert prepare(argv) == 0
     config = tiny_training_config(stage1=3)
     config.data.source, config.data.dir = "processed", str(root / "processed")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from absl import app, flags
 
 from whispersign_jax.errors import one_line, one_line_errors
+from whispersign_jax.flag_names import warn_absl_old_names
 
 HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
 
@@ -42,6 +43,7 @@ def run_absl(main: Callable[[list[str]], object]) -> None:
     def started_main(argv: list[str]) -> object:
         nonlocal started
         started = True
+        warn_absl_old_names()
         return one_line_errors(main)(argv)
 
     try:

@@ -2,11 +2,11 @@
 No JAX, no TensorFlow.
 
     python -m whispersign_jax.extract --video F.mp4 --out F.npy [--backend auto|tasks|legacy]
-        [--keypoints hands|hands_pose|hands_pose_lips] [--target_fps 60] [--mirrored]
-        [--model_path hand_landmarker.task] [--pose_model_path pose_landmarker_full.task]
-        [--face_model_path face_landmarker.task]
+        [--joint_set hands|hands_pose|hands_pose_lips] [--target_fps 60] [--mirrored]
+        [--hand_model hand_landmarker.task] [--pose_model pose_landmarker_full.task]
+        [--face_model face_landmarker.task]
 
-`--keypoints hands` (the default) tracks the hands only; the sets with pose and lips use
+`--joint_set hands` (the default) tracks the hands only; the sets with pose and lips use
 Holistic (legacy backend) or the Tasks Pose and Face landmarkers next to the hand landmarker.
 A video in which no hand is ever detected is an error (nothing to learn or recognise), as
 are missing, unreadable, empty and one-frame videos; each ExtractionError names the file.
@@ -37,6 +37,7 @@ from whispersign_jax.extraction.tracker import (
 )
 from whispersign_jax.extraction.tracks import tracks_to_keypoints
 from whispersign_jax.extraction.video import VideoReader
+from whispersign_jax.flag_names import MEDIAPIPE_MODELS, add_renamed_argument
 
 __all__ = [
     "BodyTracker",
@@ -197,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--video", required=True, help="input video file")
     parser.add_argument("--out", required=True, help="output .npy file, float32 (T, J, 7)")
-    parser.add_argument(
-        "--keypoints",
+    add_renamed_argument(
+        parser,
+        "keypoints",
         default=kp.DEFAULT_JOINT_SET,
         choices=kp.JOINT_SETS,
         help="joint set: " + ", ".join(s.describe() for s in kp.JOINT_SETS.values()),
@@ -213,18 +215,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mirrored", action="store_true", help="the video is mirrored (a selfie view)"
     )
-    for model in (model_file.HAND_MODEL, model_file.POSE_MODEL, model_file.FACE_MODEL):
-        parser.add_argument(model.flag, help=f"{model.filename} for the tasks backend")
+    for model, old in zip(model_file.MODELS, MEDIAPIPE_MODELS, strict=True):
+        add_renamed_argument(parser, old, help=f"{model.filename} for the tasks backend")
     args = parser.parse_args(argv)
     try:
         tracks = extract_tracks(
             args.video,
-            keypoints=args.keypoints,
+            keypoints=args.joint_set,
             backend=args.backend,
             mirrored=args.mirrored,
-            model_path=args.model_path,
-            pose_model_path=args.pose_model_path,
-            face_model_path=args.face_model_path,
+            model_path=args.hand_model,
+            pose_model_path=args.pose_model,
+            face_model_path=args.face_model,
         )
         keypoints = keypoints_from_tracks(tracks, args.video, args.target_fps)
     except ExtractionError as error:

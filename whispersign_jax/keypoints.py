@@ -131,7 +131,7 @@ JOINT_SETS = {
 
 
 def joint_set(name: str | JointSet) -> JointSet:
-    """The joint set called `name` (`config.data.keypoints`, `--keypoints`); a ValueError
+    """The joint set called `name` (`config.data.keypoints`, `--joint_set`); a ValueError
     listing the choices for an unknown name."""
     return _resolve(name)
 
@@ -364,7 +364,7 @@ def validate_keypoints(
         raise ValueError(
             f"{source}: {found.describe()} keypoints, but {expected_by} takes "
             f"{joint_set.describe()} keypoints; prepare or extract them with "
-            f"--keypoints={joint_set.name}"
+            f"--joint_set={joint_set.name}"
         )
     if keypoints.shape[0] < 1:
         raise ValueError(f"{source}: keypoints have no frames, expected shape {expected}")

@@ -10,8 +10,10 @@ goes to ``runs/<config name>`` (``runs/demo``, ``runs/demo-quick`` for ``demo.py
 
 import logging as std_logging
 import sys
+import time
 from pathlib import Path
 
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -35,9 +37,11 @@ RUNS_DIR = "runs"
 
 
 class QuietLibraries(std_logging.Filter):
-    """Drops the INFO chatter of checkpointing internals; warnings and errors still show."""
+    """Drops the INFO chatter of checkpointing internals and JAX's probe for a TPU ("Unable
+    to initialize backend 'tpu'"); warnings and errors still show, and ``--verbosity=1``
+    shows everything."""
 
-    NOISY = ("/orbax/", "/tensorstore/")
+    NOISY = ("/orbax/", "/tensorstore/", "/jax/_src/xla_bridge.py")
 
     def filter(self, record: std_logging.LogRecord) -> bool:
         return record.levelno >= std_logging.WARNING or not any(
@@ -55,7 +59,8 @@ def default_workdir(config_argument: str) -> str:
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    logging.get_absl_handler().addFilter(QuietLibraries())
+    if logging.get_verbosity() < logging.DEBUG:
+        logging.get_absl_handler().addFilter(QuietLibraries())
     from whispersign_jax.data.sources import DataSettingsError, check_data_settings
 
     try:
@@ -83,13 +88,55 @@ def main(argv) -> None:
     from whispersign_jax.stop_signals import TrainingStoppedError
     from whispersign_jax.workdir import ConfigMismatchError, WorkdirInUseError
 
+    start = time.monotonic()
     try:
-        train.train_and_evaluate(FLAGS.config, workdir)
+        results = train.train_and_evaluate(FLAGS.config, workdir)
     except TrainingStoppedError as stopped:  # a clean stop: exit 0
         logging.warning("%s", stopped)
         print(stopped, flush=True)
+        return
     except (ConfigMismatchError, WorkdirInUseError, CorruptCheckpointError) as error:
         raise SystemExit(f"error: {error}") from None  # one line, exit status 1
+    if distributed.is_main_process():
+        elapsed = time.monotonic() - start
+        print(closing_summary(FLAGS.config, workdir, results, elapsed), flush=True)
+
+
+def closing_summary(
+    config: ml_collections.ConfigDict, workdir: str, results: dict[str, dict], seconds: float
+) -> str:
+    """What a person needs once training ends: each stage's best validation, where the model
+    is, and the commands that use it (on the last stage trained)."""
+    from whispersign_jax import metric_writers
+
+    last = config.run_stages[-1]
+    stage_flag = "" if last == config.stage_order[-1] else f" --stage={last}"
+    lines = [
+        "",
+        f"Training finished in {metric_writers.format_duration(seconds)}: {workdir}",
+        "Best validation of each stage (CTC greedy decoding):",
+    ]
+    for name, metrics in results.items():
+        if not metrics:
+            lines.append(f"  {name}: no validation result")
+            continue
+        lines.append(
+            f"  {name}: accuracy {metrics['accuracy']:.3f}, top-5 {metrics['top5_accuracy']:.3f}"
+            f", WER {metrics['wer']:.3f} ({metrics['samples']} clips)"
+        )
+    model_dir = Path("models") / Path(workdir).name
+    lines += [
+        f"Model: {Path(workdir) / last / 'checkpoints' / 'best'} ({last}'s best validation "
+        f"{config.best_metric})",
+        "Test split: not evaluated during training; the first command scores it.",
+        "Next:",
+        f"  whispersign-evaluate --workdir={workdir}{stage_flag} --split=test",
+        f"  whispersign-recognize --workdir={workdir}{stage_flag} --keypoints=clip.npy"
+        "  # or --video=clip.mp4",
+        f"  whispersign-export --workdir={workdir}{stage_flag} --format=model --out={model_dir}",
+        f"  tensorboard --logdir={workdir}",
+    ]
+    return "\n".join(lines)
 
 
 def resolve_config_argument(argv: list[str]) -> list[str]:

@@ -5,9 +5,10 @@
     whispersign-recognize --workdir=runs/demo --camera=0
         [--decoder=NAME] [--beam_size=N] [--ctc_weight=W] [--stage=stage3]
 
-(or ``python -m whispersign_jax.recognize``). ``--workdir`` takes a training workdir or a
-checkpoint folder (``.../checkpoints/best``); the label map and preprocessing travel with the
-checkpoint. A keypoint file or video is decoded whole (``--stream`` replays it through the
+(or ``python -m whispersign_jax.recognize``). ``--workdir`` takes a training workdir, a
+checkpoint folder (``.../checkpoints/best``), a model folder (``whispersign-export
+--format=model``) or the Hugging Face hub id of one; the label map and preprocessing travel
+with the checkpoint. A keypoint file or video is decoded whole (``--stream`` replays it through the
 sliding-window recogniser instead, ``--realtime`` at its real frame rate); the camera always
 streams. Videos need MediaPipe and OpenCV (``whispersign_jax.extract``).
 """
@@ -19,18 +20,23 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jax
 import numpy as np
 from absl import app, flags, logging
 
-from whispersign_jax import cli, compile_cache, decoding, keypoints, streaming, trained
+from whispersign_jax import cli, compile_cache, decoding, flag_names, keypoints, streaming
 from whispersign_jax.decoding import DecodeOptions, Recognition, RecognizedGloss
 from whispersign_jax.decoding import flags as decode_flags
 from whispersign_jax.decoding.inputs import checked_clip, padded_batch
 from whispersign_jax.decoding.options import padded_frames
 from whispersign_jax.decoding.result import describe, format_recognition
 from whispersign_jax.errors import one_line_errors
+
+if TYPE_CHECKING:
+    from whispersign_jax.trained import TrainedModel
+
+# JAX and the model load inside the functions that use them, so that --help answers at once.
 
 CAMERA_CHUNK_S = 0.25  # camera frames are resampled to 60 FPS in chunks of this length
 
@@ -39,7 +45,7 @@ class Recognizer:
     """A trained model plus a decoder: ``recognize(keypoints (T, J, 7)) -> Recognition``, with
     J the joints of the model's joint set (``TrainedModel.joint_set``)."""
 
-    def __init__(self, model: trained.TrainedModel, options: DecodeOptions | None = None):
+    def __init__(self, model: TrainedModel, options: DecodeOptions | None = None):
         self.trained = model
         self.options = options = options or DecodeOptions()
         self._decode = decoding.make_decode_fn(model.model, options)
@@ -50,6 +56,8 @@ class Recognizer:
     ) -> Recognizer:
         """From a workdir or checkpoint folder; ``dtype`` overrides the compute dtype;
         ``options`` are DecodeOptions fields."""
+        from whispersign_jax import trained
+
         return cls(trained.load(path, stage, dtype), DecodeOptions(**options))
 
     @property
@@ -66,6 +74,8 @@ class Recognizer:
         clip = checked_clip(clip, source, joint_set, model, self.max_frames, advice)
         clip = self.trained.preprocessor(clip)
         batch, frame_mask = padded_batch(clip, padded_frames(len(clip), self.max_frames))
+        import jax
+
         outputs = jax.device_get(self._decode(self.trained.variables, batch, frame_mask))
         return decoding.to_recognitions(
             outputs,
@@ -178,6 +188,8 @@ def run_command(args) -> None:
     sources = [args.keypoints, args.video, args.camera is not None]
     if sum(bool(s) for s in sources) != 1:
         raise SystemExit("Pass exactly one of --keypoints=F.npy, --video=F.mp4, --camera=INDEX.")
+    from whispersign_jax import trained
+
     recognizer = Recognizer(
         trained.load(args.workdir, args.stage or None, args.dtype or None),
         decode_flags.decode_options(args),
@@ -189,9 +201,9 @@ def run_command(args) -> None:
         recognizer.trained.joint_set,  # the extractor gives the joints the model takes
         args.backend,
         args.mirrored,
-        args.model_path or None,
-        args.pose_model_path or None,
-        args.face_model_path or None,
+        args.hand_model or None,
+        args.pose_model or None,
+        args.face_model or None,
     )
     if args.camera is not None:
         run_stream(recognizer, camera_chunks(args.camera, extractor), args.json,
@@ -211,7 +223,12 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     """The command line's flags (defined by ``run``, like ``evaluate``'s, not on import)."""
-    flags.DEFINE_string("workdir", None, "Training workdir or checkpoint folder.", required=True)
+    flags.DEFINE_string(
+        "workdir",
+        None,
+        "Training workdir, checkpoint folder, model folder or its hub id.",
+        required=True,
+    )
     flags.DEFINE_string("stage", "", "Stage whose best checkpoint to use (default: the last).")
     flags.DEFINE_string("keypoints", "", "A (T, J, 7) keypoint .npy file (the model's joints).")
     flags.DEFINE_string("video", "", "A video file (needs MediaPipe and OpenCV).")
@@ -231,13 +248,14 @@ def define_flags() -> None:
     )
     flags.DEFINE_string("backend", "auto", "Extraction backend: auto, tasks or legacy.")
     flags.DEFINE_bool("mirrored", False, "The video or camera image is mirrored (selfie).")
-    flags.DEFINE_string("model_path", "", "MediaPipe hand_landmarker.task for the Tasks backend.")
+    flags.DEFINE_string("hand_model", "", "MediaPipe hand_landmarker.task for the Tasks backend.")
     flags.DEFINE_string(
-        "pose_model_path", "", "pose_landmarker_full.task for the Tasks backend (models with pose)."
+        "pose_model", "", "pose_landmarker_full.task for the Tasks backend (models with pose)."
     )
     flags.DEFINE_string(
-        "face_model_path", "", "face_landmarker.task for the Tasks backend (models with lips)."
+        "face_model", "", "face_landmarker.task for the Tasks backend (models with lips)."
     )
+    flag_names.define_absl_old_names(*flag_names.MEDIAPIPE_MODELS)
 
 
 def main(argv: Sequence[str]) -> None:

@@ -25,11 +25,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from clu import metrics as clu_metrics
 
 from whispersign_jax import (
     budget,
+    compile_log,
     distributed,
-    evaluate,
+    evaluation,
     losses,
     metric_writers,
     optim,
@@ -346,7 +348,7 @@ class StageRunner:
         """The validation metrics, and their alignments (for the confusion matrix)."""
         data = self.config.data
         alignments = RecognitionMetrics()
-        metrics = evaluate.evaluate_samples(
+        metrics = evaluation.evaluate_samples(
             self.eval_step,
             state.model_vars(),
             self.val_samples,
@@ -381,17 +383,27 @@ class StageRunner:
             out_shardings=(state_shardings, sharding.replicated(self.mesh)),
             donate_argnums=0,
         )
-        self.eval_step = evaluate.make_eval_step(self.model)
-        self.loss_step = evaluate.make_loss_step(self.model, float(self.stage.alpha))
+        self.compiles = compile_log.FirstCompiles(self.name)
+        train_step = self.compiles.wrap(train_step, "train step")
+        self.eval_step = self.compiles.wrap(
+            evaluation.make_eval_step(self.model), "validation decoder"
+        )
+        self.loss_step = self.compiles.wrap(
+            evaluation.make_loss_step(self.model, float(self.stage.alpha)), "validation loss"
+        )
         best_metadata = StageCheckpoints.metadata(self.checkpoints.best)
         best = best_metadata["metrics"] if best_metadata else None
 
-        writer = metric_writers.create_writer(
-            str(self.dir), just_logging=not distributed.is_main_process()
-        )
+        # Event files only: the log gets the lines below, each value once.
+        events_dir = str(self.dir) if distributed.is_main_process() else None
+        writer = metric_writers.create_writer(events_dir, log_values=False)
         start_step = int(state.step)
+        stage_hparams = hparams(config, self.name, self.model.config)
+        logging.info(
+            "%s hyperparameters: %s", self.name, metric_writers.format_scalars(stage_hparams)
+        )
         if start_step == 0:
-            writer.write_hparams(hparams(config, self.name))
+            writer.write_hparams(stage_hparams)
             if distributed.is_main_process():
                 self.write_samples(writer)
         patience = self.early_stopping.patience
@@ -433,9 +445,14 @@ class StageRunner:
         """Steps ``start_step ..`` to the end of the stage or an early stop."""
         config = self.config
         progress = metric_writers.ReportProgress(
-            num_train_steps=self.total_steps, writer=writer, every_steps=config.log_every_steps
+            num_train_steps=self.total_steps,
+            writer=writer,
+            every_steps=config.log_every_steps,
+            name=self.name,
+            excluded_seconds=lambda: self.compiles.seconds,
+            may_stop_early=bool(self.early_stopping.patience),
         )
-        history, window_start = [], time.perf_counter()
+        history, window_start = [], self._clock()
         for step, host_batch in zip(range(start_step, self.total_steps), batches, strict=True):
             batch = sharding.global_batch(host_batch, self.batch_sharding)
             state, metrics = train_step(state, batch)
@@ -444,22 +461,31 @@ class StageRunner:
             done = step + 1
             if done == self.total_steps:
                 self.nonfinite.flush()
-            progress(done)
             if done % config.log_every_steps == 0 or done == self.total_steps:
-                elapsed = time.perf_counter() - window_start
+                elapsed = self._clock() - window_start
                 scalars = summarise(jax.device_get(history), elapsed)
                 scalars["lr"] = float(schedule(done - 1))
                 writer.write_scalars(done, scalars)
-                history, window_start = [], time.perf_counter()
+                progress(done, shown_scalars(scalars))
+                history, window_start = [], self._clock()
+            else:
+                progress(done)
             stop = False
             if done % self.eval_every == 0 or done == self.total_steps:
                 val, alignments = self.validate(state)
                 writer.write_scalars(done, {f"val/{k}": v for k, v in val.items()})
-                logging.info("%s step %d: val %s", self.name, done, val)
-                if self.is_better(val, best):
+                better = self.is_better(val, best)
+                logging.info(
+                    "%s step %d: val %s%s",
+                    self.name,
+                    done,
+                    metric_writers.format_scalars(val),
+                    " (best so far)" if better else "",
+                )
+                if better:
                     best = val
                     if distributed.is_main_process():  # the new best's confusions
-                        image = evaluate.confusion_image(alignments, self.vocabulary)
+                        image = evaluation.confusion_image(alignments, self.vocabulary)
                         writer.write_images(done, {"val/confusion_matrix": image[None]})
                     self.checkpoints.save_best(
                         done,
@@ -468,7 +494,7 @@ class StageRunner:
                         self.metadata(done, val),
                     )
                 stop = self.early_stopping.update(val["loss/total"], done)
-                window_start = time.perf_counter()
+                window_start = self._clock()
             if stop or done % config.checkpoint_every_steps == 0 or done == self.total_steps:
                 self.checkpoints.save_latest(
                     done,
@@ -487,6 +513,11 @@ class StageRunner:
                 writer.write_scalars(done, {"early_stop_step": done})
                 return
             self._stop_if_asked(done, state)
+
+    def _clock(self) -> float:
+        """Seconds that stand still while a step compiles: a logging window's speed leaves
+        out the compilation of its first steps."""
+        return time.perf_counter() - self.compiles.seconds
 
     def _stop_if_asked(self, done: int, state: TrainState) -> None:
         """After a SIGTERM / SIGINT (or, across processes, JAX's preemption notice): saves
@@ -568,23 +599,39 @@ COUNTED_METRICS = ("ctc_infeasible", "nonfinite")  # summed over a logging windo
 
 
 def summarise(history: list[dict[str, np.ndarray]], elapsed: float) -> dict[str, float]:
-    """Means of the step metrics of one logging window over its applied (finite) steps,
-    the counts of ``COUNTED_METRICS``, and throughput."""
-    applied = [m for m in history if not m["nonfinite"]]
-    scalars = {
-        key: float(np.mean([m[key] for m in applied])) if applied else float("nan")
-        for key in history[0]
-        if key not in COUNTED_METRICS and key != "valid_frames"
-    }
+    """One logging window's scalars: each step metric as a CLU ``Average`` over the applied
+    (finite) steps, the counts of ``COUNTED_METRICS``, and throughput."""
+    applied = np.array([not m["nonfinite"] for m in history])
+    scalars = {}
+    for key in history[0]:
+        if key in COUNTED_METRICS or key == "valid_frames":
+            continue
+        values = np.array([m[key] for m in history], np.float32)
+        average = clu_metrics.Average.from_model_output(values, mask=applied)
+        scalars[key] = float(average.compute()) if applied.any() else float("nan")
     scalars.update({key: float(np.sum([m[key] for m in history])) for key in COUNTED_METRICS})
     scalars["steps_per_s"] = len(history) / elapsed
     scalars["frames_per_s"] = float(np.sum([m["valid_frames"] for m in history])) / elapsed
     return scalars
 
 
-def hparams(config: ml_collections.ConfigDict, stage_name: str) -> dict[str, Any]:
+def shown_scalars(scalars: dict[str, float]) -> dict[str, float]:
+    """A logging window's scalars as the log shows them: the losses first, then the rest by
+    name; the ``COUNTED_METRICS`` only when not zero."""
+    shown = {k: v for k, v in scalars.items() if v or k not in COUNTED_METRICS}
+    order = sorted(shown, key=lambda k: (not k.startswith("loss/"), k != "loss/total", k))
+    return {key: shown[key] for key in order}
+
+
+def hparams(
+    config: ml_collections.ConfigDict, stage_name: str, model_config: ModelConfig
+) -> dict[str, Any]:
+    """A stage's hyperparameters for TensorBoard and the log: the model as built (a size
+    preset's or the pretrained checkpoint's dimensions, not the config's 0 placeholders), the
+    stage's settings, the data source and the seed."""
     stage = config.stages[stage_name]
-    flat = {f"model.{k}": v for k, v in config.model.items()}
+    flat = {"model.size": config.model.size}
+    flat.update({f"model.{k}": v for k, v in model_config.to_dict().items()})
     flat.update({f"{stage_name}.{k}": v for k, v in stage.items() if k != "trainable"})
     flat[f"{stage_name}.trainable"] = ",".join(stage.trainable)
     flat["data.source"] = config.data.source

@@ -1,5 +1,6 @@
 """A trained model ready to use: config, vocabulary, preprocessing and the variables of a
-checkpoint, loaded from a workdir (best checkpoint of a stage) or from a checkpoint folder."""
+checkpoint, loaded from a workdir (best checkpoint of a stage), a checkpoint folder, a model
+folder (``model_folder.py``) or the Hugging Face hub id of one."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 
+from whispersign_jax import model_folder
 from whispersign_jax.checkpointing import StageCheckpoints, read_step
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.keypoints import DEFAULT_JOINT_SET
@@ -35,6 +37,7 @@ class TrainedModel:
     metrics: dict[str, Any]
     preprocessor: Preprocessor = dataclasses.field(default_factory=Preprocessor)
     joint_set: str = DEFAULT_JOINT_SET  # the keypoints it takes (config.data.keypoints)
+    trained_dtype: str = "float32"  # the compute dtype it was trained with
 
 
 def inference_variables(variables: dict[str, Any], dtype: str) -> dict[str, Any]:
@@ -94,12 +97,22 @@ def load_trained(
 
 def load(path: str | Path, stage: str | None = None, dtype: str | None = None) -> TrainedModel:
     """A workdir (``config.json`` inside), a stage folder, a ``checkpoints/{best,latest}``
-    folder or one step folder of it. The model config and label map come from the checkpoint's
-    metadata, the preprocessing too.
+    folder or one step folder of it, a model folder, or the hub id of a model folder. The model
+    config, label map and preprocessing come with the checkpoint or folder.
     ``dtype`` (``float32`` / ``bfloat16``) overrides the compute dtype."""
+    if model_folder.looks_like_hub_id(path):
+        path = model_folder.resolve(path)
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: pass a training workdir or a checkpoint.")
+        raise FileNotFoundError(
+            f"{path} does not exist: pass a training workdir, a checkpoint, a model folder or "
+            "the Hugging Face hub id of one."
+        )
+    if model_folder.is_model_folder(path):
+        restored = model_folder.load(path, dtype)
+        if stage and stage != restored.stage:
+            raise ValueError(f"{path} holds the {restored.stage} model only; leave --stage out.")
+        return restored
     if (path / CONFIG_FILE).is_file():
         return load_trained(path, stage, dtype)
     step = None
@@ -155,4 +168,5 @@ def _trained_model(model_vars, _, metadata, config, dtype=None) -> TrainedModel:
         metrics=metadata["metrics"],
         preprocessor=Preprocessor.from_dict(metadata["preprocessing"]),
         joint_set=metadata.get("joint_set", DEFAULT_JOINT_SET),  # older checkpoints: hands
+        trained_dtype=metadata["model_config"].get("dtype", "float32"),
     )

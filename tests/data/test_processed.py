@@ -70,7 +70,7 @@ def test_the_joint_set_is_recorded_and_a_dataset_of_another_set_is_refused(tmp_p
     with pytest.raises(ValueError, match=(
         r"lips holds hands_pose_lips \(95 joints\) keypoints but config\.data\.keypoints="
         r"'hands': pass --config\.data\.keypoints=hands_pose_lips, or prepare the data again "
-        r"with scripts/prepare_vsl_data\.py --keypoints hands\."
+        r"with scripts/prepare_vsl_data\.py --joint_set hands\."
     )):  # fmt: skip
         load_splits(config)
     # A folder written before joint sets (no keypoints.json) holds hands.

@@ -252,7 +252,7 @@ def test_export_cli_writes_a_folder_and_explains_errors(tmp_path, tiny_trained_m
     workdir = save_as_workdir(tiny_trained_model[0], tmp_path / "run")
     command = [sys.executable, "-m", "whispersign_jax.export", "--workdir", str(workdir)]
     done = subprocess.run(
-        [*command, "--format", "tflite", "--dtype", "int8", "--out", str(tmp_path / "t")],
+        [*command, "--format", "tflite", "--weights_dtype", "int8", "--out", str(tmp_path / "t")],
         capture_output=True,
         text=True,
     )
@@ -262,7 +262,7 @@ def test_export_cli_writes_a_folder_and_explains_errors(tmp_path, tiny_trained_m
         "encoder.tflite", "scorer.tflite", export_bundle.METADATA_FILE,
     ]  # fmt: skip
     for args, message in [
-        (["--format", "saved_model", "--dtype", "int8"], "SavedModel exports are float32"),
+        (["--format", "saved_model", "--weights_dtype", "int8"], "SavedModel exports are float32"),
         (["--format", "onnx", "--workdir", str(tmp_path / "absent")], "does not exist"),
     ]:
         failed = subprocess.run(

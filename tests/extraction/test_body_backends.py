@@ -135,7 +135,7 @@ def test_a_pose_model_that_does_not_load_names_the_file_and_closes_the_others(fa
     with pytest.raises(extract.ExtractionError) as error:
         body_backends.TasksBodyBackend("hand.task", "my_pose.task", "face.task")
     assert "my_pose.task: MediaPipe cannot load this pose landmarker model" in str(error.value)
-    assert "--pose_model_path" in str(error.value)
+    assert "--pose_model" in str(error.value)
     assert fake_tasks.made["hand"].closed and "face" not in fake_tasks.made
 
 
@@ -273,14 +273,14 @@ def test_a_missing_pose_model_says_where_to_get_it(fake_choice, tmp_path):
         tracker.open_tracker("hands_pose", "tasks", model_path=hand)
     message = str(error.value)
     assert model_file.POSE_MODEL.url in message and model_file.POSE_MODEL.sha256 in message
-    assert "pose_landmarker_full.task" in message and "--pose_model_path FILE" in message
+    assert "pose_landmarker_full.task" in message and "--pose_model FILE" in message
 
 
 def test_model_paths_the_joint_set_does_not_use_are_refused(fake_choice, tmp_path):
-    refused = r"--face_model_path f\.task: the hands_pose joint set needs no face landmarker"
-    with pytest.raises(extract.ExtractionError, match=refused + ".*--keypoints hands_pose_lips"):
+    refused = r"--face_model f\.task: the hands_pose joint set needs no face landmarker"
+    with pytest.raises(extract.ExtractionError, match=refused + ".*--joint_set hands_pose_lips"):
         tracker.open_tracker("hands_pose", face_model_path="f.task")
-    with pytest.raises(extract.ExtractionError, match=r"--pose_model_path p\.task: the hands "):
+    with pytest.raises(extract.ExtractionError, match=r"--pose_model p\.task: the hands "):
         tracker.open_tracker("hands", pose_model_path="p.task")
-    with pytest.raises(extract.ExtractionError, match="--keypoints: Unknown keypoint joint set"):
+    with pytest.raises(extract.ExtractionError, match="--joint_set: Unknown keypoint joint set"):
         tracker.open_tracker("hands_face")

@@ -46,7 +46,7 @@ def test_offline_error_says_where_to_get_the_file_and_where_to_put_it(cache):
         model_file.ensure_model(url="http://127.0.0.1:9/hand_landmarker.task", timeout_s=5)
     message = str(error.value)
     assert model_file.HAND_MODEL.url in message and model_file.HAND_MODEL.sha256 in message
-    assert str(cache / "hand_landmarker.task") in message and "--model_path" in message
+    assert str(cache / "hand_landmarker.task") in message and "--hand_model" in message
     assert not cache.exists() or list(cache.iterdir()) == []
 
 
@@ -59,7 +59,7 @@ def test_cached_file_with_wrong_checksum_is_refused(cache):
 
 def test_explicit_model_path_must_exist(tmp_path, cache):
     own = tmp_path / "my_model.task"
-    with pytest.raises(ExtractionError, match=re.escape(f"--model_path {own}: no such file")):
+    with pytest.raises(ExtractionError, match=re.escape(f"--hand_model {own}: no such file")):
         model_file.ensure_model(own)
     own.write_bytes(b"any version")
     assert model_file.ensure_model(own) == own

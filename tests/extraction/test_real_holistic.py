@@ -23,9 +23,9 @@ def clips(legacy_python, tmp_path_factory):
     folder = tmp_path_factory.mktemp("holistic")
     runs = {
         "hands": ("--backend", "legacy", "--target_fps", "none"),
-        "full": ("--backend", "legacy", "--keypoints", "hands_pose_lips", "--target_fps", "none"),
-        "full_60": ("--backend", "legacy", "--keypoints", "hands_pose_lips"),
-        "mirrored": ("--backend", "legacy", "--keypoints", "hands_pose_lips", "--mirrored",
+        "full": ("--backend", "legacy", "--joint_set", "hands_pose_lips", "--target_fps", "none"),
+        "full_60": ("--backend", "legacy", "--joint_set", "hands_pose_lips"),
+        "mirrored": ("--backend", "legacy", "--joint_set", "hands_pose_lips", "--mirrored",
                      "--target_fps", "none"),
     }  # fmt: skip
     clips, summaries = {}, {}

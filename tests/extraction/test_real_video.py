@@ -82,7 +82,7 @@ def test_mirrored_option_swaps_the_slots(legacy_python, tmp_path):
 def test_tasks_backend_on_a_real_signing_clip(legacy_python, tmp_path):
     model = legacy_env.assemble_tasks_model(legacy_python, tmp_path / "hand_landmarker.task")
     out = tmp_path / "clip.npy"
-    _extract(legacy_python, out, "--backend", "tasks", "--model_path", str(model))
+    _extract(legacy_python, out, "--backend", "tasks", "--hand_model", str(model))
     keypoints = np.load(out, allow_pickle=False)
     _check_contract(keypoints)
     present = keypoints[:, ::21, kp.CONFIDENCE] > 0

@@ -176,7 +176,7 @@ def run_extract(python, hand_model, out, *options):
         "--out",
         str(out),
     ]
-    command += ["--backend", "tasks", "--model_path", str(hand_model), *options]
+    command += ["--backend", "tasks", "--hand_model", str(hand_model), *options]
     result = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

@@ -79,7 +79,7 @@ def require_joint_set(root: str | Path, expected: str) -> None:
         raise ValueError(
             f"{root} holds {joint_set(found).describe()} keypoints but config.data.keypoints="
             f"{expected!r}: pass --config.data.keypoints={found}, or prepare the data again "
-            f"with scripts/prepare_vsl_data.py --keypoints {expected}."
+            f"with scripts/prepare_vsl_data.py --joint_set {expected}."
         )
 
 
@@ -140,7 +140,7 @@ def _write_split(
         manifest = csv.writer(f)
         manifest.writerow(MANIFEST_COLUMNS)
         for index, clip in enumerate(clips):
-            expected_by = f"the dataset (--keypoints {keypoints})"
+            expected_by = f"the dataset (--joint_set {keypoints})"
             features = validate_keypoints(clip.keypoints, clip.origin, keypoints, expected_by)
             labels = np.asarray(vocabulary.ids(list(clip.glosses)), np.int64)  # (L,)
             np.save(features_dir / sample_name(index), features, allow_pickle=False)
@@ -173,7 +173,7 @@ def write_processed(
     vocabulary = Vocabulary.from_names(names)
     root = Path(output_dir)
     refuse_existing(root, overwrite)
-    expected_by = f"the dataset (--keypoints {keypoints})"
+    expected_by = f"the dataset (--joint_set {keypoints})"
     for clips in splits.values():  # every clip checked before an old dataset is removed
         for clip in clips:
             validate_keypoints(clip.keypoints, clip.origin, keypoints, expected_by)

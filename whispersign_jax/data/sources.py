@@ -111,7 +111,7 @@ def load_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:
             raise ValueError(
                 f"config.data.source='synthetic' generates hands only, not "
                 f"config.data.keypoints={keypoints!r}: set --config.data.keypoints=hands, or "
-                "train on a dataset prepared with scripts/prepare_vsl_data.py --keypoints "
+                "train on a dataset prepared with scripts/prepare_vsl_data.py --joint_set "
                 f"{keypoints} (config.data.source=processed)."
             )
         config = synthetic_config(data_config)

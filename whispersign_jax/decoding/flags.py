@@ -3,6 +3,7 @@ are DecodeOptions' own."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from absl import flags
@@ -10,10 +11,11 @@ from absl import flags
 from whispersign_jax.decoding.options import DECODERS, DecodeOptions
 
 
-def define_decode_flags() -> None:
-    """``--decoder``, ``--beam_size`` and ``--ctc_weight`` on absl's global flags."""
+def define_decode_flags(decoders: Sequence[str] = DECODERS) -> None:
+    """``--decoder`` (one of ``decoders``), ``--beam_size`` and ``--ctc_weight`` on absl's
+    global flags."""
     defaults = DecodeOptions()
-    flags.DEFINE_enum("decoder", defaults.decoder, DECODERS, "Decoder.")
+    flags.DEFINE_enum("decoder", defaults.decoder, decoders, "Decoder.")
     flags.DEFINE_integer(
         "beam_size", defaults.beam_size, "Beam size of the beam decoders (n-best of rescoring)."
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from whispersign_jax.decoding.options import DecodeOptions
+from whispersign_jax.decoding.options import RUNTIME_DECODERS, DecodeOptions
 from whispersign_jax.vocab import BLANK_ID
 
 NEG_INF = -np.inf
@@ -191,8 +191,8 @@ def decode(
         out["spans"] = forced_alignment(log_probs, valid, out["ids"], int(out["lengths"]))
     else:
         raise ValueError(
-            f"The exported-model runtime decodes with ctc_greedy, ctc_prefix_beam or "
-            f"attention_rescoring, not {options.decoder!r} (use whispersign_jax.recognize)."
+            f"The exported-model runtime decodes with {', '.join(RUNTIME_DECODERS)}, not "
+            f"{options.decoder!r} (use whispersign_jax.recognize)."
         )
     out["confidences"] = span_confidences(log_probs, out["ids"], out["spans"])
     return {

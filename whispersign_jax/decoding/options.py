@@ -14,6 +14,7 @@ DECODERS = (
 )
 DEFAULT_DECODER = "attention_rescoring"
 CTC_ONLY = ("ctc_greedy", "ctc_prefix_beam")  # decoders that never run the attention decoder
+RUNTIME_DECODERS = (*CTC_ONLY, "attention_rescoring")  # what the exported-model runtime runs
 BUCKET_FRAMES = 60  # inputs are padded to whole seconds: one compiled program per length
 POSITIONS_PER_GLOSS = 3  # the default gloss cap: one gloss per 3 encoder positions (0.2 s)
 

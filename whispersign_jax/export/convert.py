@@ -9,7 +9,7 @@ Two functions are exported, both float32 in and out:
   log_likelihoods (K,): log p_attention(g1 .. gn <eos>) of each hypothesis (the attention
   decoder's share of rescoring, ``attention.sequence_log_likelihood``).
 
-Routes (docs/export.md says why): TFLite through ``jax2tf`` with graph serialization
+Routes (docs/deployment.md says why): TFLite through ``jax2tf`` with graph serialization
 (``native_serialization=False``: the TFLite converter reads TF ops, not the StableHLO of
 native serialization) and the TFLite converter; ONNX through ``jax2onnx`` (a maintained
 direct JAX -> ONNX converter; its ``pad`` cannot take symbolic lengths yet); both at the fixed

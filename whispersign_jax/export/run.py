@@ -18,6 +18,7 @@ from absl import app, flags
 
 from whispersign_jax import cli, keypoints, streaming
 from whispersign_jax.decoding import flags as decode_flags
+from whispersign_jax.decoding.options import RUNTIME_DECODERS
 from whispersign_jax.decoding.result import describe, format_recognition
 from whispersign_jax.errors import one_line_errors
 from whispersign_jax.export.runtime import ExportedRecognizer
@@ -28,7 +29,7 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
     flags.DEFINE_string("model", None, "Export folder (or a model file in it).", required=True)
     flags.DEFINE_string("keypoints", None, "A (T, J, 7) keypoint .npy file.", required=True)
-    decode_flags.define_decode_flags()
+    decode_flags.define_decode_flags(RUNTIME_DECODERS)  # help lists only what runs
     flags.adopt_module_key_flags(decode_flags)
     flags.DEFINE_bool("json", False, "Print JSON (one object, or one line per streamed gloss).")
     flags.DEFINE_bool("stream", False, "Recognise the file with the sliding-window recogniser.")

@@ -109,7 +109,7 @@ RUNTIMES = {"tflite": TfliteModel, "onnx": OnnxModel, "saved_model": SavedModel}
 
 
 class ExportedModel:
-    """The two exported functions of a folder (docs/export.md): ``encode`` and ``score``.
+    """The two exported functions of a folder (docs/deployment.md): ``encode`` and ``score``.
     The scorer (the attention decoder) is opened on first use. ``spinning``: the runtime's
     idle threads may busy-wait for the next call (ONNX Runtime; faster back-to-back encoder
     calls, but they slow NumPy work between calls; off when a scorer is used)."""

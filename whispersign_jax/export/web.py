@@ -138,7 +138,7 @@ def export_web(
     if model.joint_set != kp.DEFAULT_JOINT_SET:
         raise ValueError(
             f"The browser page tracks hands only; this model takes the {model.joint_set} joint "
-            f"set (config.data.keypoints). Serve a model trained on --keypoints="
+            f"set (config.data.keypoints). Serve a model trained on --joint_set="
             f"{kp.DEFAULT_JOINT_SET}."
         )
     options = options or DecodeOptions()

@@ -81,7 +81,7 @@ class TasksBackend:
         except (RuntimeError, ValueError) as error:
             raise ExtractionError(
                 f"{model_path}: MediaPipe cannot load this hand landmarker model ({error}); "
-                "download it again (see --model_path in the README)"
+                "download it again (see --hand_model in docs/data.md)"
             ) from error
 
     def detect(self, frame_rgb: np.ndarray, timestamp_ms: int) -> list[HandDetection]:

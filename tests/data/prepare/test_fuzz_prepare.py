@@ -95,7 +95,7 @@ def test_fuzz_mp_data_prepare(tmp_path_factory, capsys, folder, joint_set):
         (data_dir / gloss / sequence / name).write_bytes(data)
     data_dir.mkdir(exist_ok=True)
     args = ["--format", "mp_data", "--data_dir", str(data_dir), "--output_dir", str(output_dir)]
-    status = cli.main([*args, "--keypoints", joint_set])
+    status = cli.main([*args, "--joint_set", joint_set])
     out, err = capsys.readouterr()
     assert status in (0, 1, 2)
     assert "Traceback" not in out + err

@@ -1,4 +1,4 @@
-"""--keypoints: the formats give the joint sets their data carry and refuse the others."""
+"""--joint_set: the formats give the joint sets their data carry and refuse the others."""
 
 import json
 import logging
@@ -40,7 +40,7 @@ def test_mp_data_258_gives_hands_pose_and_refuses_lips_once(mp_data_root):
     np.testing.assert_allclose(sample.keypoints[0, 42:, 6], np.clip(pose[:, 3], 0, 1), atol=1e-6)
     with pytest.raises(ValueError, match=(
         r"MP_Data frames of 258 values carry pose and hands, not the hands_pose_lips joint "
-        r"set; use --keypoints hands or --keypoints hands_pose"
+        r"set; use --joint_set hands or --joint_set hands_pose"
     )):  # fmt: skip
         read_format("mp_data", mp_data_root, keypoints="hands_pose_lips")
 
@@ -89,7 +89,7 @@ def test_mp_data_126_refuses_body_sets_naming_its_layout(tmp_path):
     with pytest.raises(ValueError, match=r"126 values carry hands only, not the hands_pose "):
         read_format("mp_data", tmp_path, keypoints="hands_pose")
     code = prepare_main(["--format", "mp_data", "--data_dir", str(tmp_path), "--output_dir",
-                         str(tmp_path / "out"), "--keypoints", "hands_pose_lips"])  # fmt: skip
+                         str(tmp_path / "out"), "--joint_set", "hands_pose_lips"])  # fmt: skip
     assert code == 2
 
 
@@ -115,7 +115,7 @@ def test_video_formats_send_the_joint_set_and_model_files_to_the_extractor(
     assert (job.pose_model_path, job.face_model_path) == ("p.task", "f.task")
     (sample,) = result.samples
     assert sample.keypoints.shape == (5, kp.joint_set(joint_set).num_joints, 7)
-    with pytest.raises(ValueError, match=r"--pose_model_path does not apply to --format pose"):
+    with pytest.raises(ValueError, match=r"--pose_model does not apply to --format pose"):
         read_format("pose", tmp_path, keypoints=joint_set, pose_model_path="p.task")
     with pytest.raises(ValueError, match=r"Unknown keypoint joint set 'face'"):
         read_format("kaggle", tmp_path, keypoints="face")
@@ -167,7 +167,7 @@ def test_pose_file_without_a_body_component_is_skipped_with_the_reason(tmp_path)
     result = read_format("pose", tmp_path, keypoints="hands_pose")
     assert result.samples == []
     ((_origin, reason),) = result.failures
-    assert "no POSE_LANDMARKS component" in reason and "--keypoints (hands)" in reason
+    assert "no POSE_LANDMARKS component" in reason and "--joint_set (hands)" in reason
 
 
 def test_voya_gives_every_joint_set(tmp_path):

@@ -74,7 +74,7 @@ def test_video_csv_with_hands_pose_through_holistic(side_python, tmp_path):
     command = [str(side_python), str(REPO / "scripts" / "prepare_vsl_data.py")]
     command += ["--format", "video", "--data_dir", str(tmp_path), "--label_csv", "labels.csv"]
     command += ["--output_dir", str(out), "--backend", "legacy", "--workers", "1"]
-    command += ["--keypoints", "hands_pose", "--split_fractions", "1,0,0"]
+    command += ["--joint_set", "hands_pose", "--split_fractions", "1,0,0"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -1,7 +1,7 @@
 """Command line of `scripts/prepare_vsl_data.py`: a raw dataset format -> the processed layout.
 
     python scripts/prepare_vsl_data.py --format mp_data --data_dir MP_Data \
-        --output_dir data/processed [--keypoints hands_pose]
+        --output_dir data/processed [--joint_set hands_pose]
 
 Prints a summary (samples per split, glosses, skipped files with reasons) and writes
 `<output_dir>/failures.csv` listing every skipped file and why. Exit status: 0 when samples
@@ -20,6 +20,7 @@ from whispersign_jax.data.prepare.formats import FORMATS, OPTIONS, read_format, 
 from whispersign_jax.data.prepare.runner import write_failures
 from whispersign_jax.data.processed import existing_samples, refuse_existing
 from whispersign_jax.errors import one_line_errors
+from whispersign_jax.flag_names import MEDIAPIPE_MODELS, RENAMED, add_renamed_argument
 
 
 def fractions(text: str) -> tuple[float, float, float]:
@@ -51,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     add("--data_dir", required=True, help="the dataset folder")
     add("--output_dir", default="data/processed", help="where the processed layout goes")
     add("--target_fps", type=float, default=float(kp.FPS), help="output frame rate")
-    add("--keypoints", default=kp.DEFAULT_JOINT_SET, choices=kp.JOINT_SETS,
+    add_renamed_argument(p, "keypoints", default=kp.DEFAULT_JOINT_SET, choices=kp.JOINT_SETS,
         help="joint set: " + ", ".join(s.describe() for s in kp.JOINT_SETS.values()))  # fmt: skip
     add("--split_fractions", type=fractions, default=SPLIT_FRACTIONS, help="train,val,test")
     add("--seed", type=int, default=SPLIT_SEED, help="seed of the split by recording")
@@ -63,16 +64,16 @@ def parser() -> argparse.ArgumentParser:
     add("--mirrored", action="store_true", default=None, help=option_help("mirrored"))
     add("--workers", type=int, help=option_help("workers", "; default: CPUs"))
     add("--backend", help=option_help("backend", "; default auto"))
-    add("--model_path", help=option_help("model_path"))
-    add("--pose_model_path", help=option_help("pose_model_path"))
-    add("--face_model_path", help=option_help("face_model_path"))
+    for old in MEDIAPIPE_MODELS:
+        add_renamed_argument(p, old, help=option_help(old))
     return p
 
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    options = {option: getattr(args, option) for option in OPTIONS}
+    # Format options keep their old names inside (model_path ...), the flags the new ones.
+    options = {option: getattr(args, RENAMED.get(option, option)) for option in OPTIONS}
     try:
         # A dataset already there is refused before any work, and is never touched by a
         # refused or failed run: failures.csv is written with the new dataset only.
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             args.format,
             args.data_dir,
             target_fps=args.target_fps,
-            keypoints=args.keypoints,
+            keypoints=args.joint_set,
             **options,
         )
         for origin, reason in result.failures:
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         splits = split_by_recording(result.samples, args.split_fractions, args.seed)
         vocabulary = write_processed(
-            splits, args.output_dir, overwrite=args.overwrite, keypoints=args.keypoints
+            splits, args.output_dir, overwrite=args.overwrite, keypoints=args.joint_set
         )
         failures_file = write_failures(result.failures, args.output_dir)
     except (OSError, ValueError) as error:
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sizes = ", ".join(f"{name} {len(samples)}" for name, samples in splits.items())
     print(
-        f"wrote {sizes} samples of {vocabulary.num_glosses} glosses ({args.keypoints} "
+        f"wrote {sizes} samples of {vocabulary.num_glosses} glosses ({args.joint_set} "
         f"keypoints) to {args.output_dir}"
     )
     print(f"skipped files and reasons: {failures_file}")

@@ -1,7 +1,7 @@
 """The raw dataset formats that `prepare` reads: the one table to extend for a new format.
 
 An entry names its reader (imported on first use, so `prepare` stays light), the options it
-takes, the joint sets it can provide (`--keypoints`), and its TFDS builder; `read_format`, the
+takes, the joint sets it can provide (`--joint_set`), and its TFDS builder; `read_format`, the
 `--format` flag of `scripts/prepare_vsl_data.py` and the TFDS builders of
 `data/tfds_builders` all follow it.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data.prepare.common import SourceResult, skip_unusable_glosses
+from whispersign_jax.flag_names import MEDIAPIPE_MODELS, RENAMED
 
 # Options a reader may take (besides `target_fps`, which all take), with their meaning.
 OPTIONS = {
@@ -30,6 +31,13 @@ VIDEO_OPTIONS = (
     "mirrored", "workers", "backend", "model_path", "pose_model_path", "face_model_path",
 )  # fmt: skip
 HANDS_ONLY = ("hands",)
+
+
+def flag_name(option: str) -> str:
+    """The command-line flag of an option (the MediaPipe model paths were renamed)."""
+    return RENAMED[option] if option in MEDIAPIPE_MODELS else option
+
+
 ALL_JOINT_SETS = tuple(kp.JOINT_SETS)
 
 
@@ -57,15 +65,15 @@ class DatasetFormat:
         if keypoints not in self.joint_sets:
             note = f" ({self.joint_sets_note})" if self.joint_sets_note else ""
             raise ValueError(
-                f"--keypoints {keypoints}: --format {self.name} provides "
-                f"{' and '.join(self.joint_sets)} keypoints only{note}; use --keypoints "
+                f"--joint_set {keypoints}: --format {self.name} provides "
+                f"{' and '.join(self.joint_sets)} keypoints only{note}; use --joint_set "
                 f"{self.joint_sets[-1]}."
             )
         options = {key: value for key, value in options.items() if value is not None}
         refused = sorted(set(options) - {"target_fps", *self.options})
         if refused:
-            flags = ", ".join(f"--{key}" for key in refused)
-            takes = ", ".join(f"--{key}" for key in self.options) or "none of them"
+            flags = ", ".join(f"--{flag_name(key)}" for key in refused)
+            takes = ", ".join(f"--{flag_name(key)}" for key in self.options) or "none of them"
             raise ValueError(
                 f"{flags} does not apply to --format {self.name} (it takes {takes}); leave it out."
             )

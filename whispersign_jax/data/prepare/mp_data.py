@@ -171,13 +171,13 @@ def detect_layout(sequence_dirs: list[Path]) -> int | None:
 
 def check_layout(root: Path, sequence_dirs: list[Path], keypoints: str) -> None:
     """Dataset-level: a ValueError when the frame layout (detected once) does not carry the
-    joint set, naming the layout, what it carries and the --keypoints that fit."""
+    joint set, naming the layout, what it carries and the --joint_set that fit."""
     values = detect_layout(sequence_dirs)
     if values is not None and keypoints not in layout_joint_sets(values):
         raise ValueError(
             f"{root}: MP_Data frames of {values} values carry {DESCRIPTIONS[values]}, not the "
-            f"{keypoints} joint set; use --keypoints "
-            f"{' or --keypoints '.join(layout_joint_sets(values))}"
+            f"{keypoints} joint set; use --joint_set "
+            f"{' or --joint_set '.join(layout_joint_sets(values))}"
         )
 
 

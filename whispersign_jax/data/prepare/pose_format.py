@@ -188,7 +188,7 @@ def body_part(pose: PoseFile, part: str, origin: str, missing: set[str]):
     if component_name not in by_name:
         raise ValueError(
             f"{origin}: no {component_name} component (it has {sorted(by_name)}), so no {part} "
-            "points; prepare it with a smaller --keypoints (hands)"
+            "points; prepare it with a smaller --joint_set (hands)"
         )
     component = by_name[component_name]
     wanted = kp.POSE_POINT_NAMES if part == "pose" else tuple(map(str, kp.LIP_POINTS))

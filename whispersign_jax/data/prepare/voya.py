@@ -5,7 +5,7 @@
 
 A 1605-value frame is 535 points x (x, y, z): 25 upper-body pose points (MediaPipe Pose 0-24,
 no visibility), the left hand (points 25-45), the right hand (46-66), then 468 face points;
-so it gives every joint set (`--keypoints`), pose and lips with confidence 1 in the frames
+so it gives every joint set (`--joint_set`), pose and lips with confidence 1 in the frames
 where the pose or the face has points. That hand layout was believed,
 not documented, so it is verified on the data (bone-length ratios, `hand_anatomy`) and
 against the pose wrists before anything is written. Each class file holds augmented copies
