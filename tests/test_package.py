@@ -52,6 +52,10 @@ def test_the_version_is_defined_once_and_quoted_right():
     assert importlib.metadata.version("whispersign-jax") == version  # the installed metadata
     citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
     assert citation["version"] == version
+    assert all(ref.get("title") and ref.get("authors") for ref in citation["references"])  # CFF
+    assert "https://github.com/minhduc110207/Whisper_modification" in {
+        ref.get("repository-code") for ref in citation["references"]
+    }  # the original WhisperSign
     newest = re.search(r"^## (\S+)", (REPO / "CHANGELOG.md").read_text(), re.MULTILINE)
     assert newest.group(1) == version
     assert (REPO / "LICENSE").read_text().split()[:3] == ["Apache", "License", "Version"]
