@@ -1,5 +1,9 @@
 """absl command lines run as installed console scripts (``whispersign-evaluate`` ...).
 
+Every command parses its flags with absl: most on absl's global flags through ``run_absl``;
+``extract`` and ``prepare`` on flags of their own (``parse_own_flags``), because their ``main``
+is also called as a function, many times in one process.
+
 absl's ``--help`` prints ``__main__``'s docstring and the flags of the module named
 ``sys.argv[0]``, then exits 1. Under a console script ``__main__`` is pip's stub and
 ``sys.argv[0]`` its path, so the help would list no flag; ``run_absl`` shows the command's
@@ -11,11 +15,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from absl import app, flags
 
 from whispersign_jax.errors import one_line, one_line_errors
 from whispersign_jax.flag_names import warn_absl_old_names
+
+BAD_FLAGS_STATUS = 2  # a flag or its value is wrong: like argparse and absl's app.run
 
 HELP_FLAGS = ("help", "helpshort", "helpfull", "helpxml", "?")
 
@@ -63,3 +70,33 @@ def run_absl(main: Callable[[list[str]], object]) -> None:
             f"error: the config has no field {text} (set by a --config.… flag): check its "
             "spelling against the config file, which lists every field."
         ) from None
+
+
+def usage_error(message: str) -> NoReturn:
+    """Ends the command: ``error: message`` on stderr, exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(BAD_FLAGS_STATUS)
+
+
+def parse_own_flags(
+    define: Callable[[flags.FlagValues], None], argv: Sequence[str] | None, doc: str
+) -> flags.FlagValues:
+    """Flags defined by ``define`` on a ``FlagValues`` of their own, parsed from ``argv``
+    (default: the command line). ``--help`` prints ``doc`` and the flags and exits 0; a wrong
+    flag exits 2 with one line naming it; an old flag name warns (``flag_names``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    values = flags.FlagValues()
+    define(values)
+    if asks_for_help(["", *argv]):
+        listing = values.get_help(include_special_flags=False).splitlines()
+        listing = [line for line in listing if line.startswith(" ")]  # not the module names
+        print("\n".join([doc.strip(), "", "flags:", *listing]))
+        raise SystemExit(0)
+    try:
+        rest = values(["", *argv])
+    except flags.Error as error:
+        usage_error(one_line(error))
+    if rest[1:]:
+        usage_error(f"unexpected arguments {rest[1:]}; every setting is a --flag (see --help)")
+    warn_absl_old_names(values)
+    return values

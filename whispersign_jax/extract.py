@@ -14,7 +14,6 @@ are missing, unreadable, empty and one-frame videos; each ExtractionError names 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Iterable
@@ -22,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from absl import flags
 
+from whispersign_jax import cli
 from whispersign_jax import keypoints as kp
 from whispersign_jax.errors import one_line_errors
 from whispersign_jax.extraction import model_file
@@ -37,7 +38,7 @@ from whispersign_jax.extraction.tracker import (
 )
 from whispersign_jax.extraction.tracks import tracks_to_keypoints
 from whispersign_jax.extraction.video import VideoReader
-from whispersign_jax.flag_names import MEDIAPIPE_MODELS, add_renamed_argument
+from whispersign_jax.flag_names import MEDIAPIPE_MODELS, define_absl_old_names
 
 __all__ = [
     "BodyTracker",
@@ -182,42 +183,55 @@ def keypoints_from_tracks(
         raise ExtractionError(f"{video_path}: {error}") from error
 
 
-def _fps_setting(text: str) -> float | None:
+def target_fps_setting(text: str) -> float | None:
+    """``--target_fps``: a positive rate, or none (0) to keep the video's frames."""
     if text.lower() in ("none", "0"):
         return None
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"--target_fps must be positive or none, got {text}")
+        cli.usage_error(f"--target_fps must be a positive number or none, got {text!r}")
     return value
+
+
+def define_flags(values: flags.FlagValues) -> None:
+    """extract's flags, on ``values`` (``cli.parse_own_flags``)."""
+    flags.DEFINE_string("video", None, "Input video file.", flag_values=values, required=True)
+    flags.DEFINE_string(
+        "out", None, "Output .npy file, float32 (T, J, 7).", flag_values=values, required=True
+    )
+    flags.DEFINE_enum(
+        "joint_set",
+        kp.DEFAULT_JOINT_SET,
+        list(kp.JOINT_SETS),
+        "Joint set: " + ", ".join(s.describe() for s in kp.JOINT_SETS.values()) + ".",
+        flag_values=values,
+    )
+    flags.DEFINE_enum("backend", "auto", list(BACKENDS), "MediaPipe backend.", flag_values=values)
+    flags.DEFINE_string(
+        "target_fps",
+        str(kp.FPS),
+        f"Output frame rate (default {kp.FPS}); 'none' keeps the video's frames.",
+        flag_values=values,
+    )
+    flags.DEFINE_bool(
+        "mirrored", False, "The video is mirrored (a selfie view).", flag_values=values
+    )
+    for model, name in zip(
+        model_file.MODELS, ("hand_model", "pose_model", "face_model"), strict=True
+    ):
+        flags.DEFINE_string(
+            name, None, f"{model.filename} for the tasks backend.", flag_values=values
+        )
+    define_absl_old_names("keypoints", *MEDIAPIPE_MODELS, flag_values=values)
 
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m whispersign_jax.extract", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--video", required=True, help="input video file")
-    parser.add_argument("--out", required=True, help="output .npy file, float32 (T, J, 7)")
-    add_renamed_argument(
-        parser,
-        "keypoints",
-        default=kp.DEFAULT_JOINT_SET,
-        choices=kp.JOINT_SETS,
-        help="joint set: " + ", ".join(s.describe() for s in kp.JOINT_SETS.values()),
-    )
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument(
-        "--target_fps",
-        type=_fps_setting,
-        default=float(kp.FPS),
-        help="output frame rate (default 60); 'none' keeps the video's frames",
-    )
-    parser.add_argument(
-        "--mirrored", action="store_true", help="the video is mirrored (a selfie view)"
-    )
-    for model, old in zip(model_file.MODELS, MEDIAPIPE_MODELS, strict=True):
-        add_renamed_argument(parser, old, help=f"{model.filename} for the tasks backend")
-    args = parser.parse_args(argv)
+    args = cli.parse_own_flags(define_flags, argv, __doc__)
+    target_fps = target_fps_setting(args.target_fps)
     try:
         tracks = extract_tracks(
             args.video,
@@ -228,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             pose_model_path=args.pose_model,
             face_model_path=args.face_model,
         )
-        keypoints = keypoints_from_tracks(tracks, args.video, args.target_fps)
+        keypoints = keypoints_from_tracks(tracks, args.video, target_fps)
     except ExtractionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -6,13 +6,12 @@ compute dtype, ``--weights_dtype`` the stored weights of an export, and ``--hand
 ``--pose_model``, ``--face_model`` one's own MediaPipe ``.task`` files. An old name still
 works, with a warning on stderr, until the release named in ``REMOVED_IN``.
 
-No JAX and no absl at import: ``extract`` (argparse) runs where only NumPy, OpenCV and
-MediaPipe are installed.
+Every command parses with absl (``cli``), which MediaPipe installs too: ``extract`` runs where
+only NumPy, OpenCV and MediaPipe are. No JAX here, and absl only inside the functions.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 REMOVED_IN = "0.3.0"
@@ -34,47 +33,26 @@ def deprecation_warning(old: str) -> str:
     )
 
 
-class _OldName(argparse.Action):
-    """An argparse flag under its old name: stores into the new name's ``dest``, warns."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(deprecation_warning(option_string.lstrip("-")), file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def add_renamed_argument(parser: argparse.ArgumentParser, old: str, **kwargs) -> None:
-    """``--RENAMED[old]`` with ``kwargs``, and ``--old`` for it, hidden from ``--help``."""
-    new = RENAMED[old]
-    parser.add_argument(f"--{new}", **kwargs)
-    parser.add_argument(
-        f"--{old}",
-        dest=new,
-        action=_OldName,
-        type=kwargs.get("type"),
-        choices=kwargs.get("choices"),
-        default=argparse.SUPPRESS,
-        help=argparse.SUPPRESS,
-    )
-
-
-def define_absl_old_names(*old_names: str) -> None:
-    """The absl version: each old name is an alias of its new flag (already defined), marked
+def define_absl_old_names(*old_names: str, flag_values=None) -> None:
+    """Each old name as an absl alias of its new flag (already defined), marked
     deprecated in ``--help``; ``warn_absl_old_names`` warns after parsing."""
     from absl import flags
 
+    values = flags.FLAGS if flag_values is None else flag_values
     for old in old_names:
-        flags.DEFINE_alias(old, RENAMED[old])
-        flags.FLAGS[old].help = f"Deprecated: use --{RENAMED[old]} (goes in {REMOVED_IN})."
-        _ABSL_OLD_NAMES.add(old)
+        flags.DEFINE_alias(old, RENAMED[old], flag_values=values)
+        values[old].help = f"{DEPRECATED} use --{RENAMED[old]} (goes in {REMOVED_IN})."
 
 
-_ABSL_OLD_NAMES: set[str] = set()
+DEPRECATED = "Deprecated:"
 
 
-def warn_absl_old_names() -> None:
+def warn_absl_old_names(flag_values=None) -> None:
     """One warning on stderr per old name given on the command line."""
     from absl import flags
 
-    for old in sorted(_ABSL_OLD_NAMES):
-        if flags.FLAGS[old].present:
+    values = flags.FLAGS if flag_values is None else flag_values
+    given = [old for old in RENAMED if old in values and values[old].present]
+    for old in given:
+        if values[old].help.startswith(DEPRECATED):  # not a current flag of that name
             print(deprecation_warning(old), file=sys.stderr)

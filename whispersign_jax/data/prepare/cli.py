@@ -1,4 +1,4 @@
-"""Command line of `scripts/prepare_vsl_data.py`: a raw dataset format -> the processed layout.
+r"""Command line of `scripts/prepare_vsl_data.py`: a raw dataset format -> the processed layout.
 
     python scripts/prepare_vsl_data.py --format mp_data --data_dir MP_Data \
         --output_dir data/processed [--joint_set hands_pose]
@@ -10,9 +10,12 @@ were written, 1 when nothing usable was found, 2 for a bad setting or dataset la
 
 from __future__ import annotations
 
-import argparse
+import functools
 import sys
 
+from absl import flags
+
+from whispersign_jax import cli
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data.contract import SPLIT_FRACTIONS, SPLIT_SEED, UNTIMED_FPS
 from whispersign_jax.data.prepare import split_by_recording, write_processed
@@ -20,58 +23,73 @@ from whispersign_jax.data.prepare.formats import FORMATS, OPTIONS, read_format, 
 from whispersign_jax.data.prepare.runner import write_failures
 from whispersign_jax.data.processed import existing_samples, refuse_existing
 from whispersign_jax.errors import one_line_errors
-from whispersign_jax.flag_names import MEDIAPIPE_MODELS, RENAMED, add_renamed_argument
+from whispersign_jax.flag_names import MEDIAPIPE_MODELS, RENAMED, define_absl_old_names
 
 
 def fractions(text: str) -> tuple[float, float, float]:
+    """``--split_fractions``: train,val,test."""
     try:
         values = tuple(float(part) for part in text.split(","))
     except ValueError:
         values = ()
     if len(values) != 3:
         example = ",".join(map(str, SPLIT_FRACTIONS))
-        raise argparse.ArgumentTypeError(f"{text!r}: give train,val,test, e.g. {example}")
+        cli.usage_error(f"--split_fractions={text!r}: give train,val,test, e.g. {example}")
     return values
 
 
 def option_help(option: str, default: str = "") -> str:
     """The option's meaning, the formats that take it and its default."""
-    return f"{OPTIONS[option]} ({', '.join(taking(option))}{default})"
+    return f"{OPTIONS[option]} ({', '.join(taking(option))}{default})."
 
 
-def parser() -> argparse.ArgumentParser:
-    formats = "\n".join(f"  {f.name:12} {f.description}" for f in FORMATS.values())
-    p = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=f"formats:\n{formats}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add = p.add_argument
-    add("--format", "--source", dest="format", required=True, choices=FORMATS, metavar="FORMAT",
-        help="the raw dataset format (listed below)")  # fmt: skip
-    add("--data_dir", required=True, help="the dataset folder")
-    add("--output_dir", default="data/processed", help="where the processed layout goes")
-    add("--target_fps", type=float, default=float(kp.FPS), help="output frame rate")
-    add_renamed_argument(p, "keypoints", default=kp.DEFAULT_JOINT_SET, choices=kp.JOINT_SETS,
-        help="joint set: " + ", ".join(s.describe() for s in kp.JOINT_SETS.values()))  # fmt: skip
-    add("--split_fractions", type=fractions, default=SPLIT_FRACTIONS, help="train,val,test")
-    add("--seed", type=int, default=SPLIT_SEED, help="seed of the split by recording")
-    add("--overwrite", action="store_true", help="replace a dataset already in --output_dir")
+def define_flags(values: flags.FlagValues) -> None:
+    """prepare's flags, on ``values`` (``cli.parse_own_flags``)."""
+    define = functools.partial(_define, values)
+    define(flags.DEFINE_enum, "format", None, list(FORMATS),
+           "The raw dataset format (listed above).", required=True)  # fmt: skip
+    define(flags.DEFINE_string, "data_dir", None, "The dataset folder.", required=True)
+    define(flags.DEFINE_string, "output_dir", "data/processed", "Where the processed layout goes.")
+    define(flags.DEFINE_float, "target_fps", float(kp.FPS), "Output frame rate.")
+    joint_sets = ", ".join(s.describe() for s in kp.JOINT_SETS.values())
+    define(flags.DEFINE_enum, "joint_set", kp.DEFAULT_JOINT_SET, list(kp.JOINT_SETS),
+           f"Joint set: {joint_sets}.")  # fmt: skip
+    define(flags.DEFINE_string, "split_fractions", ",".join(map(str, SPLIT_FRACTIONS)),
+           "train,val,test.")  # fmt: skip
+    define(flags.DEFINE_integer, "seed", SPLIT_SEED, "Seed of the split by recording.")
+    define(flags.DEFINE_bool, "overwrite", False, "Replace a dataset already in --output_dir.")
     # Format options: left unset (None) unless given, so a format never gets one it lacks.
-    add("--label_csv", help=option_help("label_csv"))
-    add("--fps", "--mp_data_fps", "--voya_fps", dest="fps", type=float,
-        help=option_help("fps", f"; default {UNTIMED_FPS:g}"))  # fmt: skip
-    add("--mirrored", action="store_true", default=None, help=option_help("mirrored"))
-    add("--workers", type=int, help=option_help("workers", "; default: CPUs"))
-    add("--backend", help=option_help("backend", "; default auto"))
+    define(flags.DEFINE_string, "label_csv", None, option_help("label_csv"))
+    define(flags.DEFINE_float, "fps", None, option_help("fps", f"; default {UNTIMED_FPS:g}"))
+    define(flags.DEFINE_bool, "mirrored", None, option_help("mirrored"))
+    define(flags.DEFINE_integer, "workers", None, option_help("workers", "; default: CPUs"))
+    define(flags.DEFINE_string, "backend", None, option_help("backend", "; default auto"))
     for old in MEDIAPIPE_MODELS:
-        add_renamed_argument(p, old, help=option_help(old))
-    return p
+        define(flags.DEFINE_string, RENAMED[old], None, option_help(old))
+    for alias, name in (("source", "format"), ("mp_data_fps", "fps"), ("voya_fps", "fps")):
+        flags.DEFINE_alias(alias, name, flag_values=values)  # older names, still current
+    define_absl_old_names("keypoints", *MEDIAPIPE_MODELS, flag_values=values)
+
+
+def _define(values: flags.FlagValues, define, name, default, *args, **kwargs) -> None:
+    define(name, default, *args, flag_values=values, **kwargs)
+
+
+def usage() -> str:
+    """--help's text: the module's docstring and the formats."""
+    formats = "\n".join(f"  {f.name:12} {f.description}" for f in FORMATS.values())
+    return f"{__doc__.strip()}\n\nformats:\n{formats}"
+
+
+def parse_args(argv: list[str] | None = None) -> flags.FlagValues:
+    """The parsed flags (``--help`` and wrong flags end the command, see ``cli``)."""
+    return cli.parse_own_flags(define_flags, argv, usage())
 
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse_args(argv)
+    split_fractions = fractions(args.split_fractions)
     # Format options keep their old names inside (model_path ...), the flags the new ones.
     options = {option: getattr(args, RENAMED.get(option, option)) for option in OPTIONS}
     try:
@@ -99,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 failures_file = write_failures(result.failures, args.output_dir)
                 print(f"error: no usable samples; see {failures_file}", file=sys.stderr)
             return 1
-        splits = split_by_recording(result.samples, args.split_fractions, args.seed)
+        splits = split_by_recording(result.samples, split_fractions, args.seed)
         vocabulary = write_processed(
             splits, args.output_dir, overwrite=args.overwrite, keypoints=args.joint_set
         )
