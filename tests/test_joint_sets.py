@@ -177,7 +177,7 @@ def test_validate_keypoints_names_the_joint_sets():
         kp.validate_keypoints(np.zeros((4, 50, 7)), "clip.npy")
     message = (
         r"clip\.npy: hands_pose_lips \(95 joints\) keypoints, but the model takes hands \(42 "
-        r"joints\) keypoints; prepare or extract them with --keypoints=hands"
+        r"joints\) keypoints; prepare or extract them with --joint_set=hands"
     )
     with pytest.raises(ValueError, match=message):
         kp.validate_keypoints(lips, "clip.npy", kp.joint_set("hands"), expected_by="the model")

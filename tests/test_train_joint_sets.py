@@ -110,7 +110,7 @@ def test_recognizer_takes_its_joint_set_and_refuses_another(lips_run):
     message = (
         r"^hands\.npy: hands \(42 joints\) keypoints, but the model "
         r"\(config\.data\.keypoints=hands_pose_lips\) takes hands_pose_lips \(95 joints\) "
-        r"keypoints; prepare or extract them with --keypoints=hands_pose_lips$"
+        r"keypoints; prepare or extract them with --joint_set=hands_pose_lips$"
     )
     with pytest.raises(ValueError, match=message):
         recognizer.recognize(clip[:, : kp.NUM_JOINTS], "hands.npy")
@@ -146,8 +146,8 @@ def test_a_video_is_extracted_with_the_models_joint_set(lips_run, monkeypatch, c
     flags = dict(workdir=str(root / "run"), stage="", keypoints="", video="sign.mp4", camera=None,
                  decoder="ctc_greedy", beam_size=1, ctc_weight=0.5, dtype="", json=True,
                  stream=False, realtime=False, window_s=3.0, overlap=0.5, min_confidence=0.0,
-                 backend="tasks", mirrored=False, model_path="h.task", pose_model_path="p.task",
-                 face_model_path="f.task")  # fmt: skip
+                 backend="tasks", mirrored=False, hand_model="h.task", pose_model="p.task",
+                 face_model="f.task")  # fmt: skip
     recognize.run_command(types.SimpleNamespace(**flags))
     assert asked == [
         recognize.ExtractorSettings("hands_pose_lips", "tasks", False, "h.task", "p.task", "f.task")
