@@ -18,8 +18,16 @@ TRAIN = (
 )
 
 
+# CI trains on sse4_2, the path that reproduced the failures first seen on an AMX Xeon; the
+# other paths cost 20 s each and run with WHISPERSIGN_ALL_NUMERIC_PATHS=1 (tests/README.md).
+CI_PATH = "sse4_2"
+ALL_PATHS = os.environ.get("WHISPERSIGN_ALL_NUMERIC_PATHS") == "1"
+
+
 @pytest.mark.parametrize("path", sorted(NUMERIC_PATHS))
 def test_tiny_model_converges_on_another_numeric_path(path, tiny_trained_model):
+    if path != CI_PATH and not ALL_PATHS:
+        pytest.skip(f"{path}: WHISPERSIGN_ALL_NUMERIC_PATHS=1 trains on every numeric path")
     flags = xla_flags(path)
     if flags in os.environ.get("XLA_FLAGS", ""):
         pytest.skip(f"the suite runs on numeric path {path} already")
