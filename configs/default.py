@@ -130,6 +130,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.max_consecutive_nonfinite = 10
     config.label_smoothing = 0.0  # of the attention decoder's targets
     config.log_every_steps = 50
+    # After the last stage: its best model on the test split with the default decoder, in the
+    # closing summary and <workdir>/eval/test-<decoder>/ (single-process runs; main.py).
+    config.evaluate_test = True
     config.eval_every_epochs = 1
     config.eval_every_steps = 0  # > 0: validate every this many steps instead
     # Stop a stage when the validation loss has not fallen by more than min_delta (relative)

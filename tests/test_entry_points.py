@@ -111,6 +111,13 @@ def assert_log_reads_well(log: str, summary: str, workdir: Path) -> None:
     assert "Training finished in " in summary and f"{workdir / 'stage2' / 'checkpoints'}" in summary
     assert f"whispersign-evaluate --workdir={workdir} --stage=stage2 --split=test" in summary
     assert "stage2: accuracy " in summary
+    report = workdir / "eval" / "test-attention_rescoring"
+    assert re.search(
+        r"Test split \(attention_rescoring decoding\): accuracy \d\.\d{3}, top-5 "
+        rf"\d\.\d{{3}}, WER \d\.\d{{3}} \(\d+ clips\); report: {report}",
+        summary,
+    )
+    assert (report / "metrics.json").is_file()  # what the model card reports
 
 
 def test_train_help_lists_the_shipped_configs():

@@ -43,7 +43,7 @@ def train(workdir, processes: int, *overrides: str) -> None:
     }
     command = [
         sys.executable, "-m", "whispersign_jax.main", "--config=configs/demo.py:quick",
-        f"--workdir={workdir}", *overrides,
+        f"--workdir={workdir}", "--config.evaluate_test=False", *overrides,
     ]  # fmt: skip
     if processes > 1:
         command += [

@@ -201,7 +201,9 @@ def write_report_files(
     from PIL import Image
 
     Image.fromarray(image).save(directory / "confusion.png")
-    writer = metric_writers.create_writer(str(directory))
+    for old in directory.glob("events.out.tfevents.*"):
+        old.unlink()  # the report is of this evaluation only
+    writer = metric_writers.create_writer(str(directory), log_values=False)  # in metrics.json
     scalars = {k: v for k, v in summary.items() if isinstance(v, int | float)}
     writer.write_scalars(step, scalars)
     writer.write_images(step, {"confusion_matrix": image[None]})

@@ -18,6 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from whispersign_jax import cli, compile_cache, config_files
+from whispersign_jax.errors import one_line
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -99,14 +100,38 @@ def main(argv) -> None:
         raise SystemExit(f"error: {error}") from None  # one line, exit status 1
     if distributed.is_main_process():
         elapsed = time.monotonic() - start
-        print(closing_summary(FLAGS.config, workdir, results, elapsed), flush=True)
+        test = test_metrics(FLAGS.config, workdir)
+        print(closing_summary(FLAGS.config, workdir, results, elapsed, test), flush=True)
+
+
+def test_metrics(config: ml_collections.ConfigDict, workdir: str) -> dict | str:
+    """The last trained stage's best model on the test split with the default decoder (its
+    report goes to ``<workdir>/eval/test-<decoder>/``, which the model card reads), or why it
+    was not evaluated."""
+    import jax
+
+    if not config.evaluate_test:
+        return "not evaluated (config.evaluate_test=False); the first command below scores it"
+    if jax.process_count() > 1:
+        return "not evaluated in a multi-process run; the first command below scores it"
+    from whispersign_jax.evaluation import evaluate_workdir
+
+    logging.info("evaluating %s's best model on the test split", config.run_stages[-1])
+    try:
+        return evaluate_workdir(workdir, "test", config.run_stages[-1])
+    except (ValueError, FileNotFoundError) as error:
+        return f"not evaluated ({one_line(error)})"
 
 
 def closing_summary(
-    config: ml_collections.ConfigDict, workdir: str, results: dict[str, dict], seconds: float
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    results: dict[str, dict],
+    seconds: float,
+    test: dict | str = "not evaluated",
 ) -> str:
-    """What a person needs once training ends: each stage's best validation, where the model
-    is, and the commands that use it (on the last stage trained)."""
+    """What a person needs once training ends: each stage's best validation, the test metrics,
+    where the model is, and the commands that use it (on the last stage trained)."""
     from whispersign_jax import metric_writers
 
     last = config.run_stages[-1]
@@ -128,7 +153,7 @@ def closing_summary(
     lines += [
         f"Model: {Path(workdir) / last / 'checkpoints' / 'best'} ({last}'s best validation "
         f"{config.best_metric})",
-        "Test split: not evaluated during training; the first command scores it.",
+        test_line(test),
         "Next:",
         f"  whispersign-evaluate --workdir={workdir}{stage_flag} --split=test",
         f"  whispersign-recognize --workdir={workdir}{stage_flag} --keypoints=clip.npy"
@@ -137,6 +162,16 @@ def closing_summary(
         f"  tensorboard --logdir={workdir}",
     ]
     return "\n".join(lines)
+
+
+def test_line(test: dict | str) -> str:
+    if isinstance(test, str):
+        return f"Test split: {test}"
+    return (
+        f"Test split ({test['decoder']} decoding): accuracy {test['accuracy']:.3f}, top-5 "
+        f"{test['top5_accuracy']:.3f}, WER {test['wer']:.3f} ({test['samples']} clips); "
+        f"report: {test.get('report', '(not written)')}"
+    )
 
 
 def resolve_config_argument(argv: list[str]) -> list[str]:

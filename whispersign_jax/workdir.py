@@ -29,6 +29,7 @@ RUN_ONLY_FIELDS = (
     "init_checkpoint",
     "compile_cache_dir",
     "log_every_steps",
+    "evaluate_test",
     "checkpoint_every_steps",
     "keep_checkpoints",
     "data.parallel_calls",
