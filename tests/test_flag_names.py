@@ -99,3 +99,19 @@ def test_help_is_jax_free_and_each_flag_name_means_one_thing(name):
             assert meaning in text, (name, flag, text)
     if name == "whispersign-run-export":  # the runtime refuses the beam decoders
         assert "attention_rescoring" in usage and "joint_beam" not in usage
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--decoder=joint_beam"], "error: flag --decoder=joint_beam: value should be one of "
+         "<ctc_greedy|ctc_prefix_beam|attention_rescoring> (--help lists the flags)"),
+        (["--threads=x"], "error: flag --threads=x: invalid literal for int() with base 10: 'x' "
+         "(--help lists the flags)"),
+        (["stray"], "error: Unexpected arguments: ['stray'] (--help lists the flags)"),
+    ],
+)  # fmt: skip
+def test_a_wrong_flag_ends_an_absl_command_in_one_line_with_status_2(args, message, tmp_path):
+    command, _ = script_command("whispersign-run-export", "--model=m", "--keypoints=k.npy", *args)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines()) == (2, [message])

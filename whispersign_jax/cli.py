@@ -51,10 +51,13 @@ def run_absl(main: Callable[[list[str]], object]) -> None:
         nonlocal started
         started = True
         warn_absl_old_names()
-        return one_line_errors(main)(argv)
+        try:
+            return one_line_errors(main)(argv)
+        except app.UsageError as error:  # absl would print the whole help above it
+            usage_error(f"{one_line(error)} (--help lists the flags)")
 
     try:
-        app.run(started_main)
+        app.run(started_main, flags_parser=parse_global_flags)
     except SystemExit as exit_:
         if not started and exit_.code == 1 and asks_for_help(sys.argv):
             raise SystemExit(0) from None  # help was asked for and given: not an error
@@ -70,6 +73,15 @@ def run_absl(main: Callable[[list[str]], object]) -> None:
             f"error: the config has no field {text} (set by a --config.… flag): check its "
             "spelling against the config file, which lists every field."
         ) from None
+
+
+def parse_global_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing for ``app.run``, with a wrong flag ending the command in one line,
+    exit status 2 (absl's own prints "FATAL Flags parsing error" and a hint, status 1)."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        usage_error(f"{one_line(error)} (--help lists the flags)")
 
 
 def usage_error(message: str) -> NoReturn:
