@@ -154,3 +154,18 @@ def test_export_command_then_recognize_by_hub_id_from_the_cache(shared, tmp_path
     printed = json.loads(result.stdout.splitlines()[-1])
     expected = Recognizer.load(workdir).recognize(clips[0].keypoints).to_dict()
     assert printed["glosses"] == json.loads(json.dumps(expected["glosses"]))
+
+
+def test_a_shared_folder_carries_no_folder_of_the_trainers_machine(tmp_path):
+    config = {
+        "compile_cache_dir": str(tmp_path / "xla"),
+        "pretrained": "openai/whisper-base",  # a hub id stays
+        "init_checkpoint": str(tmp_path / "runs" / "a" / "stage2"),
+        "data": {"source": "processed", "dir": str(tmp_path / "data" / "vsl"), "tfds_dir": ""},
+    }
+    assert model_folder.without_local_paths(config) == {
+        "pretrained": "openai/whisper-base",
+        "init_checkpoint": "stage2",
+        "data": {"source": "processed", "dir": "vsl", "tfds_dir": ""},
+    }
+    assert config["data"]["dir"] == str(tmp_path / "data" / "vsl")  # the run's own is kept

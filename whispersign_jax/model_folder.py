@@ -129,11 +129,9 @@ def from_trained(source: str | Path, out: str | Path, stage: str | None = None) 
 def training_facts(model: TrainedModel, workdir: Path | None, name: str) -> dict[str, Any]:
     """The card's facts of a run: its data settings, config and test evaluation (the newest
     ``whispersign-evaluate`` report of this stage and step, if any)."""
-    config = model.config.to_dict() if model.config else {}
+    config = without_local_paths(model.config.to_dict() if model.config else {})
     data = config.get("data", {})
     summary = {key: data[key] for key in DATA_FACTS if data.get(key) not in (None, "")}
-    if summary.get("dir"):
-        summary["dir"] = Path(summary["dir"]).name  # no local paths on a shared card
     test = {}
     reports = sorted((workdir / "eval").glob("test-*/metrics.json")) if workdir else []
     for report in sorted(reports, key=lambda path: path.stat().st_mtime):
@@ -141,6 +139,20 @@ def training_facts(model: TrainedModel, workdir: Path | None, name: str) -> dict
         if (values.get("stage"), values.get("step")) == (model.stage, model.step):
             test = {key: value for key, value in values.items() if key in TEST_FACTS}
     return {"name": name, "data": summary, "test_metrics": test, "config": config}
+
+
+def without_local_paths(config: dict[str, Any]) -> dict[str, Any]:
+    """The run's config as a shared folder may show it: the folders of the trainer's machine
+    (data, caches, checkpoints, Whisper weights) cut to their last name; hub ids stay."""
+    config = json.loads(json.dumps(config))  # a deep copy of plain values
+    config.pop("compile_cache_dir", None)
+    data = config.get("data", {})
+    for holder, key in ((data, "dir"), (data, "tfds_dir"), (config, "init_checkpoint"),
+                        (config, "pretrained")):  # fmt: skip
+        value = holder.get(key)
+        if isinstance(value, str) and value and not hub.looks_like_hub_id(value):
+            holder[key] = Path(value).name
+    return config
 
 
 DATA_FACTS = ("source", "dir", "name", "keypoints")
