@@ -38,7 +38,7 @@ from whispersign_jax.extraction.tracker import (
 )
 from whispersign_jax.extraction.tracks import tracks_to_keypoints
 from whispersign_jax.extraction.video import VideoReader
-from whispersign_jax.flag_names import MEDIAPIPE_MODELS, define_absl_old_names
+from whispersign_jax.flag_names import MEDIAPIPE_MODELS, RENAMED, define_absl_old_names
 
 __all__ = [
     "BodyTracker",
@@ -220,7 +220,7 @@ def define_flags(values: flags.FlagValues) -> None:
         "mirrored", False, "The video is mirrored (a selfie view).", flag_values=values
     )
     for model, name in zip(
-        model_file.MODELS, ("hand_model", "pose_model", "face_model"), strict=True
+        model_file.MODELS, (RENAMED[old] for old in MEDIAPIPE_MODELS), strict=True
     ):
         flags.DEFINE_string(
             name, None, f"{model.filename} for the tasks backend.", flag_values=values

@@ -25,6 +25,7 @@ RENAMED = {
     "dtype": "weights_dtype",  # export: --dtype is the compute dtype elsewhere
 }
 MEDIAPIPE_MODELS = ("model_path", "pose_model_path", "face_model_path")  # old names
+DEPRECATED = "Deprecated:"  # how --help marks an old name
 
 
 def deprecation_warning(old: str) -> str:
@@ -42,9 +43,6 @@ def define_absl_old_names(*old_names: str, flag_values=None) -> None:
     for old in old_names:
         flags.DEFINE_alias(old, RENAMED[old], flag_values=values)
         values[old].help = f"{DEPRECATED} use --{RENAMED[old]} (goes in {REMOVED_IN})."
-
-
-DEPRECATED = "Deprecated:"
 
 
 def warn_absl_old_names(flag_values=None) -> None:

@@ -312,10 +312,9 @@ def load(folder: str | Path, dtype: str | None = None) -> TrainedModel:
                 f"{weights}: {key} has shape {arrays[key].shape}, the model needs {spec.shape}."
             )
     variables = traverse_util.unflatten_dict(
-        {key: jax.numpy.asarray(value, spec.dtype) for (key, value), spec in
-         ((item, expected[item[0]]) for item in arrays.items())},
+        {key: jax.numpy.asarray(arrays[key], spec.dtype) for key, spec in expected.items()},
         sep="/",
-    )  # fmt: skip
+    )
     return trained.TrainedModel(
         model=model,
         variables=trained.inference_variables(variables, model_config.dtype),
