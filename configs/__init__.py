@@ -1,2 +1,2 @@
 """The shipped training configs, installed as ``whispersign_jax.configs`` (see
-``whispersign_jax/config_files.py``)."""
+``whispersign_jax/cli/config_files.py``)."""

@@ -9,9 +9,12 @@ Any field can be overridden on the command line, e.g. `--config.stages.stage2.lr
 Expected result: depends on the dataset; on the built-in synthetic data use configs/demo.py.
 """
 
+import dataclasses
+
 import ml_collections
 
-from whispersign_jax import compile_cache
+from whispersign_jax.cli import compile_cache
+from whispersign_jax.data.augment import AugmentConfig
 
 ALL_PARAMETERS = (".*",)
 FRONTEND_AND_CTC_HEAD = ("frontend/.*", "ctc_head/.*")
@@ -81,20 +84,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.max_labels = 8  # longest gloss sequence per sample
     config.data.eval_batch_size = 32
     config.data.augment_enabled = True
-    config.data.augment = ml_collections.ConfigDict(
-        dict(
-            noise_std=0.002,  # Gaussian noise on coordinates
-            mirror_prob=0.5,  # swap hands + flip x
-            speed_range=(0.8, 1.25),
-            scale_range=(0.9, 1.1),
-            rotation_degrees=8.0,
-            shift=0.05,  # translation of the whole signer, image units
-            time_jitter=0.3,  # random time shift of each resampled frame, in frames
-            joint_mask_prob=0.03,  # joints whose motion features are masked
-            time_mask_segments=1,  # frame segments where both hands are dropped
-            time_mask_frames=6,  # longest dropped segment
-        )
-    )
+    # Augmentation strengths: AugmentConfig's defaults and field names (data/augment.py).
+    config.data.augment = ml_collections.ConfigDict(dataclasses.asdict(AugmentConfig()))
     config.data.synthetic = ml_collections.ConfigDict(
         dict(
             num_glosses=20,

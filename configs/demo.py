@@ -8,7 +8,7 @@ signers the model never saw (measured figures in docs/benchmarks.md). `configs/d
 is a sub-minute run for tests and quick checks (far from converged).
 """
 
-from whispersign_jax.config_files import sibling
+from whispersign_jax.cli.config_files import sibling
 
 default = sibling(__file__, "default")
 

@@ -17,7 +17,7 @@ in 5-9 minutes on a shared 2-core CPU; a few thousand clips stop at the step cap
 checkpoint's own.
 """
 
-from whispersign_jax.config_files import sibling
+from whispersign_jax.cli.config_files import sibling
 
 default = sibling(__file__, "default")
 

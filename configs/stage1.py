@@ -6,7 +6,7 @@ In a workdir where an earlier stage has run, this stage starts from its best par
 fresh optimizer; otherwise from `--config.init_checkpoint`, `--config.pretrained` or scratch.
 """
 
-from whispersign_jax.config_files import sibling
+from whispersign_jax.cli.config_files import sibling
 
 default = sibling(__file__, "default")
 

@@ -17,10 +17,11 @@ import argparse
 import json
 import tempfile
 
-from whispersign_jax import recognize, streaming
+from whispersign_jax import recognize
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.decoding.options import DecodeOptions
 from whispersign_jax.export import convert, runtime
+from whispersign_jax.inference import streaming
 
 DEFAULT_EXPORTS = (
     "tflite:float32,tflite:float16,tflite:int8,onnx:float32,onnx:float16,onnx:int8,"

@@ -25,7 +25,7 @@ import numpy as np
 
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.config import WHISPER_PRESETS
-from whispersign_jax.sharding import fsdp_axis
+from whispersign_jax.training.sharding import fsdp_axis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's configs/
 STATE_COPIES = 4  # parameters, gradients, AdamW mu and nu (float32 each)
@@ -52,23 +52,21 @@ def state_gib_per_device(size: str, glosses: int, fsdp: int) -> tuple[int, float
 def step_temp_gib(size: str, glosses: int) -> float:
     """XLA's temporary memory of one compiled stage-2 train step on this CPU, batch 16 x 180."""
     from configs import default
-    from whispersign_jax import optim, train
+    from whispersign_jax.training import optim
+    from whispersign_jax.training.state import TrainState
+    from whispersign_jax.training.steps import make_train_step
 
     config = default.get_config()
     config.model.size = size
     model = WhisperSign(ModelConfig.preset(size, glosses))
     variables = init_variables(model, jax.random.key(0))
     stage = config.stages.stage2
-    labels = optim.trainable_labels(variables["params"], stage.trainable)
-    schedule = optim.learning_rate_schedule(stage.lr, stage.warmup_steps, 1000)
-    optimizer = optim.make_optimizer(
-        variables["params"], labels, schedule, stage.weight_decay, config.clip_norm
-    )
-    state = train.TrainState(
+    stage_optimizer = optim.stage_optimizer(variables["params"], stage, 1000, config.clip_norm)
+    state = TrainState(
         jax.numpy.zeros((), jax.numpy.int32),
         variables["params"],
         variables["batch_stats"],
-        optimizer.init(variables["params"]),
+        stage_optimizer.optimizer.init(variables["params"]),
     )
     batch = {
         "keypoints": np.zeros((16, 180, 42, 7), np.float32),  # (batch, frames, joints, features)
@@ -76,7 +74,7 @@ def step_temp_gib(size: str, glosses: int) -> float:
         "labels": np.ones((16, config.data.max_labels), np.int32),
         "label_mask": np.ones((16, config.data.max_labels), bool),
     }
-    step = train.make_train_step(model, optimizer, labels, stage, config, jax.random.key(1))
+    step = make_train_step(model, stage_optimizer, stage, config.label_smoothing, jax.random.key(1))
     analysis = jax.jit(step).lower(state, batch).compile().memory_analysis()
     return analysis.temp_size_in_bytes / GIB
 

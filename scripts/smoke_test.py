@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from whispersign_jax import losses
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.targets import teacher_forcing
+from whispersign_jax.training import losses
 
 NUM_GLOSSES = 20
 

@@ -153,9 +153,9 @@ def save_as_workdir(run, root, preprocessor=None, stage: str = "stage2"):
 
     import numpy as np
 
-    from whispersign_jax import trained
-    from whispersign_jax.checkpointing import StageCheckpoints
     from whispersign_jax.data.normalize import Preprocessor
+    from whispersign_jax.runs import trained
+    from whispersign_jax.runs.checkpointing import StageCheckpoints
 
     root.mkdir(parents=True, exist_ok=True)
     (root / trained.CONFIG_FILE).write_text(json.dumps({"run_stages": [stage]}))

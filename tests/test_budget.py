@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from whispersign_jax import budget
+from whispersign_jax.training import budget
 
 
 def test_stage_steps_follow_epochs_up_to_the_cap():

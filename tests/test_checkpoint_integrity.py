@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import pytest
 
-from whispersign_jax.checkpointing import (
+from whispersign_jax.runs.checkpointing import (
     CorruptCheckpointError,
     StageCheckpoints,
     fingerprints,

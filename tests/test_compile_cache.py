@@ -8,13 +8,13 @@ from pathlib import Path
 
 from conftest import REPO, frameworks_imported_by
 
-from whispersign_jax import compile_cache
+from whispersign_jax.cli import compile_cache
 
 # Compiles one small program and prints how many programs came from the persistent cache.
 COMPILE_ONCE = """
 import sys
 import jax
-from whispersign_jax import compile_cache
+from whispersign_jax.cli import compile_cache
 hits = []
 jax.monitoring.register_event_listener(
     lambda event, **_: hits.append(event) if event.endswith("/cache_hits") else None
@@ -58,4 +58,4 @@ def test_training_config_carries_the_directory(monkeypatch):
 
 
 def test_import_pulls_in_no_heavy_framework():
-    assert frameworks_imported_by("whispersign_jax.compile_cache") == []
+    assert frameworks_imported_by("whispersign_jax.cli.compile_cache") == []

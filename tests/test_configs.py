@@ -70,7 +70,7 @@ def test_small_data_config_is_the_guides_small_dataset_setting():
 
 
 def train_model_config(config):
-    from whispersign_jax.train import build_model_config
+    from whispersign_jax.training.train import build_model_config
 
     return build_model_config(config, num_glosses=16)
 
@@ -105,7 +105,7 @@ def test_main_without_workdir_defaults_to_runs_config_name():
 
 
 def test_config_arguments_resolve_to_files(tmp_path, monkeypatch):
-    from whispersign_jax import config_files
+    from whispersign_jax.cli import config_files
 
     shipped = config_files.configs_dir()
     assert config_files.shipped_names() == [
@@ -119,3 +119,20 @@ def test_config_arguments_resolve_to_files(tmp_path, monkeypatch):
     assert config_files.resolve("demo.py:quick") == "demo.py:quick"
     for unknown in ("nope.py", "other/demo.py", "/abs/missing.py"):
         assert config_files.resolve(unknown) == unknown  # config_flags names the missing file
+
+
+def test_augment_config_holds_the_augmentation_defaults_under_their_field_names():
+    """config.data.augment is built from AugmentConfig, and training builds AugmentConfig back
+    from it (``AugmentConfig(**config.data.augment)``): same fields, same values."""
+    import dataclasses
+
+    from whispersign_jax.data.augment import AugmentConfig
+
+    augment = default.get_config().data.augment
+    assert list(augment) == sorted(f.name for f in dataclasses.fields(AugmentConfig))
+    assert AugmentConfig(**augment) == AugmentConfig()
+    assert (augment.speed_range, augment.mirror_prob, augment.time_mask_frames) == (
+        (0.8, 1.25),
+        0.5,
+        6,
+    )

@@ -1,24 +1,26 @@
 """Evaluation with each decoder, and the report files: metrics.json, PNG, TensorBoard image."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from whispersign_jax import evaluate, evaluation
-from whispersign_jax.confusion_image import render_confusion
+from whispersign_jax import evaluate
+from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.decoding import DecodeOptions
-from whispersign_jax.metrics import RecognitionMetrics
+from whispersign_jax.pictures.confusion_image import render_confusion
+from whispersign_jax.training import eval_report, evaluator
+from whispersign_jax.training.metrics import RecognitionMetrics
 
 
 @pytest.mark.parametrize("decoder", ["ctc_greedy", "attention_rescoring"])
 def test_evaluate_samples_with_a_decoder(tiny_trained_model, decoder):
     run, clips = tiny_trained_model
-    metrics = RecognitionMetrics()
-    step = evaluation.make_eval_step(run.model, DecodeOptions(decoder=decoder, beam_size=4))
-    result = evaluation.evaluate_samples(
-        step, run.variables, clips, 6, (224,), 3, metrics=metrics
-    )  # fmt: skip
+    data = SimpleNamespace(eval_batch_size=6, buckets=(224,), max_labels=3)
+    options = DecodeOptions(decoder=decoder, beam_size=4)
+    evaluate = evaluator.Evaluator(run.model, clips, Preprocessor(), data, options)
+    result, metrics = evaluate(run.variables)
     assert result["samples"] == 12
     # The tiny model knows each clip with probability > 0.9 (its fixture checks it).
     assert result["accuracy"] == 1.0 and result["top5_accuracy"] == 1.0
@@ -37,7 +39,7 @@ def test_report_files(tmp_path, tiny_trained_model):
     metrics.add([2, 3], [2, 4])
     metrics.add([4], [])
     summary = {**metrics.result(), "split": "test", "decoder": "ctc_greedy"}
-    evaluation.write_report_files(tmp_path, summary, metrics, run.vocabulary, step=7)
+    eval_report.write_report_files(tmp_path, summary, metrics, run.vocabulary, step=7)
     report = json.loads((tmp_path / "metrics.json").read_text())
     names = run.vocabulary.glosses
     assert report["per_gloss_accuracy"][names[2]] == {"signed": 1, "recognised": 0, "accuracy": 0}
@@ -72,7 +74,7 @@ def evaluate_args(workdir, **flags):
 def test_expected_errors_end_in_one_line(tmp_path, monkeypatch, capsys):
     """A missing workdir, a workdir without checkpoints, a bad split and a corrupt checkpoint:
     one line each (SystemExit with the message, exit status 1 under absl), no traceback."""
-    from whispersign_jax.checkpointing import CorruptCheckpointError
+    from whispersign_jax.runs.checkpointing import CorruptCheckpointError
 
     with pytest.raises(SystemExit, match=r"^error: .*absent/config\.json not found"):
         evaluate.run_command(evaluate_args(tmp_path / "absent"))
@@ -86,7 +88,7 @@ def test_expected_errors_end_in_one_line(tmp_path, monkeypatch, capsys):
     def corrupt(*args, **kwargs):
         raise CorruptCheckpointError("runs/x/stage1/checkpoints/best/7 is corrupt")
 
-    monkeypatch.setattr(evaluation, "evaluate_workdir", corrupt)
+    monkeypatch.setattr(evaluator, "evaluate_workdir", corrupt)
     with pytest.raises(SystemExit, match=r"^error: runs/x/stage1/checkpoints/best/7 is corrupt$"):
         evaluate.run_command(evaluate_args(tmp_path / "run"))
     assert capsys.readouterr().out == ""

@@ -1,4 +1,4 @@
-"""One vocabulary of flags (``whispersign_jax/flag_names.py``): one flag library (absl) and one
+"""One vocabulary of flags (``whispersign_jax/cli/flag_names.py``): one flag library (absl) and one
 meaning per flag name in every command, the old names still work for one release with a
 warning, and ``--help`` lists only what a command accepts and answers without importing JAX."""
 
@@ -8,9 +8,9 @@ import sys
 import pytest
 from test_entry_points import ROOT, SCRIPTS, script_command
 
-from whispersign_jax import extract
+from whispersign_jax.cli.flag_names import RENAMED
 from whispersign_jax.data.prepare.cli import parse_args
-from whispersign_jax.flag_names import RENAMED
+from whispersign_jax.extraction import __main__ as extract
 
 PREPARE = ["--format", "mp_data", "--data_dir", "MP_Data"]
 

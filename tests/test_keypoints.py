@@ -84,16 +84,26 @@ def test_assemble_keypoints_rejects_bad_confidence():
         kp.assemble_keypoints(_random_xyz(2), np.ones((3, 2)))
 
 
-def test_mirror_hands_swaps_slots_and_flips_x():
+def mirrored_hands(keypoints: np.ndarray) -> np.ndarray:
+    """Reference left-right mirror of ``(T, 42, 7)`` hands: the two hand slots swap, present
+    joints get x -> 1 - x and vx -> -vx, missing joints stay all zero."""
+    mirrored = np.concatenate([keypoints[:, kp.RIGHT_HAND], keypoints[:, kp.LEFT_HAND]], axis=1)
+    present = mirrored[..., kp.CONFIDENCE] > 0
+    mirrored[..., 0] = np.where(present, 1 - mirrored[..., 0], 0)
+    mirrored[..., 3] = np.where(present, -mirrored[..., 3], 0)
+    return mirrored
+
+
+def test_mirror_joints_of_hands_swaps_slots_and_flips_x():
     confidence = np.array([[0.9, 0.0], [0.8, 0.95], [0.0, 0.9]])
     keypoints = kp.assemble_keypoints(_random_xyz(3), confidence)
-    mirrored = kp.mirror_hands(keypoints)
+    mirrored = kp.mirror_joints(keypoints)
+    np.testing.assert_array_equal(mirrored, mirrored_hands(keypoints))
     np.testing.assert_allclose(mirrored[1, kp.LEFT_HAND, 0], 1 - keypoints[1, kp.RIGHT_HAND, 0])
-    np.testing.assert_array_equal(mirrored[1, kp.LEFT_HAND, 3], -keypoints[1, kp.RIGHT_HAND, 3])
     np.testing.assert_array_equal(mirrored[1, kp.LEFT_HAND, 1:3], keypoints[1, kp.RIGHT_HAND, 1:3])
     # A missing hand stays all zero in its new slot.
     assert np.all(mirrored[0, kp.LEFT_HAND] == 0) and np.all(mirrored[2, kp.RIGHT_HAND] == 0)
-    twice = kp.mirror_hands(mirrored)
+    twice = kp.mirror_joints(mirrored)
     assert twice.dtype == np.float32
     np.testing.assert_allclose(twice, keypoints, rtol=0, atol=1e-7)
     assert not np.shares_memory(mirrored, keypoints)

@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from whispersign_jax import trained
+from whispersign_jax.runs import trained
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS_SEEN = "steps ("  # the stage's "N steps (M per epoch ...)" line: the loop is about to start

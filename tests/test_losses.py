@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from whispersign_jax import losses
 from whispersign_jax.model.targets import teacher_forcing
+from whispersign_jax.training import losses
 
 
 def ctc_nll_by_enumeration(log_probs: np.ndarray, labels: list[int], blank: int = 0) -> float:

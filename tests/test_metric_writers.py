@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from whispersign_jax import metric_writers
+from whispersign_jax.training import metric_writers
 
 SCALARS = {"loss/total": 1.2345678, "val/accuracy": 0.75, "samples": 300, "lr": 1e-5}
 HPARAMS = {"model.d_model": 64, "stage2.lr": 1e-3, "data.source": "synthetic", "flag": True}
@@ -71,17 +71,32 @@ def test_event_writer_reads_back_like_clus_writer(tmp_path):
     assert plain["confusion_matrix"][0][2][:2] == (b"9", b"6")  # width, height
 
 
-def test_just_logging_writes_no_files(tmp_path, caplog):
-    writer = metric_writers.EventFileWriter(None)
+def test_a_writer_without_a_folder_logs_and_opens_no_event_file(tmp_path, caplog, monkeypatch):
+    """Processes other than the first get ``create_writer(None)``: the log lines, no file.
+    Run from ``tmp_path``, where a relative fallback ("None", ".", "runs") would land; the
+    same writes with a folder show what an event file there looks like."""
+    monkeypatch.chdir(tmp_path)
+    opened = []
+    real_event_file = metric_writers.EventFile
+    monkeypatch.setattr(
+        metric_writers, "EventFile", lambda logdir: opened.append(logdir) or real_event_file(logdir)
+    )
     with caplog.at_level("INFO"):
-        write_everything(writer)
-    assert list(tmp_path.iterdir()) == []
+        write_everything(metric_writers.create_writer(None))
+    assert opened == [] and list(tmp_path.iterdir()) == []
     assert "[1] loss/total=1.23457, lr=1e-05, samples=300, val/accuracy=0.75" in caplog.text
+
+    write_everything(metric_writers.create_writer("events", log_values=False))
+    assert opened == ["events"] and [p.name for p in tmp_path.iterdir()] == ["events"]
+    assert read_events(tmp_path / "events")["loss/total"] == [
+        (1, "scalars", np.float32(1.2345678)),
+        (7, "scalars", 0.5),
+    ]
 
 
 WRITE_WITHOUT_TENSORFLOW = """
 import sys
-from whispersign_jax import metric_writers
+from whispersign_jax.training import metric_writers
 from test_metric_writers import write_everything
 write_everything(metric_writers.create_writer(sys.argv[1]))
 loaded = sorted(name for name in sys.modules if name.split(".")[0] == "tensorflow")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from whispersign_jax.metrics import NONE, EditCounts, RecognitionMetrics, align, counts_of
+from whispersign_jax.training.metrics import NONE, EditCounts, RecognitionMetrics, align, counts_of
 
 
 def edit_counts(reference, hypothesis) -> EditCounts:

@@ -1,4 +1,4 @@
-"""Model folders to share (``whispersign_jax/model_folder.py``): a trained workdir becomes a
+"""Model folders to share (``whispersign_jax/runs/model_folder.py``): a trained workdir becomes a
 self-contained folder (safetensors, settings, model card) that loads back exactly, from disk
 or by Hugging Face hub id through huggingface_hub's own cache (``pytest -k model_folder``)."""
 
@@ -16,8 +16,8 @@ from conftest import save_as_workdir
 from flax import traverse_util
 from safetensors.numpy import load_file, save_file
 
-from whispersign_jax import model_folder, trained
-from whispersign_jax.recognize import Recognizer
+from whispersign_jax.inference.recognizer import Recognizer
+from whispersign_jax.runs import model_folder, trained
 
 REPO_ID = "whispersign-tests/tiny-signs"
 COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
@@ -34,7 +34,8 @@ def shared(tiny_trained_model, tmp_path_factory):
     report = workdir / "eval" / "test-attention_rescoring" / "metrics.json"
     report.parent.mkdir(parents=True)
     report.write_text(json.dumps(TEST_REPORT))
-    folder = model_folder.from_trained(workdir, root / "models" / "tiny-signs")
+    model = trained.load(workdir, dtype="float32")
+    folder = model_folder.write_trained(model, workdir, root / "models" / "tiny-signs")
     return run, clips, workdir, folder
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from conftest import REPO, read_scalars
 
-from whispersign_jax import evaluation, trained
+from whispersign_jax.runs import trained
+from whispersign_jax.training import evaluator
 
 GLOBAL_DEVICES = 4
 STAGES = ("stage1", "stage2", "stage3")
@@ -114,7 +115,7 @@ def test_multihost_checkpoint_of_two_processes_restores_on_one(runs):
     assert from_one.step == from_two.step and from_one.stage == from_two.stage == "stage3"
     assert_close_variables(from_one.variables, from_two.variables)
     evaluations = [
-        evaluation.evaluate_workdir(str(w), split="test", write_report=False) for w in (one, two)
+        evaluator.evaluate_workdir(str(w), split="test", write_report=False) for w in (one, two)
     ]
     assert evaluations[0] == evaluations[1]
     assert evaluations[0]["samples"] == 54  # 6 glosses x 3 test signers x 3 clips
@@ -129,18 +130,18 @@ def test_multihost_checkpoint_of_one_process_restores_on_two(runs, tmp_path):
 
 def test_multihost_batch_sizes_must_divide_the_devices():
     from configs import demo
-    from whispersign_jax.train import check_batch_sizes
+    from whispersign_jax.training.train import check_batch_sizes
 
     config = demo.get_config("quick")  # batch 16 in every stage, eval batch 32
     check_batch_sizes(config, 8)
     config.data.eval_batch_size = 30
-    with pytest.raises(ValueError, match=r"config.data.eval_batch_size': 30.*multiple of 8"):
+    with pytest.raises(ValueError, match=r"config.data.eval_batch_size=30: .*multiple of 8"):
         check_batch_sizes(config, 8)
 
 
 def test_multihost_initialize_passes_only_what_is_given(monkeypatch):
     from configs import default
-    from whispersign_jax import distributed
+    from whispersign_jax.training import distributed
 
     calls = []
     monkeypatch.setattr(jax.distributed, "initialize", lambda **kwargs: calls.append(kwargs))

@@ -13,7 +13,7 @@ def test_export_runtime_and_decoder_results_import_no_framework():
     modules = (
         "whispersign_jax.decoding",
         "whispersign_jax.decoding.numpy_decoders",
-        "whispersign_jax.streaming",
+        "whispersign_jax.inference.streaming",
         "whispersign_jax.export.runtime",
         "whispersign_jax.export.run",
         "whispersign_jax.export.__main__",

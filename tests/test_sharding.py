@@ -54,8 +54,8 @@ def checkpoint_trees() -> tuple[dict, dict]:
 EIGHT_DEVICES = """
     import json
     import jax, jax.numpy as jnp, numpy as np
-    from whispersign_jax import sharding
-    from whispersign_jax.checkpointing import StageCheckpoints
+    from whispersign_jax.training import sharding
+    from whispersign_jax.runs.checkpointing import StageCheckpoints
     from test_sharding import checkpoint_trees
 
     out = {"devices": jax.device_count()}
@@ -134,8 +134,8 @@ EIGHT_DEVICES = """
 ONE_DEVICE_RESTORE = """
     import json
     import jax, jax.numpy as jnp, numpy as np
-    from whispersign_jax import checkpointing
-    from whispersign_jax.checkpointing import StageCheckpoints
+    from whispersign_jax.runs import checkpointing
+    from whispersign_jax.runs.checkpointing import StageCheckpoints
     from test_sharding import checkpoint_trees
 
     model_np, train_np = checkpoint_trees()
@@ -210,8 +210,8 @@ def test_global_batch_puts_one_row_on_each_device(eight_devices):
 def test_global_batch_refuses_a_batch_not_divisible_by_the_devices(eight_devices):
     message = eight_devices[0]["batch6_error"]
     assert message is not None
-    assert "Batch size 6" in message and "8 devices" in message
-    assert "multiple of the device count" in message
+    assert "the batch size=6:" in message and "multiples of the 8 devices" in message
+    assert "set it to a multiple of 8." in message
 
 
 def test_sharded_jit_matches_one_device(eight_devices):
@@ -247,8 +247,8 @@ TRAIN_ON_MESH = """
     import json
     import jax
     from conftest import tiny_training_config
-    from whispersign_jax import train
-    from whispersign_jax.checkpointing import StageCheckpoints
+    from whispersign_jax.training import train
+    from whispersign_jax.runs.checkpointing import StageCheckpoints
 
     config = tiny_training_config()
     config.mesh.data, config.mesh.fsdp = 4, 2
@@ -256,8 +256,8 @@ TRAIN_ON_MESH = """
     config.stages.stage2.epochs = 1
     results = train.train_and_evaluate(config, WORKDIR)
     checkpoints = StageCheckpoints(WORKDIR + "/stage2")
-    best = StageCheckpoints.metadata(checkpoints.best)
-    latest = StageCheckpoints.metadata(checkpoints.latest)
+    best = StageCheckpoints.record(checkpoints.best).to_json()
+    latest = StageCheckpoints.record(checkpoints.latest).to_json()
     best_step = checkpoints.best.latest_step()
     checkpoints.close()
     print(json.dumps({"devices": jax.device_count(), "results": results,

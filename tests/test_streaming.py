@@ -1,11 +1,15 @@
 """Sliding-window streaming: the merge by emission time on hand-made emissions, and streaming
-against offline recognition on synthetic continuous signing."""
+against offline recognition of the whole clip: on synthetic continuous signing (scripted
+emissions), on a long stream of well-separated signs (a deterministic CTC model) and on
+clips shorter than a window (the trained test model)."""
 
 import numpy as np
 import pytest
 
-from whispersign_jax.decoding import Recognition, RecognizedGloss
-from whispersign_jax.streaming import StreamingRecognizer, WindowPlan
+from whispersign_jax.decoding import DecodeOptions, Recognition, RecognizedGloss, numpy_decoders
+from whispersign_jax.decoding.result import to_recognitions
+from whispersign_jax.inference.streaming import StreamingRecognizer, WindowPlan
+from whispersign_jax.vocab import Vocabulary
 
 
 class ScriptedRecognizer:
@@ -137,21 +141,84 @@ def test_streaming_matches_offline_on_synthetic_continuous_signing(index):
         assert [gid for gid, _ in online] == list(offline)  # no edit between the two
 
 
-def test_streaming_a_trained_model_commits_ordered_glosses_inside_the_stream(tiny_trained_model):
-    """The real recogniser in the loop, fed frame chunks: glosses in time order, with stream
-    times, each emitted by exactly one window. (The tiny test model is over-fitted to short
-    clips, so its glosses are not compared with offline decoding here.)"""
-    from whispersign_jax.recognize import Recognizer
+class FrameLabelModel:
+    """A deterministic stand-in for a trained model, decoded by the exported runtime's CTC
+    greedy decoder: encoder position p (frames [4p, 4p + 4)) gives posterior 0.9 to the gloss
+    whose id its first frame carries in feature 0 of joint 1 (0: the blank)."""
+
+    PATCH_SIZE = 4
+
+    def __init__(self, num_glosses: int):
+        self.vocabulary = Vocabulary.from_names([f"g{i}" for i in range(1, num_glosses + 1)])
+        self.classes = num_glosses + 1
+
+    def recognize(self, clip: np.ndarray) -> Recognition:
+        labels = clip[:: self.PATCH_SIZE, 1, 0].astype(int)  # (positions,)
+        probabilities = np.full((len(labels), self.classes), 0.1 / (self.classes - 1))
+        probabilities[np.arange(len(labels)), labels] = 0.9
+        outputs = numpy_decoders.decode(
+            np.log(probabilities).astype(np.float32),
+            np.ones(len(labels), bool),
+            DecodeOptions(decoder="ctc_greedy"),
+            max_glosses=len(labels),
+        )
+        return to_recognitions(
+            outputs, self.vocabulary, "ctc_greedy", self.PATCH_SIZE, np.array([len(clip)])
+        )[0]
+
+
+def labelled_stream(signs, frames: int) -> np.ndarray:
+    """A stream with a hand in every frame and each sign's gloss id in feature 0 of joint 1
+    over its frames."""
+    clip = np.zeros((frames, 42, 7), np.float32)
+    clip[:, 0, 6] = 1.0
+    for gloss, start, end in signs:
+        clip[start:end, 1, 0] = gloss
+    return clip
+
+
+def pushed_in_chunks(streamer: StreamingRecognizer, stream: np.ndarray, size: int = 7) -> list:
+    """The glosses committed while ``stream`` is pushed ``size`` frames at a time."""
+    return [
+        g
+        for first in range(0, len(stream), size)
+        for g in streamer.push(stream[first : first + size])
+    ]
+
+
+def test_streaming_gives_the_offline_glosses_of_well_separated_signs():
+    """Two minutes of signs of 1/3 to 1 s with pauses, recognised by a deterministic CTC model
+    through 4 s windows (hop 2 s, a multiple of the 4-frame patch): a sign no longer than half
+    the overlap lies whole in the window that owns its middle, and no window owns a cut-off
+    view of a sign, so the stream commits exactly the offline glosses, spans included."""
+    rng = np.random.default_rng(1)
+    signs, frame = [], 10
+    while frame < 120 * 60:
+        length = int(rng.integers(20, 61))
+        signs.append((int(rng.integers(1, 6)), frame, frame + length))
+        frame += length + int(rng.integers(8, 40))
+    frames = 4 * ((frame + 20) // 4)
+    stream = labelled_stream(signs, frames)
+    model = FrameLabelModel(num_glosses=5)
+
+    offline = model.recognize(stream).glosses
+    assert [g.id for g in offline] == [gloss for gloss, _, _ in signs]
+    streamer = StreamingRecognizer(model, window_s=4.0)
+    assert pushed_in_chunks(streamer, stream) + streamer.flush() == list(offline)
+
+
+def test_streaming_a_clip_shorter_than_a_window_gives_the_offline_glosses(tiny_trained_model):
+    """The trained model in the loop, fed 7-frame chunks: a clip shorter than one window is
+    recognised once, whole, so the stream commits exactly the offline recognition."""
+    from whispersign_jax.inference.recognizer import Recognizer
 
     run, clips = tiny_trained_model
-    stream = np.concatenate([clips[i].keypoints for i in (0, 2, 9)])  # 390 frames
-    streamer = Recognizer(run).streaming(window_s=2.0)
-    glosses = [
-        g for first in range(0, len(stream), 7) for g in streamer.push(stream[first : first + 7])
-    ]
-    glosses += streamer.flush()
-    assert glosses, "the model recognises something in 6.5 s of signing"
-    middles = [0.5 * (g.start_frame + g.end_frame) for g in glosses]
-    assert middles == sorted(middles)
-    assert all(0 <= g.start_frame < g.end_frame <= len(stream) for g in glosses)
-    assert all(g.name == run.vocabulary.names([g.id])[0] for g in glosses)
+    recognizer = Recognizer(run)
+    for clip in clips:  # 1-3 glosses each, at most 150 frames
+        keypoints = clip.keypoints
+        assert len(keypoints) < WindowPlan.from_seconds(3.0, 0.5).window
+        offline = recognizer.recognize(keypoints).glosses
+        assert offline, "the tiny model recognises every training clip"
+        streamer = recognizer.streaming(window_s=3.0)
+        assert pushed_in_chunks(streamer, keypoints) == []  # no window completes before the end
+        assert streamer.flush() == list(offline)

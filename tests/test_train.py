@@ -11,12 +11,18 @@ import optax
 import pytest
 from conftest import event_accumulator, read_scalars, scalar_tags, tiny_training_config
 
-from whispersign_jax import evaluation, optim, train, trained
-from whispersign_jax.checkpointing import StageCheckpoints
+from whispersign_jax.data import input_pipeline
+from whispersign_jax.data.batching import TrainBatches
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.model import WhisperSign
-from whispersign_jax.sharding import global_batch, make_mesh
-from whispersign_jax.stop_signals import TrainingStoppedError
+from whispersign_jax.runs import trained
+from whispersign_jax.runs.checkpointing import StageCheckpoints
+from whispersign_jax.training import actions, evaluator, loop, optim, train
+from whispersign_jax.training.plan import StagePlan
+from whispersign_jax.training.resume import starting_state, starting_variables
+from whispersign_jax.training.sharding import global_batch, make_mesh
+from whispersign_jax.training.steps import make_train_step
+from whispersign_jax.training.stop_signals import TrainingStoppedError
 
 
 def leaves_equal(a, b) -> bool:
@@ -34,8 +40,8 @@ def test_schedule_peaks_after_warmup_and_ends_at_one_percent():
     np.testing.assert_allclose(schedule(110), 1e-5, rtol=1e-6)
 
 
-def runner_parts(config):
-    """The model, vocabulary, splits and mesh that ``StageRunner`` takes after its name."""
+def plan_parts(config):
+    """The model, vocabulary, splits and mesh that ``StagePlan`` takes after its name."""
     vocabulary, splits = load_splits(config.data)
     model = WhisperSign(train.build_model_config(config, vocabulary.num_glosses))
     return model, vocabulary, splits, make_mesh()
@@ -43,14 +49,16 @@ def runner_parts(config):
 
 def first_train_step(config, stage: str, workdir):
     """The stage's initial state and the state and metrics after its first train step."""
-    runner = train.StageRunner(config, stage, workdir, *runner_parts(config))
-    model = runner.model
-    state, labels, _, optimizer = runner.initial_state(previous=None)
+    plan = StagePlan(config, stage, workdir, *plan_parts(config))
+    state, _ = starting_state(plan, previous=None)
     before = jax.device_get(state)
     step = jax.jit(
-        train.make_train_step(model, optimizer, labels, runner.stage, config, jax.random.key(0))
+        make_train_step(
+            plan.model, plan.optimizer, plan.stage, config.label_smoothing, jax.random.key(0)
+        )
     )
-    state, metrics = step(state, global_batch(runner.batches[0], runner.batch_sharding))
+    state, metrics = step(state, global_batch(plan.batches[0], plan.batch_sharding))
+    plan.close()
     return before, jax.device_get(state), metrics
 
 
@@ -85,7 +93,7 @@ def test_three_stages_train_checkpoint_and_evaluate(tmp_path):
     assert saved["stage2"]["samples"] == 16  # 4 glosses x 1 val signer x 4 samples
     run = trained.load_trained(tmp_path)
     assert run.stage == "stage3" and run.vocabulary.num_glosses == 4
-    metrics = evaluation.evaluate_workdir(str(tmp_path), split="test")
+    metrics = evaluator.evaluate_workdir(str(tmp_path), split="test")
     assert {"accuracy", "wer", "samples", "top5_accuracy"} <= set(metrics)
     assert metrics["samples"] == 16
 
@@ -124,25 +132,36 @@ def test_loss_falls_during_training(tmp_path):
 
 def test_best_checkpoint_follows_config_best_metric(tmp_path):
     config = tiny_training_config()
-    runner = train.StageRunner(config, "stage2", tmp_path, *runner_parts(config))
     lower_wer = {"wer": 0.5, "accuracy": 0.4, "loss/total": 2.0}
     lower_loss = {"wer": 0.6, "accuracy": 0.5, "loss/total": 1.0}
-    assert runner.is_better(lower_wer, lower_loss)  # default: wer
-    config.best_metric = "loss"
-    assert runner.is_better(lower_loss, lower_wer)
-    config.best_metric = "accuracy"
-    assert runner.is_better(lower_loss, lower_wer)
+    assert config.best_metric == "wer"  # the default
+    assert actions.is_better("wer", lower_wer, lower_loss)
+    assert not actions.is_better("wer", lower_loss, lower_wer)
+    assert actions.is_better("loss", lower_loss, lower_wer)
+    assert actions.is_better("accuracy", lower_loss, lower_wer)
     config.best_metric = "bleu"
     with pytest.raises(ValueError, match=r"config\.best_metric='bleu'"):
         train.train_and_evaluate(config, str(tmp_path / "run"))
 
 
-def test_rerun_resumes_exactly(tmp_path, monkeypatch):
+def stage2_config():
     config = tiny_training_config(stage2=3)
     config.run_stages = ("stage2",)
-    train.train_and_evaluate(config, str(tmp_path / "straight"))
+    return config
 
-    original = train.input_pipeline.train_batches
+
+@pytest.fixture(scope="module")
+def straight_stage2(tmp_path_factory):
+    """The best model of an uninterrupted ``stage2_config()`` run: what a resumed run equals."""
+    workdir = tmp_path_factory.mktemp("straight")
+    train.train_and_evaluate(stage2_config(), str(workdir))
+    return trained.load_trained(workdir)
+
+
+def test_rerun_resumes_exactly(tmp_path, monkeypatch, straight_stage2):
+    config = stage2_config()
+
+    original = input_pipeline.train_batches
 
     def stop_at_step_4(batches, start_step, total_steps, **kwargs):
         pipeline = original(batches, start_step, total_steps, **kwargs)
@@ -151,16 +170,15 @@ def test_rerun_resumes_exactly(tmp_path, monkeypatch):
                 raise KeyboardInterrupt("simulated preemption")
             yield batch
 
-    monkeypatch.setattr(train.input_pipeline, "train_batches", stop_at_step_4)
+    monkeypatch.setattr(input_pipeline, "train_batches", stop_at_step_4)
     with pytest.raises(KeyboardInterrupt):
         train.train_and_evaluate(config, str(tmp_path / "resumed"))
-    monkeypatch.setattr(train.input_pipeline, "train_batches", original)
+    monkeypatch.setattr(input_pipeline, "train_batches", original)
     train.train_and_evaluate(config, str(tmp_path / "resumed"))
 
-    straight = trained.load_trained(tmp_path / "straight")
     resumed = trained.load_trained(tmp_path / "resumed")
-    assert straight.step == resumed.step
-    assert leaves_equal(straight.variables, resumed.variables)
+    assert straight_stage2.step == resumed.step
+    assert leaves_equal(straight_stage2.variables, resumed.variables)
 
 
 def test_stage_order_is_the_configs_not_alphabetical():
@@ -194,33 +212,34 @@ def test_starting_points_that_cannot_be_right_are_warned_about(tmp_path, caplog)
     vocabulary, splits = load_splits(config.data)
     model = WhisperSign(train.build_model_config(config, vocabulary.num_glosses))
     mesh = make_mesh()
-    stage2 = train.StageRunner(config, "stage2", tmp_path, model, vocabulary, splits, mesh)
-    labels = optim.trainable_labels(stage2.abstract_variables["params"], (".*",))
+    stage2 = StagePlan(config, "stage2", tmp_path, model, vocabulary, splits, mesh)
     with caplog.at_level("WARNING"):
-        _, description = stage2.initial_model_vars("stage1", labels)
+        _, description = starting_variables(stage2, "stage1")
     assert description == "fresh initialisation"
     assert "has no best checkpoint of stage1" in caplog.text
     assert "--config.init_checkpoint" in caplog.text
     assert "stay random" not in caplog.text  # nothing is frozen in stage 2
 
     caplog.clear()
-    stage1 = train.StageRunner(config, "stage1", tmp_path, model, vocabulary, splits, mesh)
-    labels = optim.trainable_labels(stage1.abstract_variables["params"], ("frontend/.*",))
+    config.stages.stage1.trainable = ("frontend/.*",)
+    stage1 = StagePlan(config, "stage1", tmp_path, model, vocabulary, splits, mesh)
     with caplog.at_level("WARNING"):
-        stage1.initial_model_vars(None, labels)
+        starting_variables(stage1, None)
     assert "stage1 freezes ctc_head, decoder, encoder" in caplog.text
     assert "--config.pretrained=openai/whisper-base" in caplog.text
 
 
 def test_max_steps_caps_a_stage_and_validation_follows_steps(tmp_path):
     config = tiny_training_config(stage2=12)
-    runner = train.StageRunner(config, "stage2", tmp_path, *runner_parts(config))
-    per_epoch = runner.batches.steps_per_epoch
-    assert (runner.total_steps, runner.eval_every) == (12 * per_epoch, per_epoch)
+    plan = StagePlan(config, "stage2", tmp_path, *plan_parts(config))
+    per_epoch = plan.batches.steps_per_epoch
+    assert (plan.total_steps, plan.eval_every) == (12 * per_epoch, per_epoch)
+    plan.close()
     config.stages.stage2.max_steps = 5
     config.eval_every_steps = 2
-    runner = train.StageRunner(config, "stage2", tmp_path, *runner_parts(config))
-    assert (runner.total_steps, runner.eval_every) == (5, 2)
+    plan = StagePlan(config, "stage2", tmp_path, *plan_parts(config))
+    assert (plan.total_steps, plan.eval_every) == (5, 2)
+    plan.close()
 
 
 def test_early_stopping_ends_a_stage_for_good(tmp_path, caplog):
@@ -234,12 +253,12 @@ def test_early_stopping_ends_a_stage_for_good(tmp_path, caplog):
     assert "stage2: stopped early at step 4 of" in caplog.text
     assert len(read_scalars(tmp_path / "stage2", "val/loss/total")) == 2
     checkpoints = StageCheckpoints(tmp_path / "stage2")
-    latest = StageCheckpoints.metadata(checkpoints.latest)
-    best = StageCheckpoints.metadata(checkpoints.best)
+    latest = StageCheckpoints.record(checkpoints.latest)
+    best = StageCheckpoints.record(checkpoints.best)
     checkpoints.close()
-    assert (latest["step"], latest["stopped_early"]) == (4, True)
-    assert latest["early_stopping"]["best_step"] == 2 and latest["early_stopping"]["stale"] == 1
-    assert best["step"] in (2, 4)
+    assert (latest.step, latest.stopped_early) == (4, True)
+    assert latest.early_stopping["best_step"] == 2 and latest.early_stopping["stale"] == 1
+    assert best.step in (2, 4)
 
     caplog.clear()
     with caplog.at_level(logging.INFO):
@@ -249,18 +268,18 @@ def test_early_stopping_ends_a_stage_for_good(tmp_path, caplog):
 
 def test_a_non_finite_step_changes_nothing_but_the_step(tmp_path):
     config = tiny_training_config()
-    runner = train.StageRunner(config, "stage2", tmp_path, *runner_parts(config))
-    state, labels, _, optimizer = runner.initial_state(previous=None)
+    plan = StagePlan(config, "stage2", tmp_path, *plan_parts(config))
+    state, _ = starting_state(plan, previous=None)
     step = jax.jit(
-        train.make_train_step(
-            runner.model, optimizer, labels, runner.stage, config, jax.random.key(0)
+        make_train_step(
+            plan.model, plan.optimizer, plan.stage, config.label_smoothing, jax.random.key(0)
         )
     )
-    batch = runner.batches[0]
+    batch = plan.batches[0]
     poisoned = {**batch, "keypoints": batch["keypoints"].copy()}
     poisoned["keypoints"][0, 3, 5, 0] = np.nan
     before = jax.device_get(state)
-    skipped, metrics = step(state, global_batch(poisoned, runner.batch_sharding))
+    skipped, metrics = step(state, global_batch(poisoned, plan.batch_sharding))
     assert int(metrics["nonfinite"]) == 1 and not np.isfinite(float(metrics["loss/total"]))
     skipped = jax.device_get(skipped)
     assert int(skipped.step) == int(before.step) + 1
@@ -268,8 +287,8 @@ def test_a_non_finite_step_changes_nothing_but_the_step(tmp_path):
         (skipped.params, skipped.batch_stats, skipped.opt_state),
         (before.params, before.batch_stats, before.opt_state),
     )
-    updated, metrics = step(skipped, global_batch(batch, runner.batch_sharding))
-    updated, metrics = step(updated, global_batch(batch, runner.batch_sharding))  # lr(0) is 0
+    updated, metrics = step(skipped, global_batch(batch, plan.batch_sharding))
+    updated, metrics = step(updated, global_batch(batch, plan.batch_sharding))  # lr(0) is 0
     assert int(metrics["nonfinite"]) == 0
     assert not leaves_equal(jax.device_get(updated).params, before.params)
 
@@ -280,7 +299,7 @@ def test_non_finite_steps_in_a_row_stop_training_and_never_reach_a_checkpoint(
     config = tiny_training_config(stage2=12)
     config.run_stages = ("stage2",)
     config.max_consecutive_nonfinite = 2
-    original_rows = train.TrainBatches.rows
+    original_rows = TrainBatches.rows
 
     def poisoned_from_step_3(self, step, rows):
         batch = original_rows(self, step, rows)
@@ -288,7 +307,7 @@ def test_non_finite_steps_in_a_row_stop_training_and_never_reach_a_checkpoint(
             batch["keypoints"][:, :, :, 0] = np.inf
         return batch
 
-    monkeypatch.setattr(train.TrainBatches, "rows", poisoned_from_step_3)
+    monkeypatch.setattr(TrainBatches, "rows", poisoned_from_step_3)
     with pytest.raises(
         FloatingPointError, match=r"2 consecutive steps \(4 to 5\).*training samples \["
     ):
@@ -296,8 +315,9 @@ def test_non_finite_steps_in_a_row_stop_training_and_never_reach_a_checkpoint(
     checkpoints = StageCheckpoints(tmp_path / "stage2")
     steps = checkpoints.latest.all_steps()
     assert 4 in steps  # saved after the first skipped step, with the step-3 parameters
-    target = train.StageRunner(config, "stage2", tmp_path, *runner_parts(config))
+    target = StagePlan(config, "stage2", tmp_path, *plan_parts(config))
     restored = StageCheckpoints.restore(checkpoints.latest, target.abstract_variables)
+    target.close()
     checkpoints.close()
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(restored[0]))
 
@@ -324,13 +344,13 @@ def test_a_workdir_refuses_another_config_and_keeps_its_files(tmp_path):
     assert (tmp_path / "config.json").read_text() == saved
 
 
-def test_sigterm_saves_stops_and_the_rerun_ends_bitwise_equal(tmp_path, monkeypatch):
-    config = tiny_training_config(stage2=3)
-    config.run_stages = ("stage2",)
-    config.checkpoint_every_steps = 100  # the stop itself must save
-    train.train_and_evaluate(config, str(tmp_path / "straight"))
+def test_sigterm_saves_stops_and_the_rerun_ends_bitwise_equal(
+    tmp_path, monkeypatch, straight_stage2
+):
+    config = stage2_config()
+    config.checkpoint_every_steps = 100  # the stop itself must save (a run-only field)
 
-    original = train.input_pipeline.train_batches
+    original = input_pipeline.train_batches
 
     def terminate_at_step_3(batches, start_step, total_steps, **kwargs):
         pipeline = original(batches, start_step, total_steps, **kwargs)
@@ -339,20 +359,19 @@ def test_sigterm_saves_stops_and_the_rerun_ends_bitwise_equal(tmp_path, monkeypa
                 os.kill(os.getpid(), signal.SIGTERM)
             yield batch
 
-    monkeypatch.setattr(train.input_pipeline, "train_batches", terminate_at_step_3)
+    monkeypatch.setattr(input_pipeline, "train_batches", terminate_at_step_3)
     with pytest.raises(TrainingStoppedError, match="SIGTERM: stopped stage2 at step 4"):
         train.train_and_evaluate(config, str(tmp_path / "resumed"))
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored
-    monkeypatch.setattr(train.input_pipeline, "train_batches", original)
+    monkeypatch.setattr(input_pipeline, "train_batches", original)
     checkpoints = StageCheckpoints(tmp_path / "resumed" / "stage2")
     assert checkpoints.latest.all_steps() == [4]
     checkpoints.close()
     train.train_and_evaluate(config, str(tmp_path / "resumed"))
 
-    straight = trained.load_trained(tmp_path / "straight")
     resumed = trained.load_trained(tmp_path / "resumed")
-    assert straight.step == resumed.step
-    assert leaves_equal(straight.variables, resumed.variables)
+    assert straight_stage2.step == resumed.step
+    assert leaves_equal(straight_stage2.variables, resumed.variables)
 
 
 def test_a_checkpoint_of_another_label_map_is_refused(tmp_path):
@@ -384,7 +403,7 @@ def test_hparams_hold_the_model_as_built_not_the_size_placeholders():
 
     config = default.get_config()  # model.size="base": its dimensions are 0 in the config
     model_config = train.build_model_config(config, num_glosses=5)
-    flat = train.hparams(config, "stage2", model_config)
+    flat = loop.hparams(config, "stage2", model_config)
     assert config.model.d_model == 0 and flat["model.size"] == "base"
     assert [flat[f"model.{name}"] for name in ("d_model", "encoder_layers", "num_heads")] == [
         512, 6, 8
@@ -395,7 +414,7 @@ def test_hparams_hold_the_model_as_built_not_the_size_placeholders():
 def test_a_logging_window_shows_the_losses_first_and_counters_only_when_not_zero():
     scalars = {"ctc_infeasible": 0.0, "grad_norm": 2.5, "loss/ctc": 1.5, "loss/total": 1.0,
                "lr": 1e-3, "nonfinite": 2.0, "steps_per_s": 9.0}  # fmt: skip
-    assert list(train.shown_scalars(scalars)) == [
+    assert list(actions.shown_scalars(scalars)) == [
         "loss/total", "loss/ctc", "grad_norm", "lr", "nonfinite", "steps_per_s"
     ]  # fmt: skip
 
@@ -408,8 +427,8 @@ def test_a_logging_window_averages_applied_steps_and_counts_the_rest():
         {**step, "loss/total": np.float32(np.nan), "nonfinite": np.int32(1)},
         {**step, "loss/total": np.float32(4.0), "valid_frames": np.int32(50)},
     ]
-    assert train.summarise(history, elapsed=2.0) == {
+    assert actions.summarise(history, elapsed=2.0) == {
         "loss/total": 3.0, "ctc_infeasible": 1.0, "nonfinite": 1.0,
         "steps_per_s": 1.5, "frames_per_s": 125.0,
     }  # fmt: skip
-    assert np.isnan(train.summarise(history[1:2], elapsed=1.0)["loss/total"])
+    assert np.isnan(actions.summarise(history[1:2], elapsed=1.0)["loss/total"])

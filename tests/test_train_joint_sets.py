@@ -10,9 +10,11 @@ import pytest
 from conftest import tiny_training_config
 
 from whispersign_jax import keypoints as kp
-from whispersign_jax import losses, trained
+from whispersign_jax.inference import sources
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.targets import teacher_forcing
+from whispersign_jax.runs import trained
+from whispersign_jax.training import losses
 
 GLOSSES = ("hello", "no", "please", "thank-you")
 
@@ -69,7 +71,7 @@ def holistic_copy(source, target, glosses=GLOSSES):
 def lips_run(tmp_path_factory, fixtures_dir):
     """A tiny model trained on hands_pose_lips keypoints prepared from the fixture."""
     from whispersign_jax.data.prepare.cli import main as prepare
-    from whispersign_jax.train import train_and_evaluate
+    from whispersign_jax.training.train import train_and_evaluate
 
     root = tmp_path_factory.mktemp("lips")
     holistic_copy(fixtures_dir / "mp_data_asl" / "MP_Data", root / "MP_Data")
@@ -100,7 +102,7 @@ def test_prepared_lips_dataset_trains_and_records_its_joint_set(lips_run):
 
 
 def test_recognizer_takes_its_joint_set_and_refuses_another(lips_run):
-    from whispersign_jax.recognize import Recognizer
+    from whispersign_jax.inference.recognizer import Recognizer
 
     root, _ = lips_run
     recognizer = Recognizer.load(root / "run", decoder="ctc_greedy")
@@ -150,6 +152,6 @@ def test_a_video_is_extracted_with_the_models_joint_set(lips_run, monkeypatch, c
                  face_model="f.task")  # fmt: skip
     recognize.run_command(types.SimpleNamespace(**flags))
     assert asked == [
-        recognize.ExtractorSettings("hands_pose_lips", "tasks", False, "h.task", "p.task", "f.task")
+        sources.ExtractorSettings("hands_pose_lips", "tasks", False, "h.task", "p.task", "f.task")
     ]
     assert json.loads(capsys.readouterr().out)["frames"] == len(clip)

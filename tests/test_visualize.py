@@ -12,10 +12,12 @@ import pytest
 from conftest import REPO, SIGNING_CLIP, event_accumulator, frameworks_imported_by
 from PIL import Image
 
-from whispersign_jax import curves_image, metric_writers, rendering, visualize
 from whispersign_jax import keypoints as kp
+from whispersign_jax import visualize
 from whispersign_jax.data import synthetic
 from whispersign_jax.data.sample import Sample
+from whispersign_jax.pictures import curves_image, rendering
+from whispersign_jax.training import metric_writers
 
 LEFT, RIGHT = np.array(rendering.LEFT_HAND_COLOUR), np.array(rendering.RIGHT_HAND_COLOUR)
 SIZE = (160, 120)
@@ -42,8 +44,8 @@ def two_hand_clip(frames: int = 40) -> np.ndarray:
 
 
 def test_importing_the_command_loads_no_framework():
-    modules = ("whispersign_jax.visualize", "whispersign_jax.rendering")
-    assert frameworks_imported_by(*modules, "whispersign_jax.curves_image") == []
+    modules = ("whispersign_jax.visualize", "whispersign_jax.pictures.rendering")
+    assert frameworks_imported_by(*modules, "whispersign_jax.pictures.curves_image") == []
 
 
 def test_hands_in_their_colours_and_a_missing_hand_not_drawn():
@@ -268,15 +270,15 @@ def test_nice_ticks():
 
 
 def test_training_logs_a_sheet_of_validation_samples(tmp_path):
-    from whispersign_jax import train
+    from whispersign_jax.training import loop
 
     config = synthetic.SyntheticConfig(num_glosses=3, mode="continuous", val_signers=1,
                                        continuous_samples_per_signer=4)  # fmt: skip
     samples = synthetic.generate_split(config, "val")
     names = synthetic.gloss_names(config)
-    runner = SimpleNamespace(splits={"val": samples}, vocabulary=SimpleNamespace(glosses=names))
+    plan = SimpleNamespace(splits={"val": samples}, vocabulary=SimpleNamespace(glosses=names))
     writer = metric_writers.EventFileWriter(str(tmp_path))
-    train.StageRunner.write_samples(runner, writer)
+    loop.write_samples(plan, writer)
     writer.close()
     (event,) = event_accumulator(tmp_path).Tensors("val_samples")
     width, height, png = event.tensor_proto.string_val

@@ -26,7 +26,7 @@ for name in ("tensorflow", "clu.metric_writers", "clu.periodic_actions"):
         raise SystemExit(f"{name} imported")
 assert importlib.util.find_spec("tensorflow") is None
 import ml_collections
-from whispersign_jax import train
+from whispersign_jax.training import train
 from whispersign_jax.data import sources
 config = ml_collections.ConfigDict(dict(source="tfds", name="mp_data", tfds_dir="", dir=""))
 try:

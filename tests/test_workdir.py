@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from whispersign_jax.workdir import (
+from whispersign_jax.runs.workdir import (
     WorkdirInUseError,
     WorkdirLock,
     check_config,
@@ -33,7 +33,7 @@ def test_a_second_lock_fails_at_once_and_names_the_holder(tmp_path):
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time\nfrom whispersign_jax.workdir import WorkdirLock\n"
+         "import sys, time\nfrom whispersign_jax.runs.workdir import WorkdirLock\n"
          f"with WorkdirLock({str(tmp_path)!r}):\n    print('held', flush=True)\n"
          "    time.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True,
@@ -79,7 +79,7 @@ def test_check_config_refuses_another_config_and_names_both_sides(tmp_path):
 
 
 def test_a_field_added_later_matches_its_old_behaviour_in_a_saved_config():
-    from whispersign_jax.workdir import config_differences
+    from whispersign_jax.runs.workdir import config_differences
 
     saved = {"pretrained": "openai/whisper-base"}  # written before pretrained_revision existed
     assert config_differences(saved, {**saved, "pretrained_revision": ""}) == []

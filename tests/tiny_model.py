@@ -60,8 +60,8 @@ def sequence_nlls(model, variables, batch):
     each (n,)."""
     import jax
 
-    from whispersign_jax import losses
     from whispersign_jax.model.targets import teacher_forcing
+    from whispersign_jax.training import losses
 
     keypoints, frame_mask, labels, label_mask = batch
     inputs, targets, target_mask = teacher_forcing(labels, label_mask, model.config.num_glosses)
@@ -83,9 +83,10 @@ def train_tiny_model():
     import ml_collections
     import optax
 
-    from whispersign_jax import losses, trained
     from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
     from whispersign_jax.model.targets import teacher_forcing
+    from whispersign_jax.runs import trained
+    from whispersign_jax.training import losses
 
     clips, vocabulary = training_clips()
     batch = padded_batch(clips)

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 
 from absl import app, flags
 
-from whispersign_jax import cli, compile_cache
+from whispersign_jax import cli
+from whispersign_jax.cli import compile_cache
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.decoding import flags as decode_flags
 from whispersign_jax.errors import one_line_errors
@@ -42,7 +43,7 @@ def define_flags() -> None:
 def run_command(args) -> None:
     """The command line's work; ``args`` has the flags as attributes (absl FLAGS in use).
     JAX loads here, not on import, so that ``--help`` answers at once."""
-    from whispersign_jax.evaluation import evaluate_workdir
+    from whispersign_jax.training.evaluator import evaluate_workdir
 
     summary = evaluate_workdir(
         args.workdir,

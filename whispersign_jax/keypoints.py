@@ -145,6 +145,13 @@ def _resolve(name: str | JointSet) -> JointSet:
     return JOINT_SETS[name]
 
 
+def recorded_joint_set(name: str | None) -> str:
+    """The joint set a record names (a checkpoint, a dataset's ``keypoints.json``, TFDS
+    metadata, a config), checked; records written before joint sets existed name none and
+    hold hands (``DEFAULT_JOINT_SET``). The one place that knows that."""
+    return joint_set(name or DEFAULT_JOINT_SET).name
+
+
 def joint_set_for(num_joints: int) -> JointSet | None:
     """The joint set with `num_joints` joints (the counts differ), or None."""
     return next((s for s in JOINT_SETS.values() if s.num_joints == num_joints), None)
@@ -308,18 +315,6 @@ def mirror_joints(keypoints: np.ndarray) -> np.ndarray:
     mirrored[..., 0] = np.where(present, 1 - mirrored[..., 0], 0)
     mirrored[..., VELOCITY.start] = np.where(present, -mirrored[..., VELOCITY.start], 0)
     return mirrored
-
-
-def mirror_hands(keypoints: np.ndarray) -> np.ndarray:
-    """`mirror_joints` of `(..., 42, 7)` hand keypoints: swaps the hand slots, x -> 1 - x,
-    vx -> -vx."""
-    keypoints = np.asarray(keypoints)
-    if keypoints.shape[-2:] != (NUM_JOINTS, NUM_FEATURES):
-        raise ValueError(
-            f"mirror_hands expects keypoints (..., {NUM_JOINTS}, {NUM_FEATURES}), "
-            f"got {keypoints.shape}"
-        )
-    return mirror_joints(keypoints)
 
 
 def validate_keypoints(

@@ -17,7 +17,8 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from whispersign_jax import cli, compile_cache, config_files
+from whispersign_jax import cli
+from whispersign_jax.cli import compile_cache, config_files
 from whispersign_jax.errors import one_line
 
 FLAGS = flags.FLAGS
@@ -71,7 +72,7 @@ def main(argv) -> None:
     compile_cache.enable(FLAGS.config.compile_cache_dir)
     import jax
 
-    from whispersign_jax import distributed, train
+    from whispersign_jax.training import distributed, train
 
     distributed.initialize(FLAGS.config.distributed)
 
@@ -85,9 +86,9 @@ def main(argv) -> None:
         jax.process_count(),
         jax.local_devices(),
     )
-    from whispersign_jax.checkpointing import CorruptCheckpointError
-    from whispersign_jax.stop_signals import TrainingStoppedError
-    from whispersign_jax.workdir import ConfigMismatchError, WorkdirInUseError
+    from whispersign_jax.runs.checkpointing import CorruptCheckpointError
+    from whispersign_jax.runs.workdir import ConfigMismatchError, WorkdirInUseError
+    from whispersign_jax.training.stop_signals import TrainingStoppedError
 
     start = time.monotonic()
     try:
@@ -114,7 +115,7 @@ def test_metrics(config: ml_collections.ConfigDict, workdir: str) -> dict | str:
         return "not evaluated (config.evaluate_test=False); the first command below scores it"
     if jax.process_count() > 1:
         return "not evaluated in a multi-process run; the first command below scores it"
-    from whispersign_jax.evaluation import evaluate_workdir
+    from whispersign_jax.training.evaluator import evaluate_workdir
 
     logging.info("evaluating %s's best model on the test split", config.run_stages[-1])
     try:
@@ -132,7 +133,7 @@ def closing_summary(
 ) -> str:
     """What a person needs once training ends: each stage's best validation, the test metrics,
     where the model is, and the commands that use it (on the last stage trained)."""
-    from whispersign_jax import metric_writers
+    from whispersign_jax.training import metric_writers
 
     last = config.run_stages[-1]
     stage_flag = "" if last == config.stage_order[-1] else f" --stage={last}"

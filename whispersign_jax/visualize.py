@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags, logging
 
-from whispersign_jax import cli, rendering
+from whispersign_jax import cli
 from whispersign_jax import keypoints as kp
 from whispersign_jax.errors import one_line_errors
+from whispersign_jax.pictures import rendering
 
 ANIMATIONS = (".gif", ".mp4")
 STILL = ".png"
@@ -128,7 +129,7 @@ def write_animation(frames: Sequence, out: Path, fps: float) -> None:
 
 def recognised_glosses(clip: np.ndarray, workdir: str, stage: str, source: str) -> list:
     """The glosses a trained workdir's model recognises in ``clip`` (imports JAX)."""
-    from whispersign_jax.recognize import Recognizer
+    from whispersign_jax.inference.recognizer import Recognizer
 
     return list(Recognizer.load(workdir, stage or None).recognize(clip, source).glosses)
 
@@ -165,7 +166,7 @@ def draw_clip(args) -> str:
 
 def draw_curves(args) -> str:
     """``--workdir``'s training curves -> ``--out`` (.png)."""
-    from whispersign_jax import curves_image
+    from whispersign_jax.pictures import curves_image
 
     if not args.workdir:
         raise ValueError("--curves needs --workdir=DIR, a training workdir")

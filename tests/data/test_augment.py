@@ -5,7 +5,7 @@ import pytest
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data import augment
-from whispersign_jax.data.sample import Sample
+from whispersign_jax.data.sample import Sample, untimed_sample
 from whispersign_jax.data.synthetic import SyntheticConfig, generate_sample
 
 
@@ -219,14 +219,15 @@ def test_random_window_leaves_short_samples_alone():
     assert crop is sample
 
 
-def untimed_sample(seconds: float, labels) -> Sample:
-    """A clip as the processed layout and the raw formats give it: every gloss spans the
-    whole clip, ``timed`` False."""
+def untimed_clip(seconds: float, labels) -> Sample:
+    """A clip as the processed layout and the raw formats give it (``untimed_sample``: every
+    gloss spans the whole clip, ``timed`` False)."""
     frames = round(seconds * kp.FPS)
     xyz = np.random.default_rng(frames).uniform(0.2, 0.8, size=(frames, 42, 3))
-    spans = np.tile([[0, frames]], (len(labels), 1)).astype(np.int64)
     keypoints = kp.assemble_keypoints(xyz, np.full((frames, 2), 0.9))
-    return Sample(keypoints, np.array(labels, np.int64), spans, signer=-1)
+    sample = untimed_sample(keypoints, np.array(labels, np.int64))
+    assert sample.spans.tolist() == [[0, frames]] * len(labels) and not sample.timed
+    return sample
 
 
 @pytest.mark.parametrize(
@@ -235,7 +236,7 @@ def untimed_sample(seconds: float, labels) -> Sample:
 def test_random_window_trains_untimed_clips_longer_than_the_window_whole(seconds, labels):
     # 3 s windows with 1.5 s overlap (stage 3): the over-half rule on whole-clip spans kept
     # no gloss of these clips; with no timing, no window is known to hold a gloss.
-    sample = untimed_sample(seconds, labels)
+    sample = untimed_clip(seconds, labels)
     assert not sample.timed
     window, hop = 3 * kp.FPS, round(1.5 * kp.FPS)
     assert augment.window_length(sample, window) == len(sample.keypoints)

@@ -8,7 +8,7 @@ from whispersign_jax.data import augment, batching
 from whispersign_jax.data.normalize import Preprocessor, normalize_hands
 from whispersign_jax.data.sample import Sample
 from whispersign_jax.decoding import Recognition
-from whispersign_jax.streaming import StreamingRecognizer
+from whispersign_jax.inference.streaming import StreamingRecognizer
 
 LIPS_SET = kp.joint_set("hands_pose_lips")
 POSE = LIPS_SET.part("pose")

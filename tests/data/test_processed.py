@@ -46,6 +46,7 @@ def test_the_reader_yields_exactly_what_the_writer_wrote(tmp_path):
             np.testing.assert_array_equal(sample.keypoints, source.keypoints)
             assert vocabulary.names(sample.labels.tolist()) == list(source.glosses)
             assert sample.spans.tolist() == [[0, len(source.keypoints)]] * len(source.glosses)
+            assert (sample.timed, sample.signer) == (False, -1)
         with open(tmp_path / split / processed.MANIFEST, encoding="utf-8") as f:
             rows = list(csv.reader(f))
         assert tuple(rows[0]) == processed.MANIFEST_COLUMNS

@@ -1,5 +1,6 @@
-"""CTC decoders on hand-made log-probabilities: greedy, prefix beam search, alignment, and the
-exact single-gloss likelihood, against brute-force sums over every frame path."""
+"""CTC decoders on hand-made log-probabilities: greedy (against the reference collapse of the
+best path), prefix beam search, alignment, and the exact single-gloss likelihood, against
+brute-force sums over every frame path."""
 
 import itertools
 
@@ -8,13 +9,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from brute_force import label_probabilities
+from brute_force import collapse, label_probabilities
 
 from whispersign_jax.decoding import (
-    collapse,
-    ctc_greedy_ids,
     forced_alignment,
     greedy_decode,
+    numpy_decoders,
     prefix_beam_search,
     single_gloss_log_likelihood,
 )
@@ -24,7 +24,7 @@ from whispersign_jax.decoding.ctc import span_confidences
 @pytest.mark.parametrize(
     ("frame_ids", "length", "expected"),
     [
-        ([0, 3, 3, 0, 3, 5, 5], 7, [3, 3, 5]),  # the docstring's example
+        ([0, 3, 3, 0, 3, 5, 5], 7, [3, 3, 5]),  # the example of brute_force.collapse
         ([2, 2, 2, 2], 4, [2]),  # repeats merge
         ([0, 0, 0], 3, []),  # blanks only
         ([4, 0, 4, 4, 0, 0, 4], 7, [4, 4, 4]),  # every blank separates a repeat
@@ -34,13 +34,34 @@ from whispersign_jax.decoding.ctc import span_confidences
         ([5, 0, 5], 0, []),
     ],
 )
-def test_collapse(frame_ids, length, expected):
-    assert collapse(np.array(frame_ids), length) == expected
+def test_greedy_decoders_merge_repeats_then_drop_blanks(frame_ids, length, expected):
+    """The JAX and NumPy greedy decoders on log-probabilities that peak at ``frame_ids``, with
+    the positions from ``length`` on padded."""
+    assert collapse(frame_ids, length) == expected  # the reference agrees with the table
+    positions = len(frame_ids)
+    probabilities = np.full((positions, 6), 0.05)
+    probabilities[np.arange(positions), frame_ids] = 0.75
+    log_probs = np.log(probabilities).astype(np.float32)  # (positions, classes)
+    valid = np.arange(positions) < length
+    out = greedy_decode(jnp.asarray(log_probs[None]), jnp.asarray(valid[None]), positions)
+    assert out["ids"][0, : out["lengths"][0]].tolist() == expected
+    runtime = numpy_decoders.greedy(log_probs, valid, positions)
+    assert runtime["ids"][: runtime["length"]].tolist() == expected
 
 
-def test_greedy_ids_are_the_argmax_per_position():
-    logits = jnp.array([[[0.1, 2.0, -1.0], [3.0, 0.0, 0.0]], [[0.0, 0.0, 5.0], [-1.0, -2.0, -3.0]]])
-    np.testing.assert_array_equal(ctc_greedy_ids(logits), [[1, 0], [2, 0]])
+def test_greedy_decode_is_the_collapsed_best_path():
+    """On random log-probabilities and lengths: the reference collapse of each row's argmax."""
+    rng = np.random.default_rng(7)
+    batch, positions = 16, 12
+    log_probs = jax.nn.log_softmax(jnp.asarray(rng.normal(size=(batch, positions, 4)) * 2.0))
+    lengths = rng.integers(0, positions + 1, batch)
+    mask = jnp.arange(positions)[None] < jnp.asarray(lengths)[:, None]
+    out = greedy_decode(log_probs, mask, max_glosses=positions)
+    best = np.asarray(jnp.argmax(log_probs, axis=-1))  # (batch, positions)
+    for row in range(batch):
+        expected = collapse(best[row], int(lengths[row]))
+        assert out["ids"][row, : out["lengths"][row]].tolist() == expected
+    assert sum(int(n) for n in out["lengths"]) > batch  # the rows hold glosses to compare
 
 
 def test_single_gloss_log_likelihood_matches_optax_ctc_loss():

@@ -279,7 +279,7 @@ def test_quantised_exports_keep_the_quick_demo_test_accuracy(tmp_path):
     the validation decoder) within 0.04 (2 clips) of the JAX float32 accuracy. The full
     demo's figures: docs/benchmarks.md, 'Exported models'."""
     from configs import demo
-    from whispersign_jax import train
+    from whispersign_jax.training import train
 
     config = demo.get_config("quick")
     config.run_stages = ("stage2",)

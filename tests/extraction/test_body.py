@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from whispersign_jax import extract
 from whispersign_jax import keypoints as kp
-from whispersign_jax.extraction import body, tracker
+from whispersign_jax.extraction import body, pipeline, tracker
 from whispersign_jax.extraction.body import BodyDetection
 from whispersign_jax.extraction.slots import HandDetection
 
@@ -158,10 +157,10 @@ def test_hands_of_a_body_extraction_equal_the_hands_extraction_bit_for_bit():
         else BodyDetection()
         for i in range(12)
     ]
-    hands = extract.track_frames(
+    hands = pipeline.track_frames(
         _frames(times), tracker.HandTracker(ScriptedHands(detections)), "clip.mp4", 29.97
     )
-    joints = extract.track_frames(
+    joints = pipeline.track_frames(
         _frames(times),
         tracker.BodyTracker(ScriptedBody(detections), "hands_pose_lips"),
         "clip.mp4",
@@ -173,8 +172,8 @@ def test_hands_of_a_body_extraction_equal_the_hands_extraction_bit_for_bit():
         joints.part_presence("pose"), [i not in (3, 4, 6) for i in range(12)]
     )
     for target_fps in (60.0, None):
-        expected = extract.keypoints_from_tracks(hands, "clip.mp4", target_fps)
-        keypoints = extract.keypoints_from_tracks(joints, "clip.mp4", target_fps)
+        expected = pipeline.keypoints_from_tracks(hands, "clip.mp4", target_fps)
+        keypoints = pipeline.keypoints_from_tracks(joints, "clip.mp4", target_fps)
         assert keypoints.shape == (expected.shape[0], 95, 7)
         assert keypoints[:, :42].tobytes() == expected.tobytes()
 
@@ -185,10 +184,10 @@ def test_resampling_never_bridges_a_frame_without_pose():
         BodyDetection([_hand(0.3)], None if i in (3, 4) else _pose(0.01 * i), _face())
         for i in range(8)
     ]
-    tracks = extract.track_frames(
+    tracks = pipeline.track_frames(
         _frames(times), tracker.BodyTracker(ScriptedBody(detections), "hands_pose"), "c.mp4"
     )
-    keypoints = extract.keypoints_from_tracks(tracks, "c.mp4", 60.0)  # (15, 55, 7)
+    keypoints = pipeline.keypoints_from_tracks(tracks, "c.mp4", 60.0)  # (15, 55, 7)
     pose = keypoints[:, 42:]
     present = pose[:, NOSE, kp.CONFIDENCE] > 0
     # Input frames 0-2 and 5-7 are output frames 0-4 and 10-14; 5-9 lie in the gap.
@@ -199,13 +198,13 @@ def test_resampling_never_bridges_a_frame_without_pose():
 
 
 def test_a_video_with_pose_but_no_hand_is_an_error():
-    tracks = extract.track_frames(
+    tracks = pipeline.track_frames(
         _frames([0.0, 0.1]),
         tracker.BodyTracker(ScriptedBody([BodyDetection([], _pose(), _face())] * 2), "hands_pose"),
         "clip.mp4",
     )
-    with pytest.raises(extract.ExtractionError, match=r"clip\.mp4: no hand detected in any"):
-        extract.keypoints_from_tracks(tracks, "clip.mp4", 60.0)
+    with pytest.raises(pipeline.ExtractionError, match=r"clip\.mp4: no hand detected in any"):
+        pipeline.keypoints_from_tracks(tracks, "clip.mp4", 60.0)
 
 
 def test_body_tracker_clock_and_closing():

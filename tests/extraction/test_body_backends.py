@@ -10,9 +10,8 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from whispersign_jax import extract
 from whispersign_jax import keypoints as kp
-from whispersign_jax.extraction import body_backends, model_file, tracker
+from whispersign_jax.extraction import body_backends, model_file, pipeline, tracker
 
 
 def _landmarks(count, x0, visibility=None):
@@ -132,7 +131,7 @@ def test_tasks_pose_without_visibility_counts_as_seen(fake_tasks):
 
 def test_a_pose_model_that_does_not_load_names_the_file_and_closes_the_others(fake_tasks):
     fake_tasks.failing.add("pose")
-    with pytest.raises(extract.ExtractionError) as error:
+    with pytest.raises(pipeline.ExtractionError) as error:
         body_backends.TasksBodyBackend("hand.task", "my_pose.task", "face.task")
     assert "my_pose.task: MediaPipe cannot load this pose landmarker model" in str(error.value)
     assert "--pose_model" in str(error.value)
@@ -207,7 +206,7 @@ def test_holistic_missing_is_explained(monkeypatch):
     mediapipe.__version__ = "1.2.2"
     monkeypatch.setitem(sys.modules, "mediapipe", mediapipe)
     monkeypatch.setitem(sys.modules, "mediapipe.python.solutions.holistic", None)
-    with pytest.raises(extract.ExtractionError, match=r"1\.2\.2 has no mp\.solutions\.holistic"):
+    with pytest.raises(pipeline.ExtractionError, match=r"1\.2\.2 has no mp\.solutions\.holistic"):
         body_backends.HolisticBackend()
 
 
@@ -259,7 +258,7 @@ def test_auto_takes_holistic_when_a_model_file_is_missing(fake_choice, tmp_path)
 
 
 def test_auto_without_model_files_or_holistic_names_both_options(fake_choice):
-    with pytest.raises(extract.ExtractionError) as error:
+    with pytest.raises(pipeline.ExtractionError) as error:
         tracker.open_tracker("hands_pose_lips")
     message = str(error.value)
     assert "No hand, pose and face tracking backend is usable" in message
@@ -269,7 +268,7 @@ def test_auto_without_model_files_or_holistic_names_both_options(fake_choice):
 
 def test_a_missing_pose_model_says_where_to_get_it(fake_choice, tmp_path):
     (hand,) = _files(tmp_path, "h.task")
-    with pytest.raises(extract.ExtractionError) as error:
+    with pytest.raises(pipeline.ExtractionError) as error:
         tracker.open_tracker("hands_pose", "tasks", model_path=hand)
     message = str(error.value)
     assert model_file.POSE_MODEL.url in message and model_file.POSE_MODEL.sha256 in message
@@ -278,9 +277,9 @@ def test_a_missing_pose_model_says_where_to_get_it(fake_choice, tmp_path):
 
 def test_model_paths_the_joint_set_does_not_use_are_refused(fake_choice, tmp_path):
     refused = r"--face_model f\.task: the hands_pose joint set needs no face landmarker"
-    with pytest.raises(extract.ExtractionError, match=refused + ".*--joint_set hands_pose_lips"):
+    with pytest.raises(pipeline.ExtractionError, match=refused + ".*--joint_set hands_pose_lips"):
         tracker.open_tracker("hands_pose", face_model_path="f.task")
-    with pytest.raises(extract.ExtractionError, match=r"--pose_model p\.task: the hands "):
+    with pytest.raises(pipeline.ExtractionError, match=r"--pose_model p\.task: the hands "):
         tracker.open_tracker("hands", pose_model_path="p.task")
-    with pytest.raises(extract.ExtractionError, match="--joint_set: Unknown keypoint joint set"):
+    with pytest.raises(pipeline.ExtractionError, match="--joint_set: Unknown keypoint joint set"):
         tracker.open_tracker("hands_face")

@@ -4,9 +4,9 @@ import sys
 import numpy as np
 import pytest
 
-from whispersign_jax import extract
 from whispersign_jax import keypoints as kp
-from whispersign_jax.extraction import model_file, tracker
+from whispersign_jax.extraction import __main__ as extract_command
+from whispersign_jax.extraction import model_file, pipeline, tracker
 from whispersign_jax.extraction.slots import HandDetection
 
 
@@ -63,11 +63,11 @@ def test_tracker_uses_the_backend_label_convention(labels_assume_mirrored, slot)
 def test_frames_become_60_fps_keypoints():
     times = np.arange(10) / 30.0
     detections = [[_hand(0.3 + 0.01 * i)] if i != 4 else [] for i in range(10)]
-    tracks = extract.track_frames(
+    tracks = pipeline.track_frames(
         _frames(times), tracker.HandTracker(ScriptedBackend(detections)), "clip.mp4", 30.0
     )
     assert tracks.positions.shape == (10, 2, 21, 3) and tracks.backend == "scripted"
-    keypoints = extract.keypoints_from_tracks(tracks, "clip.mp4", 60.0)
+    keypoints = pipeline.keypoints_from_tracks(tracks, "clip.mp4", 60.0)
     assert keypoints.shape == (19, 42, 7)
     right = keypoints[:, kp.RIGHT_HAND]
     np.testing.assert_array_equal(np.nonzero(right[:, 0, kp.CONFIDENCE] == 0)[0], [7, 8, 9])
@@ -78,16 +78,16 @@ def test_frames_become_60_fps_keypoints():
 def test_empty_and_one_frame_inputs_are_errors():
     for times in ([], [0.0]):
         backend = ScriptedBackend([[_hand(0.3)]] * len(times))
-        with pytest.raises(extract.ExtractionError, match=r"clip\.mp4: \d readable frame"):
-            extract.track_frames(_frames(times), tracker.HandTracker(backend), "clip.mp4")
+        with pytest.raises(pipeline.ExtractionError, match=r"clip\.mp4: \d readable frame"):
+            pipeline.track_frames(_frames(times), tracker.HandTracker(backend), "clip.mp4")
 
 
 def test_video_without_hands_is_an_error():
-    tracks = extract.track_frames(
+    tracks = pipeline.track_frames(
         _frames([0.0, 0.1, 0.2]), tracker.HandTracker(ScriptedBackend([[]] * 3)), "clip.mp4"
     )
-    with pytest.raises(extract.ExtractionError, match=r"clip\.mp4: no hand detected in any of"):
-        extract.keypoints_from_tracks(tracks, "clip.mp4", 60.0)
+    with pytest.raises(pipeline.ExtractionError, match=r"clip\.mp4: no hand detected in any of"):
+        pipeline.keypoints_from_tracks(tracks, "clip.mp4", 60.0)
 
 
 def test_backend_failure_names_the_file_and_frame():
@@ -95,8 +95,8 @@ def test_backend_failure_names_the_file_and_frame():
         def detect(self, frame_rgb, timestamp_ms):
             raise RuntimeError("graph error")
 
-    with pytest.raises(extract.ExtractionError, match=r"clip\.mp4: .* frame 0 \(graph error\)"):
-        extract.track_frames(_frames([0.0]), tracker.HandTracker(Failing([])), "clip.mp4")
+    with pytest.raises(pipeline.ExtractionError, match=r"clip\.mp4: .* frame 0 \(graph error\)"):
+        pipeline.track_frames(_frames([0.0]), tracker.HandTracker(Failing([])), "clip.mp4")
 
 
 @pytest.fixture
@@ -143,28 +143,28 @@ def test_auto_reports_a_damaged_cached_model_as_such(fake_mediapipe):
     fake_mediapipe["legacy"] = True
     model_file.default_model_path().parent.mkdir(parents=True)
     model_file.default_model_path().write_bytes(b"truncated download")
-    with pytest.raises(extract.ExtractionError, match="does not match the expected"):
+    with pytest.raises(pipeline.ExtractionError, match="does not match the expected"):
         tracker.open_hand_tracker("auto")
 
 
 def test_auto_without_model_or_legacy_names_both_options(fake_mediapipe):
-    with pytest.raises(extract.ExtractionError) as error:
+    with pytest.raises(pipeline.ExtractionError) as error:
         tracker.open_hand_tracker("auto")
     message = str(error.value)
     assert "mediapipe==0.10.21" in message and model_file.HAND_MODEL.sha256 in message
 
 
 def test_unknown_backend_and_missing_mediapipe_are_explained(monkeypatch):
-    with pytest.raises(extract.ExtractionError, match="choose one of auto, tasks, legacy"):
+    with pytest.raises(pipeline.ExtractionError, match="choose one of auto, tasks, legacy"):
         tracker.open_hand_tracker("opencv")
     monkeypatch.setitem(sys.modules, "mediapipe", None)
-    with pytest.raises(extract.ExtractionError, match="MediaPipe cannot be imported"):
+    with pytest.raises(pipeline.ExtractionError, match="MediaPipe cannot be imported"):
         tracker.open_hand_tracker("legacy")
 
 
 def test_cli_reports_a_missing_video(tmp_path, capsys):
     out = tmp_path / "out.npy"
-    status = extract.main(
+    status = extract_command.main(
         ["--video", str(tmp_path / "missing.mp4"), "--out", str(out), "--backend", "legacy"]
     )
     assert status == 1 and not out.exists()

@@ -9,7 +9,7 @@ import pytest
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.inference_layout import inference_params
 from whispersign_jax.model.layers import Dense
-from whispersign_jax.trained import inference_variables
+from whispersign_jax.runs.trained import inference_variables
 
 CONFIG = ModelConfig(
     num_glosses=9,

@@ -1,4 +1,5 @@
-"""scripts/benchmark.py: the published-peak table, and a train run small enough for a CPU."""
+"""scripts/benchmark.py and its suites (scripts/benchmarks/): the published-peak table, the
+settings the suites read from configs/, and a train run small enough for a CPU."""
 
 import json
 import os
@@ -8,7 +9,8 @@ import sys
 import pytest
 from conftest import REPO, load_script
 
-benchmark = load_script("benchmark")
+benchmark = load_script("benchmark")  # puts scripts/ on sys.path: its suites import
+peaks = benchmark.peaks
 
 
 @pytest.mark.parametrize(
@@ -31,7 +33,7 @@ benchmark = load_script("benchmark")
     ],
 )
 def test_published_peak_of_known_chips(device_kind, chip, float32_tflops, bfloat16_tflops):
-    peak = benchmark.published_peak(device_kind)
+    peak = peaks.published_peak(device_kind)
     assert (peak.chip, peak.float32_tflops, peak.bfloat16_tflops) == (
         chip,
         float32_tflops,
@@ -44,7 +46,7 @@ def test_published_peak_of_known_chips(device_kind, chip, float32_tflops, bfloat
     "device_kind", ["cpu", "NVIDIA L40S", "NVIDIA GH200 480GB", "TPU v4 lite", "TPU7x", ""]
 )
 def test_unknown_chips_have_no_published_peak(device_kind):
-    assert benchmark.published_peak(device_kind) is None
+    assert peaks.published_peak(device_kind) is None
 
 
 def test_train_smoke_on_cpu_reports_compile_and_step_separately(tmp_path):
@@ -70,7 +72,8 @@ def test_train_smoke_on_cpu_reports_compile_and_step_separately(tmp_path):
 
 
 def test_the_script_and_its_inference_part_import_no_tensorflow():
-    """The accelerator image has no TensorFlow; only ``--only pipeline`` needs it."""
+    """The accelerator image has no TensorFlow: the runner (which imports every suite) and a
+    recogniser of the infer suite load none."""
     script = str(REPO / "scripts" / "benchmark.py")
     code = (
         "import importlib.util, sys\n"
@@ -78,10 +81,39 @@ def test_the_script_and_its_inference_part_import_no_tensorflow():
         "bench = importlib.util.module_from_spec(spec)\n"
         "sys.modules['bench'] = bench\n"
         "spec.loader.exec_module(bench)\n"
-        "bench._recognizer('tiny', 'ctc_greedy', 'float32')\n"
+        "from benchmarks import infer\n"
+        "infer.recognizer('tiny', 'ctc_greedy', 'float32')\n"
         "print('tensorflow' in sys.modules, 'clu' in sys.modules)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_suites_take_model_stage_and_shapes_from_configs_and_keypoints():
+    """The model is configs/default.py's (today Whisper's preset), the step stage 2's of
+    configs/stage2.py, windows 3 s of the default joint set; the analytic FLOPs of a base step
+    are what they were when the script restated these numbers."""
+    from benchmarks import common, models, train
+
+    from whispersign_jax.inference.streaming import DEFAULT_WINDOW_S
+    from whispersign_jax.keypoints import FPS, NUM_FEATURES, NUM_JOINTS
+    from whispersign_jax.model import ModelConfig
+
+    for size in ("tiny", "base", "small"):
+        for dtype in ("float32", "bfloat16"):
+            expected = ModelConfig.preset(size, models.NUM_GLOSSES, dtype=dtype)
+            assert models.model_config(size, dtype) == expected
+    config, stage = common.stage_config(train.STAGE)
+    assert config.run_stages == ("stage2",)
+    schedule = train.train_setup("tiny")[0].schedule  # the stage's warm-up, then its peak
+    assert float(schedule(stage.warmup_steps)) == pytest.approx(stage.lr)
+    assert common.WINDOW_FRAMES == round(DEFAULT_WINDOW_S * FPS) == 180
+    window = models.random_window()
+    assert window.shape == (180, NUM_JOINTS, NUM_FEATURES)
+    assert train.batch_shapes(2, 32, NUM_JOINTS)["keypoints"].shape == (2, 32, 42, 7)
+    base = ModelConfig.preset("base", models.NUM_GLOSSES)
+    flops = train.train_step_flops(base, 16, 180, train.LABEL_LENGTH + 1)
+    assert flops == 112467640320.0
+    assert benchmark.parse_args([]).frames == 180

@@ -4,8 +4,8 @@ import jax
 import numpy as np
 from conftest import load_script
 
-from whispersign_jax import sharding
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
+from whispersign_jax.training import sharding
 
 
 def test_state_memory_is_four_float32_copies_of_the_parameters_split_as_training_splits():

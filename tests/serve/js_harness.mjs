@@ -4,9 +4,14 @@
 // and writes (-Infinity, Infinity, NaN).
 import {readFileSync} from "node:fs";
 
-import * as decoders from "../../whispersign_jax/serve/static/decoders.js";
+import {CameraTracks} from "../../whispersign_jax/serve/static/camera_tracks.js";
+import {decode, logSoftmax} from "../../whispersign_jax/serve/static/numpy_decoders.js";
+import * as options from "../../whispersign_jax/serve/static/options.js";
+import {toRecognition} from "../../whispersign_jax/serve/static/result.js";
+import * as runtime from "../../whispersign_jax/serve/static/runtime.js";
 import {SlotAssigner} from "../../whispersign_jax/serve/static/slots.js";
 import {StreamingRecognizer, WindowPlan} from "../../whispersign_jax/serve/static/streaming.js";
+import {resampledFrames} from "../../whispersign_jax/serve/static/tracks.js";
 
 /** JSON text with bare non-finite tokens -> values. */
 function parse(text) {
@@ -39,7 +44,7 @@ function fakeAttention(ids, lengths, width) {
  * padded inputs in `calls`. */
 function fakeScorer(settings, calls) {
   return async (ids, lengths, width) => {
-    const padded = decoders.scorerInputs(ids, lengths, width, settings);
+    const padded = runtime.scorerInputs(ids, lengths, width, settings);
     calls.push(padded);
     return fakeAttention(padded.ids, padded.lengths, padded.length).slice(0, lengths.length);
   };
@@ -81,34 +86,53 @@ const float32 = (values) => Float32Array.from(values);
 const int32 = (values) => Int32Array.from(values);
 
 const OPERATIONS = {
-  logSoftmax: ({logits, classes}) => decoders.logSoftmax(float32(logits), classes),
-  paddedFrames: ({settings, numFrames}) => decoders.paddedFrames(numFrames, settings),
-  maxGlossesFor: ({settings, numFrames}) => decoders.maxGlossesFor(settings, numFrames),
+  logSoftmax: ({logits, classes}) => logSoftmax(float32(logits), classes),
+  runtimeDecoders: () => options.RUNTIME_DECODERS,
+  paddedFrames: ({settings, numFrames}) => options.paddedFrames(numFrames, settings),
+  glossesFor: ({settings, positions}) => options.glossesFor(settings, positions),
+  maxGlossesFor: ({settings, numFrames}) => runtime.maxGlossesFor(settings, numFrames),
   scorerInputs: ({ids, lengths, width, settings}) =>
-    decoders.scorerInputs(int32(ids), int32(lengths), width, settings),
+    runtime.scorerInputs(int32(ids), int32(lengths), width, settings),
+  resampledFrames: ({first, last, fps}) => resampledFrames(first, last, fps),
 
   /** decode + toRecognition on given log-probs (P, C). */
   async decode({logProbs, valid, classes, settings, maxGlosses, numFrames}) {
     const scorerCalls = [];
     const attentionScores = fakeScorer(settings, scorerCalls);
-    const outputs = await decoders.decode(
+    const outputs = await decode(
       float32(logProbs), Uint8Array.from(valid), classes, settings, maxGlosses, attentionScores,
     );
-    const recognition = decoders.toRecognition(outputs, settings, numFrames);
+    const recognition = toRecognition(outputs, settings, numFrames);
     return {outputs, scorerCalls, recognition};
   },
 
+  /** toRecognition on decoder outputs made in Python (nbest null for greedy). */
+  toRecognition({outputs, settings, numFrames}) {
+    const {nbest} = outputs;
+    const typed = {
+      ...outputs,
+      ids: int32(outputs.ids),
+      spans: int32(outputs.spans),
+      confidences: float32(outputs.confidences),
+      nbest: nbest && {...nbest, ids: nbest.ids.map(int32), scores: float32(nbest.scores)},
+    };
+    return toRecognition(typed, settings, numFrames);
+  },
+
   /** What model.js does with the encoder's outputs: logits (P, C) -> recognition. */
-  async recognize({logits, mask, classes, settings, numFrames}) {
-    const outputs = await decoders.decode(
-      decoders.logSoftmax(float32(logits), classes),
-      Uint8Array.from(mask),
-      classes,
-      settings,
-      decoders.maxGlossesFor(settings, numFrames),
-      fakeScorer(settings, []),
-    );
-    return decoders.toRecognition(outputs, settings, numFrames);
+  recognize: ({logits, mask, classes, settings, numFrames}) => {
+    const scorer = fakeScorer(settings, []);
+    const valid = Uint8Array.from(mask);
+    return runtime.recognizeLogits(float32(logits), valid, classes, settings, numFrames, scorer);
+  },
+
+  /** CameraTracks.totalFrames of camera frames at `times` (from 0 s), after forgetting the
+   * frames no window from grid frame `forgetBefore` on reads. */
+  cameraTotalFrames({settings, times, forgetBefore}) {
+    const tracks = new CameraTracks(settings);
+    for (const time of times) tracks.add(time, new Float32Array(tracks.handValues), [0, 0]);
+    tracks.forgetBefore(forgetBefore);
+    return tracks.totalFrames();
   },
 
   windowPlan({windowS, overlap, fps}) {

@@ -208,8 +208,8 @@ def assert_keypoints_equal_python_chain(log):
 def assert_logits_equal_jax(log, workdir):
     import jax
 
-    from whispersign_jax import trained
     from whispersign_jax.export.convert import export_functions
+    from whispersign_jax.runs import trained
 
     model = trained.load(workdir, dtype="float32")
     encode = jax.jit(export_functions(model).encode)
@@ -228,7 +228,7 @@ def assert_logits_equal_jax(log, workdir):
 
 def python_stream_glosses(workdir, clip):
     """The Python streaming recogniser's glosses on (T, 42, 7) keypoints."""
-    from whispersign_jax.recognize import Recognizer
+    from whispersign_jax.inference.recognizer import Recognizer
 
     recognizer = Recognizer.load(workdir)
     return [g.to_dict() for g in recognizer.streaming().run(clip)]

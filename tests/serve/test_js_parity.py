@@ -1,8 +1,11 @@
 """The page's JavaScript ports against the Python they mirror, run in Node on the same inputs
-(``js_harness.mjs``): ``decoders.js`` (numpy_decoders, the hypothesis caps, the scorer padding
-of ExportedModel.score, ExportedRecognizer.recognize's glue, to_recognitions),
-``streaming.js`` (StreamingRecognizer) and ``slots.js`` (SlotAssigner). One Node process
-per test; skipped where ``node`` is not installed.
+(``js_harness.mjs``), one file per Python module (``test_js_ports.py`` holds the list):
+``numpy_decoders.js`` (decoding/numpy_decoders.py), ``options.js`` (decoding/options.py),
+``result.js`` (decoding/result.py), ``runtime.js`` (export/runtime.py: ExportedModel.score's
+scorer padding, ExportedRecognizer.recognize's glue), ``tracks.js`` (extraction/tracks.py: the
+resampled frame count, also through camera_tracks.js), ``streaming.js``
+(inference/streaming.py) and ``slots.js`` (extraction/slots.py). One Node process per test;
+skipped where ``node`` is not installed.
 """
 
 from __future__ import annotations
@@ -19,13 +22,19 @@ import pytest
 from conftest import load_script
 
 from whispersign_jax import keypoints as kp
-from whispersign_jax import streaming
 from whispersign_jax.decoding import numpy_decoders
-from whispersign_jax.decoding.options import DecodeOptions, length_buckets, padded_frames
+from whispersign_jax.decoding.options import (
+    RUNTIME_DECODERS,
+    DecodeOptions,
+    length_buckets,
+    padded_frames,
+)
 from whispersign_jax.decoding.result import Recognition, RecognizedGloss, to_recognitions
 from whispersign_jax.export.runtime import ExportedModel, ExportedRecognizer
-from whispersign_jax.export.web import page_constants
-from whispersign_jax.extraction import slots
+from whispersign_jax.export.web import camera_frames, page_constants
+from whispersign_jax.extraction import slots, tracks
+from whispersign_jax.inference import streaming
+from whispersign_jax.inference.sources import CAMERA_CHUNK_S
 from whispersign_jax.vocab import BLANK_ID, Vocabulary
 
 HARNESS = Path(__file__).with_name("js_harness.mjs")
@@ -406,6 +415,94 @@ def test_unknown_decoder_is_refused():
         assert name in result["error"]
 
 
+def test_runtime_decoders_and_glosses_for_match_options():
+    calls, expected = [{"op": "runtimeDecoders"}], [list(RUNTIME_DECODERS)]
+    for decoder in RUNTIME_DECODERS:
+        for max_glosses in (None, 1, 3, 7, 100):
+            settings = page_settings(decoder=decoder, max_glosses=max_glosses)
+            options = DecodeOptions(decoder=decoder, max_glosses=max_glosses)
+            for positions in [*range(0, 50), 60, 61, 100, 450]:
+                expected.append(options.glosses_for(positions))
+                calls.append({"op": "glossesFor", "settings": settings, "positions": positions})
+    assert values(run_js(calls)) == expected
+    assert len(set(expected[1:])) > 40
+
+
+def decoder_outputs(rng: np.random.Generator, decoder: str) -> dict:
+    """numpy_decoders.decode's outputs (batch 1) of one made-up hypothesis: spans empty,
+    reversed or past the clip, scores -inf or NaN where a decoder may give them."""
+    width, positions = int(rng.integers(1, 7)), 45
+    length = int(rng.integers(0, width + 1))
+    starts = rng.integers(0, positions, width)
+    spans = np.stack([starts, starts + rng.integers(-2, 6, width)], axis=1)
+    spans[rng.random(width) < 0.2] = (positions, 0)  # a gloss the alignment could not place
+    outputs = {
+        "ids": rng.integers(1, NUM_GLOSSES + 1, (1, width)).astype(np.int32),
+        "lengths": np.array([length], np.int32),
+        "scores": rng.normal(-5.0, 3.0, 1).astype(np.float32),
+        "spans": spans[None].astype(np.int32),
+        "confidences": rng.random((1, width)).astype(np.float32),
+    }
+    outputs["ctc_scores"] = outputs["scores"].copy()
+    if decoder == "ctc_greedy":
+        return outputs
+    beam = 4
+    if rng.random() < 0.2:
+        outputs["ctc_scores"][0] = -np.inf
+    if decoder == "attention_rescoring":
+        attention = rng.normal(-4.0, 2.0, 1).astype(np.float32)
+        attention[0] = rng.choice([attention[0], attention[0], -np.inf, np.nan])
+        outputs["attention_scores"] = attention
+    outputs["nbest_ids"] = rng.integers(1, NUM_GLOSSES + 1, (1, beam, width)).astype(np.int32)
+    outputs["nbest_lengths"] = rng.integers(0, width + 1, (1, beam)).astype(np.int32)
+    nbest_scores = -np.sort(rng.uniform(0.0, 20.0, (1, beam))).astype(np.float32)
+    nbest_scores[0, int(rng.integers(1, beam + 1)) :] = -np.inf  # dead hypotheses
+    outputs["nbest_scores"] = nbest_scores
+    return outputs
+
+
+def js_outputs(outputs: dict) -> dict:
+    """Python decoder outputs (batch 1) -> those of numpy_decoders.js's decode."""
+    nbest = None
+    if "nbest_ids" in outputs:
+        nbest = {key: outputs[f"nbest_{key}"][0] for key in ("ids", "lengths", "scores")}
+    attention = outputs.get("attention_scores", [None])[0]
+    return {
+        "ids": outputs["ids"][0],
+        "length": int(outputs["lengths"][0]),
+        "score": outputs["scores"][0],
+        "ctcScore": outputs["ctc_scores"][0],
+        "attentionScore": attention,
+        "spans": outputs["spans"][0].ravel(),
+        "confidences": outputs["confidences"][0],
+        "nbest": nbest,
+    }
+
+
+def test_to_recognition_matches_to_recognitions():
+    """result.js on the same decoder outputs: equal glosses (clipped spans, names), scores
+    (None where not finite) and n-best (live hypotheses only), bit for bit."""
+    rng = np.random.default_rng(27)
+    calls, expected = [], []
+    for index in range(60):
+        decoder = RUNTIME_DECODERS[index % len(RUNTIME_DECODERS)]
+        outputs = decoder_outputs(rng, decoder)
+        num_frames = int(rng.integers(1, 45 * PATCH_SIZE + 1))
+        recognition = to_recognitions(
+            outputs, Vocabulary(GLOSSES), decoder, PATCH_SIZE, np.array([num_frames])
+        )[0]
+        expected.append(recognition_dict(recognition))
+        calls.append(
+            {"op": "toRecognition", "outputs": js_outputs(outputs), "numFrames": num_frames}
+            | {"settings": page_settings(decoder=decoder)}
+        )
+    assert values(run_js(calls)) == expected
+    clipped = sum(g["end_frame"] != g["start_frame"] + 1 for e in expected for g in e["glosses"])
+    assert sum(len(e["glosses"]) for e in expected) > 80 and clipped > 40
+    assert any(e["ctc_score"] is None for e in expected)
+    assert any(e["attention_score"] is None for e in expected if e["decoder"] != "ctc_greedy")
+
+
 # ---------------------------------------------------------------- streaming
 
 
@@ -565,6 +662,88 @@ def test_window_plan_rounds_as_python():
     with pytest.raises(ValueError, match="overlap must be a fraction") as error:
         streaming.WindowPlan.from_seconds(3.0, 1.0)
     assert results[-1]["error"].startswith(str(error.value).split(", got")[0])
+
+
+# ---------------------------------------------------------------- the resampled frame count
+
+FRAME_RATES = (kp.FPS, 30.0, 25.0, 30000 / 1001, 120.0, 1.0)
+
+
+def python_frame_count(first: float, last: float, fps: float) -> int:
+    return len(tracks.resampling_times(np.array([first, last]), fps))
+
+
+def frame_count_cases(rng: np.random.Generator) -> tuple[list, list]:
+    """(first, last, fps) cases, and (below, above) pairs of cases two ulps of ``last`` on
+    each side of a rounding boundary (``last - first`` = n + 0.75 frame periods)."""
+    cases, boundaries = [], []
+    for fps in FRAME_RATES:
+        for first in (0.0, 0.1, 1 / 3, 12.345, 3600.0 + 1 / 7):
+            for frames in (0, 1, 2, 15, 59, 60, 61, 180, 1001):
+                for offset in (0.0, 0.25, 0.5, 0.74, 0.75, 0.76, -0.25):  # 0.0: exact multiples
+                    last = first + (frames + offset) / fps
+                    cases.append((first, max(last, first), fps))
+                edge = first + (frames + 0.75) / fps
+                below = np.nextafter(np.nextafter(edge, -np.inf), -np.inf)
+                above = np.nextafter(np.nextafter(edge, np.inf), np.inf)
+                boundaries.append((len(cases), len(cases) + 1))
+                cases += [(first, float(below), fps), (first, float(above), fps)]
+            for tiny in (1e-12, 1e-6, 0.1 / fps, 0.7499 / fps):  # tiny spans: one frame
+                cases.append((first, first + tiny, fps))
+            cases.append((first, float(np.nextafter(first, np.inf)), fps))
+    # The Python camera's chunks: from a frame to the first one CAMERA_CHUNK_S or more later,
+    # of cameras with millisecond timestamps.
+    for camera_fps in (30.0, 30000 / 1001, 25.0, 15.0, 60.0):
+        times = np.round(np.arange(400) / camera_fps + rng.uniform(0, 100), 3)
+        for start in range(0, 350, 7):
+            end = int(np.searchsorted(times, times[start] + CAMERA_CHUNK_S))
+            cases.append((float(times[start]), float(times[end]), kp.FPS))
+    for _ in range(300):
+        first = float(rng.uniform(0.0, 1e4))
+        cases.append((first, first + float(rng.uniform(0.0, 10.0)), float(rng.choice(FRAME_RATES))))
+    return cases, boundaries
+
+
+def test_resampled_frames_match_resampling_times():
+    """tracks.js's count of grid frames = len(tracks.resampling_times) over exact multiples
+    of the period, tiny spans, both sides of the quarter-period rounding and camera chunks."""
+    cases, boundaries = frame_count_cases(np.random.default_rng(28))
+    calls = [{"op": "resampledFrames", "first": a, "last": b, "fps": f} for a, b, f in cases]
+    expected = [python_frame_count(*case) for case in cases]
+    assert values(run_js(calls)) == expected
+    # Each boundary pair straddles the rounding: one more frame on the upper side.
+    assert all(expected[above] == expected[below] + 1 for below, above in boundaries)
+    assert len(cases) > 2500 and len(set(expected)) > 100
+
+
+def camera_times(rng: np.random.Generator, kind: str) -> np.ndarray:
+    """Camera frame times from 0 s, as the page keeps them."""
+    if kind == "ms_30":  # a 30 FPS camera with millisecond timestamps
+        times = np.round(np.arange(int(rng.integers(1, 400))) / 30.0 + rng.uniform(0, 9), 3)
+    elif kind == "grid_60":  # already on the grid
+        times = np.arange(int(rng.integers(1, 400))) / kp.FPS
+    elif kind == "ntsc":
+        times = np.arange(int(rng.integers(1, 400))) * 1001 / 30000
+    else:  # a webcam's jittery intervals
+        times = np.cumsum(rng.uniform(0.025, 0.045, int(rng.integers(1, 400))))
+    return times - times[0]
+
+
+def test_camera_tracks_total_frames_match_resampling_times():
+    """camera_tracks.js counts a stream's grid frames with tracks.js, also after forgetting
+    its first frames: the count of tracks.resampling_times on the stream's times."""
+    rng = np.random.default_rng(29)
+    settings = page_settings(camera_frames=camera_frames(WINDOW_FRAMES))
+    streams = [np.array([0.0]), np.array([0.0, 0.001]), np.array([0.0, 0.74 / kp.FPS])]
+    streams += [camera_times(rng, ("ms_30", "grid_60", "ntsc", "webcam")[i % 4]) for i in range(40)]
+    calls, expected = [], []
+    for times in streams:
+        expected.append(len(tracks.resampling_times(times, kp.FPS)))
+        forget = int(rng.integers(0, expected[-1] + 1))
+        calls.append({"op": "cameraTotalFrames", "settings": settings, "times": times})
+        calls[-1]["forgetBefore"] = forget
+    assert values(run_js(calls)) == expected
+    assert expected[:3] == [1, 1, 1] and len(set(expected)) > 30
 
 
 # ---------------------------------------------------------------- slots

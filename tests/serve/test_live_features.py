@@ -7,8 +7,8 @@ import pytest
 
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.extraction.tracks import resampling_times, tracks_to_keypoints
+from whispersign_jax.inference.live_features import CONTEXT_FRAMES, window_features
 from whispersign_jax.keypoints import FPS
-from whispersign_jax.live_features import CONTEXT_FRAMES, window_features
 
 WINDOW = 180
 ROWS = 245  # camera rows of a 3 s window (export.web.camera_frames)

@@ -23,11 +23,12 @@ from typing import Protocol
 import numpy as np
 
 from whispersign_jax.data.contract import SPLITS
-from whispersign_jax.data.sample import Sample
+from whispersign_jax.data.sample import Sample, untimed_sample
 from whispersign_jax.keypoints import (
     DEFAULT_JOINT_SET,
     joint_set,
     load_npy,
+    recorded_joint_set,
     validate_keypoints,
 )
 from whispersign_jax.vocab import LABEL_MAP_FILE, Vocabulary
@@ -60,10 +61,10 @@ def read_joint_set(root: str | Path) -> str:
     """The joint set of the dataset at ``root`` (``keypoints.json``; absent: hands)."""
     path = Path(root) / JOINT_SET_FILE
     if not path.is_file():
-        return DEFAULT_JOINT_SET
+        return recorded_joint_set(None)
     try:
         name = json.loads(path.read_text(encoding="utf-8"))["joint_set"]
-        return joint_set(name).name
+        return recorded_joint_set(name)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(
             f"{path}: not a joint-set record ({error}); expected "
@@ -103,9 +104,7 @@ def read_candidates(root: str | Path, split: str) -> Iterator[tuple[str, Sample]
             keypoints, labels = np.zeros((0, 0), np.float32), empty
             yield str(error), Sample(keypoints, labels, empty, signer=-1)
             continue
-        # No gloss timing in this layout: each gloss gets the whole clip (untimed).
-        spans = np.tile([[0, len(keypoints)]], (labels.size, 1)).astype(np.int64)  # (L, 2)
-        yield str(feature_path), Sample(keypoints, labels, spans, signer=-1, timed=False)
+        yield str(feature_path), untimed_sample(keypoints, labels)  # no timing in this layout
 
 
 def existing_samples(root: str | Path) -> list[Path]:
@@ -131,19 +130,22 @@ def refuse_existing(root: str | Path, overwrite: bool) -> None:
 
 
 def _write_split(
-    root: Path, split: str, clips: Sequence[PreparedClip], vocabulary: Vocabulary, keypoints: str
+    root: Path,
+    split: str,
+    clips: Sequence[PreparedClip],
+    features: Sequence[np.ndarray],
+    vocabulary: Vocabulary,
 ):
+    """One split's files; ``features`` are the clips' keypoints as checked (float32)."""
     features_dir, labels_dir = root / split / FEATURES, root / split / LABELS
     features_dir.mkdir(parents=True, exist_ok=True)
     labels_dir.mkdir(parents=True, exist_ok=True)
     with open(root / split / MANIFEST, "w", newline="", encoding="utf-8") as f:
         manifest = csv.writer(f)
         manifest.writerow(MANIFEST_COLUMNS)
-        for index, clip in enumerate(clips):
-            expected_by = f"the dataset (--joint_set {keypoints})"
-            features = validate_keypoints(clip.keypoints, clip.origin, keypoints, expected_by)
+        for index, (clip, clip_features) in enumerate(zip(clips, features, strict=True)):
             labels = np.asarray(vocabulary.ids(list(clip.glosses)), np.int64)  # (L,)
-            np.save(features_dir / sample_name(index), features, allow_pickle=False)
+            np.save(features_dir / sample_name(index), clip_features, allow_pickle=False)
             np.save(labels_dir / sample_name(index), labels, allow_pickle=False)
             glosses = GLOSS_SEPARATOR.join(clip.glosses)
             manifest.writerow([sample_name(index), clip.recording, clip.origin, glosses])
@@ -174,13 +176,14 @@ def write_processed(
     root = Path(output_dir)
     refuse_existing(root, overwrite)
     expected_by = f"the dataset (--joint_set {keypoints})"
-    for clips in splits.values():  # every clip checked before an old dataset is removed
-        for clip in clips:
-            validate_keypoints(clip.keypoints, clip.origin, keypoints, expected_by)
+    features = {  # every clip checked, once, before an old dataset is removed
+        split: [validate_keypoints(c.keypoints, c.origin, keypoints, expected_by) for c in clips]
+        for split, clips in splits.items()
+    }
     for path in existing_samples(root):
         path.unlink()
     for split in SPLITS:
-        _write_split(root, split, splits.get(split, ()), vocabulary, keypoints)
+        _write_split(root, split, splits.get(split, ()), features.get(split, ()), vocabulary)
     vocabulary.save(root / LABEL_MAP_FILE)
     (root / JOINT_SET_FILE).write_text(json.dumps({"joint_set": keypoints}) + "\n")
     return vocabulary

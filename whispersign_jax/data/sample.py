@@ -21,3 +21,10 @@ class Sample:
     spans: np.ndarray  # (L, 2) int64 [start, end) frame of each gloss
     signer: int  # signer id, -1 where the source does not record it
     timed: bool = False  # spans are measured timing, not the whole clip as a bound
+
+
+def untimed_sample(keypoints: np.ndarray, labels: np.ndarray) -> Sample:
+    """A Sample from a source without gloss timing or signers: every gloss spans the whole
+    clip, ``timed`` False, ``signer`` -1."""
+    spans = np.tile([[0, len(keypoints)]], (len(labels), 1)).astype(np.int64)  # (L, 2)
+    return Sample(keypoints, labels, spans, signer=-1, timed=False)

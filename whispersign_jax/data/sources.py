@@ -11,7 +11,7 @@ from whispersign_jax.data import processed, synthetic
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
 from whispersign_jax.data.validation import keep_valid
-from whispersign_jax.keypoints import DEFAULT_JOINT_SET, joint_set
+from whispersign_jax.keypoints import DEFAULT_JOINT_SET, joint_set, recorded_joint_set
 from whispersign_jax.vocab import Vocabulary
 
 SOURCES = ("synthetic", "processed", "tfds")
@@ -70,7 +70,7 @@ def load_processed_split(
 
 def config_joint_set(data_config) -> str:
     """``config.data.keypoints``, checked (configs written before joint sets mean hands)."""
-    return joint_set(data_config.get("keypoints", DEFAULT_JOINT_SET)).name
+    return recorded_joint_set(data_config.get("keypoints"))
 
 
 def load_tfds_splits(data_config) -> tuple[Vocabulary, dict[str, list[Sample]]]:

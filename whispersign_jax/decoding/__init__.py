@@ -25,8 +25,6 @@ from whispersign_jax.decoding.options import (
 from whispersign_jax.decoding.result import Recognition, RecognizedGloss, to_recognitions
 
 _LAZY = {
-    "collapse": "ctc",
-    "ctc_greedy_ids": "ctc",
     "ctc_log_probs": "ctc",
     "forced_alignment": "ctc",
     "greedy_decode": "ctc",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from whispersign_jax.vocab import BLANK_ID
 
@@ -19,21 +18,6 @@ NEG_INF = -jnp.inf
 def ctc_log_probs(ctc_logits: jax.Array) -> jax.Array:
     """float32 log-softmax over the CTC classes."""
     return jax.nn.log_softmax(ctc_logits.astype(jnp.float32), axis=-1)
-
-
-def ctc_greedy_ids(ctc_logits: jax.Array) -> jax.Array:
-    """(batch, positions, classes) -> best class per position (batch, positions)."""
-    return jnp.argmax(ctc_logits, axis=-1)
-
-
-def collapse(frame_ids: np.ndarray, length: int) -> list[int]:
-    """Merges repeats then drops blanks: ``0 3 3 0 3 5 5`` -> ``3 3 5``."""
-    out, previous = [], BLANK_ID
-    for token in frame_ids[:length].tolist():
-        if token != previous and token != BLANK_ID:
-            out.append(token)
-        previous = token
-    return out
 
 
 def greedy_decode(log_probs: jax.Array, encoder_mask: jax.Array, max_glosses: int) -> dict:

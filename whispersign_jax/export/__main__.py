@@ -24,9 +24,11 @@ from collections.abc import Sequence
 
 from absl import app, flags, logging
 
-from whispersign_jax import cli, flag_names, streaming
+from whispersign_jax import cli
+from whispersign_jax.cli import flag_names
 from whispersign_jax.decoding.options import DecodeOptions
 from whispersign_jax.export.bundle import EXPORT_DTYPES, FORMATS
+from whispersign_jax.inference import streaming
 
 FLAGS = flags.FLAGS
 MODEL_FORMAT = "model"  # model_folder.py: a folder to share, not a device export
@@ -88,9 +90,10 @@ def main(argv: Sequence[str]) -> None:
 
 def share_model_folder() -> None:
     """``--format=model``: the model folder, and its upload with ``--push_to_hub``."""
-    from whispersign_jax import model_folder
+    from whispersign_jax.runs import model_folder, trained
 
-    folder = model_folder.from_trained(FLAGS.workdir, FLAGS.out, FLAGS.stage or None)
+    model = trained.load(FLAGS.workdir, FLAGS.stage or None, dtype="float32")
+    folder = model_folder.write_trained(model, FLAGS.workdir, FLAGS.out)
     values = model_folder.read_settings(folder)
     print(
         f"{folder}: model folder of {values['stage']} step {values['step']} "

@@ -32,12 +32,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from whispersign_jax import trained
 from whispersign_jax.decoding.attention import sequence_log_likelihood
 from whispersign_jax.decoding.options import DecodeOptions, length_buckets
 from whispersign_jax.export.bundle import ExportBundle, scorer_signature
 from whispersign_jax.keypoints import FPS, NUM_FEATURES
 from whispersign_jax.model import WhisperSign
+from whispersign_jax.runs import trained
 
 DYNAMIC_FORMATS = ("saved_model",)  # the others take the fixed streaming window (see above)
 ONNX_OPSET = 21  # ONNX Runtime 1.32 and ONNX Runtime Web run it (jax2onnx's default is 23)

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 
 from absl import app, flags
 
-from whispersign_jax import cli, keypoints, streaming
+from whispersign_jax import cli, keypoints
 from whispersign_jax.decoding import flags as decode_flags
 from whispersign_jax.decoding.options import RUNTIME_DECODERS
 from whispersign_jax.decoding.result import describe, format_recognition
 from whispersign_jax.errors import one_line_errors
 from whispersign_jax.export.runtime import ExportedRecognizer
+from whispersign_jax.inference import streaming
 
 FLAGS = flags.FLAGS
 

@@ -25,14 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from whispersign_jax import keypoints as kp
-from whispersign_jax import streaming, trained
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.decoding.options import BUCKET_FRAMES, POSITIONS_PER_GLOSS, DecodeOptions
 from whispersign_jax.export import convert
 from whispersign_jax.export.bundle import ExportBundle
 from whispersign_jax.extraction import slots
 from whispersign_jax.extraction.tracks import MAX_INTERPOLATION_GAP_S
-from whispersign_jax.live_features import CONTEXT_FRAMES, window_features
+from whispersign_jax.inference import streaming
+from whispersign_jax.inference.live_features import CONTEXT_FRAMES, window_features
+from whispersign_jax.runs import trained
 from whispersign_jax.vocab import BLANK_ID
 
 WEB_FILE = "whispersign_web.json"

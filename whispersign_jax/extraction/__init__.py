@@ -2,5 +2,5 @@
 resampling.
 
 Nothing here imports JAX or TensorFlow, so extraction runs in a NumPy + OpenCV + MediaPipe
-environment. `whispersign_jax.extract` is the entry point (library function and CLI).
+environment. `pipeline.py` is the library entry (video -> keypoints); `__main__.py` the command.
 """

@@ -20,6 +20,10 @@ WHISPER_PRESETS: dict[str, dict[str, int]] = {
 }
 DTYPES = ("float32", "bfloat16")
 SIZE_FIELDS = tuple(WHISPER_PRESETS["base"])  # the fields a preset fixes
+# Fields that shape no stored array: a checkpoint trained with other values still loads
+# (runs/record.py). A workdir still refuses a rerun that changes them (runs/workdir.py asks
+# "the same run?", a checkpoint "the same arrays?").
+UNSTORED_FIELDS = ("dropout", "channel_dropout", "dtype")
 CUSTOM_SIZE = "custom"
 
 

@@ -24,8 +24,7 @@ import numpy as np
 from flax import traverse_util
 from safetensors import SafetensorError, safe_open
 
-from whispersign_jax import hub
-from whispersign_jax.model import ctranslate2
+from whispersign_jax.model import ctranslate2, hub
 from whispersign_jax.model.config import ModelConfig
 
 CONFIG_FILE = "config.json"

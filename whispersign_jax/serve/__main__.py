@@ -20,8 +20,9 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from whispersign_jax import cli, model_folder
+from whispersign_jax import cli
 from whispersign_jax.extraction.model_file import HAND_MODEL, cache_dir, ensure_model
+from whispersign_jax.runs import model_folder
 from whispersign_jax.serve.assets import ensure_assets, vendored_assets
 from whispersign_jax.serve.server import StaticServer, serve
 

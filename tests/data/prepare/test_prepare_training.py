@@ -31,8 +31,8 @@ def mp_data_config(data_dir):
 
 
 def test_prepared_mp_data_trains_far_above_chance(fixtures_dir, tmp_path, capsys):
-    from whispersign_jax import evaluation
-    from whispersign_jax.train import train_and_evaluate
+    from whispersign_jax.training import evaluator
+    from whispersign_jax.training.train import train_and_evaluate
 
     data_dir = tmp_path / "processed"
     argv = ["--source", "mp_data", "--data_dir", str(fixtures_dir / "mp_data_asl")]
@@ -42,7 +42,7 @@ def test_prepared_mp_data_trains_far_above_chance(fixtures_dir, tmp_path, capsys
     assert label_map["<blank>"] == 0 and len(label_map) == 17
 
     train_and_evaluate(mp_data_config(data_dir), str(tmp_path / "run"))
-    metrics = evaluation.evaluate_workdir(str(tmp_path / "run"), split="test")
+    metrics = evaluator.evaluate_workdir(str(tmp_path / "run"), split="test")
     assert metrics["samples"] == 32
     print("test metrics:", metrics)
     assert metrics["accuracy"] >= MIN_TEST_ACCURACY, metrics

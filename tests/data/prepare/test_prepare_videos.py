@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from whispersign_jax import extract
 from whispersign_jax.data.prepare import read_format
 from whispersign_jax.data.prepare.paths import UnsafePathError, resolve_inside
 from whispersign_jax.data.prepare.runner import run_jobs, write_failures
+from whispersign_jax.extraction import pipeline
 
 
 @pytest.fixture
@@ -28,9 +28,9 @@ def fake_extractor(monkeypatch):
             keypoints = np.full((4, 42, 7), 0.5, np.float32)
             keypoints[1, 3, 0] = np.nan
             return keypoints
-        raise extract.ExtractionError(f"{path}: no hand detected in any of its 9 frames")
+        raise pipeline.ExtractionError(f"{path}: no hand detected in any of its 9 frames")
 
-    monkeypatch.setattr(extract, "extract_keypoints", extract_keypoints)
+    monkeypatch.setattr(pipeline, "extract_keypoints", extract_keypoints)
     return calls
 
 

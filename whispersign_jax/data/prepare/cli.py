@@ -17,13 +17,13 @@ from absl import flags
 
 from whispersign_jax import cli
 from whispersign_jax import keypoints as kp
+from whispersign_jax.cli.flag_names import MEDIAPIPE_MODELS, RENAMED, define_absl_old_names
 from whispersign_jax.data.contract import SPLIT_FRACTIONS, SPLIT_SEED, UNTIMED_FPS
 from whispersign_jax.data.prepare import split_by_recording, write_processed
 from whispersign_jax.data.prepare.formats import FORMATS, OPTIONS, read_format, taking
 from whispersign_jax.data.prepare.runner import write_failures
 from whispersign_jax.data.processed import existing_samples, refuse_existing
 from whispersign_jax.errors import one_line_errors
-from whispersign_jax.flag_names import MEDIAPIPE_MODELS, RENAMED, define_absl_old_names
 
 
 def fractions(text: str) -> tuple[float, float, float]:

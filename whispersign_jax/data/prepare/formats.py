@@ -13,8 +13,8 @@ import importlib
 from pathlib import Path
 
 from whispersign_jax import keypoints as kp
+from whispersign_jax.cli.flag_names import MEDIAPIPE_MODELS, RENAMED
 from whispersign_jax.data.prepare.common import SourceResult, skip_unusable_glosses
-from whispersign_jax.flag_names import MEDIAPIPE_MODELS, RENAMED
 
 # Options a reader may take (besides `target_fps`, which all take), with their meaning.
 OPTIONS = {

@@ -143,9 +143,9 @@ def content_hash(path: Path) -> str:
 
 def extract_job(job: ExtractionJob) -> tuple[np.ndarray, str]:
     """Runs in a worker process: (keypoints `(T, J, 7)`, sha1 of the file) of one video."""
-    from whispersign_jax import extract
+    from whispersign_jax.extraction import pipeline
 
-    keypoints = extract.extract_keypoints(
+    keypoints = pipeline.extract_keypoints(
         job.path,
         keypoints=job.keypoints,
         backend=job.backend,

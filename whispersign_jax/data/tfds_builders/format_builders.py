@@ -11,7 +11,7 @@ import numpy as np
 
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.prepare import formats
-from whispersign_jax.data.sample import Sample
+from whispersign_jax.data.sample import Sample, untimed_sample
 from whispersign_jax.data.tfds_builders.keypoint_builder import KeypointBuilder, joint_set_configs
 from whispersign_jax.vocab import Vocabulary
 
@@ -21,8 +21,7 @@ LABEL_CSV_NAMES = ("labels.csv", "label.csv")
 def to_sample(source_sample, vocabulary: Vocabulary) -> Sample:
     """A prepare.SourceSample -> Sample; each gloss spans the whole clip (untimed)."""
     labels = np.array(vocabulary.ids(source_sample.glosses), np.int64)  # (L,)
-    spans = np.tile([[0, len(source_sample.keypoints)]], (len(labels), 1)).astype(np.int64)
-    return Sample(source_sample.keypoints, labels, spans, signer=-1, timed=False)
+    return untimed_sample(source_sample.keypoints, labels)
 
 
 def find_label_csv(manual_dir: Path) -> Path | None:

@@ -66,7 +66,7 @@ class KeypointBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     @property
     def keypoints(self) -> str:
         """The dataset's joint set: its config's (``KeypointsConfig``), else hands."""
-        return getattr(self.builder_config, "keypoints", kp.DEFAULT_JOINT_SET)
+        return kp.recorded_joint_set(getattr(self.builder_config, "keypoints", None))
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(

@@ -9,7 +9,7 @@ import tensorflow_datasets as tfds
 from whispersign_jax.data import tfds_builders  # registers the builders
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sample import Sample
-from whispersign_jax.keypoints import DEFAULT_JOINT_SET
+from whispersign_jax.keypoints import recorded_joint_set
 from whispersign_jax.vocab import Vocabulary
 
 
@@ -61,5 +61,5 @@ def read_dataset(
     if not label_map:
         raise ValueError(f"TFDS dataset {name} has no label_map in its metadata; rebuild it.")
     vocabulary = Vocabulary.from_label_map(label_map, source=f"TFDS dataset {name}")
-    keypoints = builder.info.metadata.get("keypoints", DEFAULT_JOINT_SET)
+    keypoints = recorded_joint_set(builder.info.metadata.get("keypoints"))
     return vocabulary, {split: _candidates(builder, split) for split in SPLITS}, keypoints

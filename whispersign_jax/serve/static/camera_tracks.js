@@ -2,6 +2,7 @@
 // window of the 60 FPS grid. The grid starts at the first camera frame (as
 // extraction/tracks.py:resampling_times starts at the first timestamp); grid frame k is at
 // t0 + k / fps. All numbers (fps, window, context, rows) come from whispersign_web.json.
+import {resampledFrames} from "./tracks.js";
 
 export class CameraTracks {
   /** @param {object} settings whispersign_web.json */
@@ -40,10 +41,11 @@ export class CameraTracks {
     return Math.ceil(this.lastTime * this.fps - 1e-9);
   }
 
-  /** Grid frames of the whole stream once it has ended: extraction/tracks.py's count. */
+  /** Grid frames of the whole stream once it has ended: extraction/tracks.py's count (times
+   * count from the first frame, at 0 s, which forgetBefore may have dropped). */
   totalFrames() {
     if (!this.length) return 0;
-    return Math.floor(this.lastTime * this.fps + 0.25) + 1;
+    return resampledFrames(0, this.lastTime, this.fps);
   }
 
   /** features.onnx inputs for the window of grid frames [start, start + window) of a stream

@@ -1,9 +1,10 @@
 // The exported recogniser in ONNX Runtime Web: features.onnx (camera tracks -> the window's
 // keypoints and model input), encoder.onnx (-> CTC logits) and scorer.onnx (attention
-// rescoring), with the decoders of decoders.js. Settings: whispersign_web.json.
+// rescoring), decoded as ExportedRecognizer.recognize decodes (runtime.js). Settings:
+// whispersign_web.json.
 import * as ort from "/vendor/onnxruntime-web/dist/ort.wasm.min.mjs";
 
-import {decode, logSoftmax, maxGlossesFor, scorerInputs, toRecognition} from "./decoders.js";
+import {recognizeLogits, scorerInputs} from "./runtime.js";
 
 const MODEL = "/model/";
 
@@ -100,15 +101,14 @@ export class WebModel {
     const decodeStart = performance.now();
     const logits = encoded.ctc_logits; // (1, P, C)
     const classes = logits.dims[2];
-    const outputs = await decode(
-      logSoftmax(logits.data, classes),
+    const recognition = await recognizeLogits(
+      logits.data,
       encoded.encoder_mask.data,
       classes,
       s,
-      maxGlossesFor(s, numFrames),
+      numFrames,
       (ids, lengths, width) => this.score(ids, lengths, width, encoded),
     );
-    const recognition = toRecognition(outputs, s, numFrames);
     timings.decode_ms = since(decodeStart);
     timings.total_ms = since(start);
     return {...recognition, timings, keypoints, logits: logits.data};

@@ -1,5 +1,5 @@
 // Live recognition's sliding windows, merged by emission time. Mirrors
-// whispersign_jax/streaming.py (WindowPlan, own_emissions, is_duplicate, StreamingRecognizer)
+// whispersign_jax/inference/streaming.py (WindowPlan, own_emissions, is_duplicate, StreamingRecognizer)
 // for a page that keeps the frames itself: the recogniser is told how many frames the stream
 // has and asks for windows by their [start, end) stream frames. Held to the Python by
 // tests/serve/test_js_parity.py.

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from whispersign_jax import __version__, hub
+from whispersign_jax import __version__
 from whispersign_jax import keypoints as kp
+from whispersign_jax.model import hub
 
 if TYPE_CHECKING:
-    from whispersign_jax.trained import TrainedModel
+    from whispersign_jax.runs.trained_model import TrainedModel
 
 WEIGHTS_FILE = "model.safetensors"
 SETTINGS_FILE = "whispersign.json"
@@ -114,12 +115,10 @@ def write(model: TrainedModel, out: str | Path, training: dict[str, Any] | None 
     return out
 
 
-def from_trained(source: str | Path, out: str | Path, stage: str | None = None) -> Path:
-    """The model folder of a training workdir's best checkpoint (or a checkpoint folder's),
-    with the run's data settings and its latest test evaluation on the card."""
-    from whispersign_jax import trained
-
-    model = trained.load(source, stage, dtype="float32")
+def write_trained(model: TrainedModel, source: str | Path, out: str | Path) -> Path:
+    """The model folder of ``model``, loaded in float32 from ``source`` (a training workdir
+    or a checkpoint folder: ``trained.load(source, stage, dtype="float32")``), with the run's
+    data settings and its latest test evaluation on the card."""
     workdir = next(
         (p for p in (Path(source), *Path(source).parents) if (p / "config.json").is_file()), None
     )
@@ -280,9 +279,9 @@ def load(folder: str | Path, dtype: str | None = None) -> TrainedModel:
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    from whispersign_jax import trained
     from whispersign_jax.data.normalize import Preprocessor
     from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
+    from whispersign_jax.runs.trained_model import TrainedModel, inference_variables
     from whispersign_jax.vocab import Vocabulary
 
     folder = Path(folder)
@@ -315,9 +314,9 @@ def load(folder: str | Path, dtype: str | None = None) -> TrainedModel:
         {key: jax.numpy.asarray(arrays[key], spec.dtype) for key, spec in expected.items()},
         sep="/",
     )
-    return trained.TrainedModel(
+    return TrainedModel(
         model=model,
-        variables=trained.inference_variables(variables, model_config.dtype),
+        variables=inference_variables(variables, model_config.dtype),
         vocabulary=Vocabulary.from_label_map(values["label_map"], source=str(folder)),
         config=ml_collections.ConfigDict(values.get("training", {}).get("config", {})),
         stage=str(values["stage"]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import optax
@@ -78,10 +79,29 @@ def learning_rate_schedule(lr: float, warmup_steps: int, total_steps: int) -> op
 
 
 def make_optimizer(
-    params, labels, schedule: optax.Schedule, weight_decay: float, clip_norm: float
+    labels, schedule: optax.Schedule, weight_decay: float, clip_norm: float
 ) -> optax.GradientTransformation:
+    """AdamW with global-norm clipping on the parameters labelled trainable; the frozen ones
+    get zero updates (and no optimizer state)."""
     trainable = optax.chain(
         optax.clip_by_global_norm(clip_norm),
         optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask),
     )
     return optax.partition({TRAINABLE: trainable, FROZEN: optax.set_to_zero()}, labels)
+
+
+class StageOptimizer(NamedTuple):
+    """One stage's optimiser: which parameters train, the learning rate by step, the update."""
+
+    labels: Any  # TRAINABLE or FROZEN per parameter (trainable_labels)
+    schedule: optax.Schedule
+    optimizer: optax.GradientTransformation
+
+
+def stage_optimizer(params, stage, total_steps: int, clip_norm: float) -> StageOptimizer:
+    """The optimiser of a stage config (``config.stages.<name>``) over ``total_steps``;
+    ``params`` may be abstract (shapes only)."""
+    labels = trainable_labels(params, stage.trainable)
+    schedule = learning_rate_schedule(stage.lr, stage.warmup_steps, total_steps)
+    optimizer = make_optimizer(labels, schedule, stage.weight_decay, clip_norm)
+    return StageOptimizer(labels, schedule, optimizer)

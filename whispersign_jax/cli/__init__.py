@@ -19,8 +19,8 @@ from typing import NoReturn
 
 from absl import app, flags
 
+from whispersign_jax.cli.flag_names import warn_absl_old_names
 from whispersign_jax.errors import one_line, one_line_errors
-from whispersign_jax.flag_names import warn_absl_old_names
 
 BAD_FLAGS_STATUS = 2  # a flag or its value is wrong: like argparse and absl's app.run
 

@@ -1,17 +1,14 @@
-// The exported model's decoders in the browser. Mirrors whispersign_jax/decoding/
-// numpy_decoders.py (CTC greedy, CTC prefix beam search, attention rescoring of its n-best,
-// Viterbi alignment, span confidences), the hypothesis caps of decoding/options.py, the
-// scorer padding of export/runtime.py (ExportedModel.score), the glue of
-// ExportedRecognizer.recognize and decoding/result.py's to_recognitions.
+// Mirrors whispersign_jax/decoding/numpy_decoders.py: CTC greedy, CTC prefix beam search,
+// attention rescoring of its n-best, Viterbi alignment and span confidences, for one window.
 //
 // Same state arrays and tie-breaking as the NumPy (ties go to the lower index), float32
 // wherever NumPy holds float32 (Math.fround after each operation, NumPy's pairwise float32
-// sums), float64 where NumPy promotes (the Viterbi scores). tests/serve/test_js_parity.py
-// holds it to the Python.
+// sums), float64 where NumPy promotes (the Viterbi scores). Held to the Python by
+// tests/serve/test_js_parity.py.
+import {RUNTIME_DECODERS} from "./options.js";
 
 const f32 = Math.fround;
 const LN2_F32 = f32(Math.LN2);
-const DECODERS = ["ctc_greedy", "ctc_prefix_beam", "attention_rescoring"];
 
 /** np.logaddexp of two float32 values, step by step in float32 (-inf handled as NumPy). */
 function logAddExp(a, b) {
@@ -87,24 +84,6 @@ export function logSoftmax(logits, classes) {
     for (let c = 0; c < classes; c++) out[row + c] = f32(logits[row + c] - max) - logSum;
   }
   return out;
-}
-
-/** The length a clip of `numFrames` is padded to: whole buckets, at most max_frames
- * (options.padded_frames). */
-export function paddedFrames(numFrames, settings) {
-  const bucket = settings.bucket_frames;
-  return Math.min(Math.ceil(numFrames / bucket) * bucket, settings.max_frames);
-}
-
-/** The hypothesis cap of a clip of `numFrames`, as ExportedRecognizer.recognize computes it:
- * DecodeOptions.glosses_for of the padded clip's encoder positions. */
-export function maxGlossesFor(settings, numFrames) {
-  const positions = Math.ceil(paddedFrames(numFrames, settings) / settings.patch_size);
-  if (settings.max_glosses !== null && settings.max_glosses !== undefined) {
-    return Math.min(settings.max_glosses, positions);
-  }
-  if (settings.decoder === "ctc_greedy") return positions;
-  return Math.max(1, Math.ceil(positions / settings.positions_per_gloss));
 }
 
 /** The best class per position, collapsed (numpy_decoders.greedy): logProbs (P, C) ->
@@ -293,32 +272,6 @@ function spanConfidences(logProbs, classes, ids, spans) {
   });
 }
 
-/** ids (K, L) row-major and lengths (K) padded or cut to the fixed shape of the exported
- * scorer (ExportedModel.score): {ids (scorer_beam, length), lengths (scorer_beam), length};
- * unchanged when the scorer takes any shape (scorer_lengths null). */
-export function scorerInputs(ids, lengths, width, settings) {
-  const lengthsAllowed = settings.scorer_lengths;
-  if (lengthsAllowed === null || lengthsAllowed === undefined) return {ids, lengths, length: width};
-  const beam = lengths.length;
-  const longest = Math.max(1, ...lengths);
-  const fits = lengthsAllowed.filter((n) => n >= longest);
-  if (beam > settings.scorer_beam || !fits.length) {
-    throw new Error(
-      `the exported scorer takes ${settings.scorer_beam} hypotheses of up to ` +
-        `${Math.max(...lengthsAllowed)} glosses, got ${beam} of up to ${longest}; lower ` +
-        `--beam_size or export with a larger --beam_size.`,
-    );
-  }
-  const length = fits[0];
-  const padded = new Int32Array(settings.scorer_beam * length); // (scorer_beam, length)
-  for (let k = 0; k < beam; k++) {
-    padded.set(ids.subarray(k * width, k * width + Math.min(length, width)), k * length);
-  }
-  const paddedLengths = new Int32Array(settings.scorer_beam);
-  paddedLengths.set(lengths);
-  return {ids: padded, lengths: paddedLengths, length};
-}
-
 /** The n-best's rows (K Int32Arrays) as one (K, L) row-major Int32Array. */
 function stacked(rows, width) {
   const flat = new Int32Array(rows.length * width);
@@ -355,15 +308,14 @@ async function beamDecode(logProbs, valid, classes, settings, maxGlosses, attent
     score,
     ctcScore: nbest.scores[pick],
     attentionScore,
-    nbest: nbest.ids.flatMap((row, k) =>
-      Number.isFinite(nbest.scores[k]) ? [Array.from(row.subarray(0, nbest.lengths[k]))] : [],
-    ),
+    nbest, // result.js keeps the hypotheses with a finite score
   };
 }
 
 /** One window's log-probs (P, C) row-major and valid (P) -> the chosen hypothesis
  * (numpy_decoders.decode): {ids (L), length, score, ctcScore, attentionScore (null unless
- * rescoring), spans (L, 2) flat, confidences (L), nbest (finite-score id lists, best first)}.
+ * rescoring), spans (L, 2) flat, confidences (L), nbest ({ids: K Int32Arrays, lengths (K),
+ * scores (K)} best first; null for greedy)}.
  * `attentionScores(ids (K, L) flat, lengths (K), L)` -> Promise of log p_attention (K);
  * attention_rescoring only. */
 export async function decode(logProbs, valid, classes, settings, maxGlosses, attentionScores) {
@@ -371,47 +323,17 @@ export async function decode(logProbs, valid, classes, settings, maxGlosses, att
   let out;
   if (settings.decoder === "ctc_greedy") {
     const best = greedy(logProbs, valid, classes, maxGlosses, blank);
-    out = {...best, ctcScore: best.score, attentionScore: null, nbest: []};
-  } else if (DECODERS.includes(settings.decoder)) {
+    out = {...best, ctcScore: best.score, attentionScore: null, nbest: null};
+  } else if (RUNTIME_DECODERS.includes(settings.decoder)) {
     out = await beamDecode(logProbs, valid, classes, settings, maxGlosses, attentionScores);
     out.spans = forcedAlignment(logProbs, valid, classes, out.ids, out.length, blank);
   } else {
     throw new Error(
-      `The page decodes with ${DECODERS.join(", ")}, not ${JSON.stringify(settings.decoder)} ` +
-        `(whispersign_web.json's decoder; export the page's model with one of these).`,
+      `The page decodes with ${RUNTIME_DECODERS.join(", ")}, not ` +
+        `${JSON.stringify(settings.decoder)} (whispersign_web.json's decoder; export the ` +
+        `page's model with one of these).`,
     );
   }
   out.confidences = spanConfidences(logProbs, classes, out.ids, out.spans);
   return out;
-}
-
-/** A score as to_recognitions keeps it: null when absent or not finite. */
-function finiteOrNull(score) {
-  return score !== null && Number.isFinite(score) ? score : null;
-}
-
-/** decode's outputs -> one recognition (result.to_recognitions): glosses {id, name,
- * confidence, start_frame, end_frame} in the clip's frames, ends clipped to `numFrames`. */
-export function toRecognition(outputs, settings, numFrames) {
-  const glosses = [];
-  for (let slot = 0; slot < outputs.length; slot++) {
-    const id = outputs.ids[slot];
-    const start = outputs.spans[2 * slot] * settings.patch_size;
-    const end = outputs.spans[2 * slot + 1] * settings.patch_size;
-    glosses.push({
-      id,
-      name: settings.glosses[id - 1],
-      confidence: outputs.confidences[slot],
-      start_frame: start,
-      end_frame: Math.min(Math.max(end, start + 1), numFrames),
-    });
-  }
-  return {
-    decoder: settings.decoder,
-    score: outputs.score,
-    ctc_score: finiteOrNull(outputs.ctcScore),
-    attention_score: finiteOrNull(outputs.attentionScore),
-    nbest: outputs.nbest,
-    glosses,
-  };
 }

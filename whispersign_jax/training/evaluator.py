@@ -1,26 +1,27 @@
-"""Evaluation as a library: the jitted eval and loss steps that training validates with, and
-``evaluate_workdir``, which scores a trained workdir on a split and writes its report
-(the ``whispersign-evaluate`` command, ``whispersign_jax/evaluate.py``)."""
+"""The one evaluator: ``Evaluator`` scores a model on a split's samples, for training's
+validation and for ``evaluate_workdir`` (the ``whispersign-evaluate`` command and the test
+metrics at the end of training). It applies the preprocessing to the samples (the one place
+evaluation inputs are preprocessed) and runs the decoder's eval step and, for validation, the
+teacher-forced loss step."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
-import numpy as np
 
-from whispersign_jax import decoding, distributed, losses
+from whispersign_jax import decoding
 from whispersign_jax.data.batching import eval_batches
 from whispersign_jax.data.contract import SPLITS
+from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.data.sample import Sample
 from whispersign_jax.decoding import DecodeOptions
-from whispersign_jax.metrics import RecognitionMetrics
 from whispersign_jax.model import WhisperSign
 from whispersign_jax.model.targets import teacher_forcing
-from whispersign_jax.vocab import Vocabulary
+from whispersign_jax.training import distributed, losses
+from whispersign_jax.training.metrics import RecognitionMetrics
 
 TOP_K = 5
 GREEDY = DecodeOptions(decoder="ctc_greedy")
@@ -105,6 +106,53 @@ def evaluate_samples(
     return result
 
 
+def preprocessed(samples: Sequence[Sample], preprocessor: Preprocessor) -> list[Sample]:
+    """``samples`` with ``preprocessor`` applied to their keypoints."""
+    if preprocessor.is_identity:
+        return list(samples)
+    return [dataclasses.replace(s, keypoints=preprocessor(s.keypoints)) for s in samples]
+
+
+class Evaluator:
+    """``evaluator(variables) -> (metrics, alignments)`` over a fixed set of samples.
+
+    ``samples`` are raw (the preprocessor is applied here, once). With ``alpha`` (a stage's
+    loss weight) the metrics include ``loss/total``, ``loss/ctc`` and, where ``alpha`` uses the
+    decoder, ``loss/attention``. ``put_batch`` places a host batch on the devices (training:
+    ``sharding.global_batch``); ``wrap(step, what)`` wraps each jitted step (training: the
+    first-compile log)."""
+
+    def __init__(
+        self,
+        model: WhisperSign,
+        samples: Sequence[Sample],
+        preprocessor: Preprocessor,
+        data_config,
+        options: DecodeOptions = GREEDY,
+        alpha: float | None = None,
+        put_batch: Callable = lambda batch: batch,
+        wrap: Callable = lambda step, what: step,
+    ):
+        self.samples = preprocessed(samples, preprocessor)
+        self.batch_size = data_config.eval_batch_size
+        self.buckets, self.max_labels = data_config.buckets, data_config.max_labels
+        self.put_batch, self.alpha = put_batch, alpha
+        self.eval_step = wrap(make_eval_step(model, options), "validation decoder")
+        self.loss_step = None
+        if alpha is not None:
+            self.loss_step = wrap(make_loss_step(model, float(alpha)), "validation loss")
+
+    def __call__(self, variables) -> tuple[dict[str, float | int], RecognitionMetrics]:
+        """The metrics, and the alignments behind them (confusion matrix, per-gloss accuracy)."""
+        alignments = RecognitionMetrics()
+        metrics = evaluate_samples(
+            self.eval_step, variables, self.samples, self.batch_size, self.buckets,
+            self.max_labels, self.put_batch, alignments, self.loss_step,
+            1.0 if self.alpha is None else float(self.alpha),
+        )  # fmt: skip
+        return metrics, alignments
+
+
 def evaluate_workdir(
     workdir: str,
     split: str = "test",
@@ -114,36 +162,25 @@ def evaluate_workdir(
     dtype: str | None = None,
 ) -> dict:
     """Metrics of the best checkpoint of ``stage`` (default: last trained) on ``split``;
-    with ``write_report`` also the files under ``<workdir>/eval/<split>-<decoder>/``.
-    ``options`` default: the default decoder (attention rescoring of the CTC n-best)."""
-    from whispersign_jax import trained
+    with ``write_report`` also the files under ``<workdir>/eval/<split>-<decoder>/``
+    (``eval_report.py``). ``options`` default: the default decoder (attention rescoring of
+    the CTC n-best)."""
     from whispersign_jax.data.sources import load_splits
+    from whispersign_jax.runs import trained
 
     if split not in SPLITS:
         raise ValueError(f"--split={split!r} is not a split; choose one of {', '.join(SPLITS)}.")
     options = options or DecodeOptions()
     run = trained.load_trained(workdir, stage, dtype)
     _, splits = load_splits(run.config.data)
-    samples = splits[split]
-    if not samples:
+    if not splits[split]:
         raise ValueError(
             f"The {split} split of the workdir's data (config.data.source="
             f"{run.config.data.source!r}) has no usable samples; nothing to evaluate (pass "
             "another --split, or check the skipped samples logged above)."
         )
-    if not run.preprocessor.is_identity:
-        samples = [dataclasses.replace(s, keypoints=run.preprocessor(s.keypoints)) for s in samples]
-    data = run.config.data
-    metrics = RecognitionMetrics()
-    result = evaluate_samples(
-        make_eval_step(run.model, options),
-        run.variables,
-        samples,
-        data.eval_batch_size,
-        data.buckets,
-        data.max_labels,
-        metrics=metrics,
-    )
+    evaluator = Evaluator(run.model, splits[split], run.preprocessor, run.config.data, options)
+    result, alignments = evaluator(run.variables)
     summary = {
         **result,
         "split": split,
@@ -153,58 +190,10 @@ def evaluate_workdir(
         "dtype": run.model.config.dtype,
     }
     if write_report and distributed.is_main_process():
+        from whispersign_jax.training.eval_report import write_report_files
+
         name = f"{split}-{options.decoder}" + ("-" + dtype if dtype else "")
         report_dir = Path(workdir) / "eval" / name
-        write_report_files(report_dir, summary, metrics, run.vocabulary, run.step)
+        write_report_files(report_dir, summary, alignments, run.vocabulary, run.step)
         summary["report"] = str(report_dir)
     return summary
-
-
-def confusion_labels(vocabulary: Vocabulary) -> list[str]:
-    """Row and column names of the confusion matrix: ``(none)`` (inserted / deleted), glosses."""
-    return ["(none)", *vocabulary.glosses]
-
-
-def confusion_image(metrics: RecognitionMetrics, vocabulary: Vocabulary) -> np.ndarray:
-    """The confusion matrix of ``metrics`` as an RGB image (height, width, 3) uint8."""
-    from whispersign_jax.confusion_image import render_confusion
-
-    matrix = metrics.confusion_matrix(vocabulary.num_glosses)
-    return render_confusion(matrix, confusion_labels(vocabulary))
-
-
-def write_report_files(
-    directory: Path, summary: dict, metrics: RecognitionMetrics, vocabulary: Vocabulary, step: int
-) -> None:
-    """``metrics.json``, ``confusion.png`` and TensorBoard events in ``directory``."""
-    from whispersign_jax import metric_writers
-
-    directory.mkdir(parents=True, exist_ok=True)
-    matrix = metrics.confusion_matrix(vocabulary.num_glosses)
-    labels = confusion_labels(vocabulary)
-    per_gloss = {
-        vocabulary.glosses[gloss - 1]: values
-        for gloss, values in metrics.per_gloss_accuracy(vocabulary.num_glosses).items()
-    }
-    report = {
-        **summary,
-        "per_gloss_accuracy": per_gloss,
-        "confusion_matrix": {
-            "labels": labels,
-            "rows": "reference gloss ('(none)': inserted)",
-            "columns": "recognised gloss ('(none)': deleted)",
-            "counts": matrix.tolist(),
-        },
-    }
-    (directory / "metrics.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
-    image = confusion_image(metrics, vocabulary)  # (height, width, 3) uint8
-    from PIL import Image
-
-    Image.fromarray(image).save(directory / "confusion.png")
-    for old in directory.glob("events.out.tfevents.*"):
-        old.unlink()  # the report is of this evaluation only
-    writer = metric_writers.create_writer(str(directory), log_values=False)  # in metrics.json
-    scalars = {k: v for k, v in summary.items() if isinstance(v, int | float)}
-    writer.write_scalars(step, scalars)
-    writer.write_images(step, {"confusion_matrix": image[None]})
-    writer.close()

@@ -11,6 +11,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from whispersign_jax.data.input_pipeline import process_rows
+
 BATCH_AXES = ("data", "fsdp")
 MIN_SHARDED_SIZE = 2**14  # smaller arrays (biases, norms) stay replicated
 
@@ -64,20 +66,27 @@ def state_sharding(mesh: Mesh, abstract_state):
     return jax.tree.map(lambda x: param_sharding(mesh, tuple(x.shape)), abstract_state)
 
 
-def global_batch(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
-    """The full global batch (every process builds the same one) -> global arrays sharded
-    over the batch axes; each process contributes only its own rows."""
-    batch_size = next(iter(batch.values())).shape[0]
-    if batch_size % sharding.mesh.size:
+def check_batch_size(batch_size: int, num_devices: int, setting: str = "the batch size") -> None:
+    """Every batch splits evenly over the mesh's devices (and so over the processes): a clear
+    error naming ``setting`` otherwise. The one divisibility check of the project."""
+    if batch_size % num_devices:
         raise ValueError(
-            f"Batch size {batch_size} is not divisible by the {sharding.mesh.size} devices of "
-            "the mesh: choose a batch size that is a multiple of the device count."
+            f"{setting}={batch_size}: batch sizes must be multiples of the {num_devices} devices "
+            f"of the mesh ({jax.process_count()} process(es)); set it to a multiple of "
+            f"{num_devices}."
         )
-    rows = batch_size // jax.process_count()
-    start = jax.process_index() * rows
+
+
+def global_batch(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
+    """A host batch of the global shape -> global arrays sharded over the batch axes. Each
+    process fills only its own rows of it (``input_pipeline.process_rows``; evaluation
+    batches are filled whole) and contributes only those rows."""
+    batch_size = next(iter(batch.values())).shape[0]
+    check_batch_size(batch_size, sharding.mesh.size)
+    rows = process_rows(batch_size, jax.process_index(), jax.process_count())
     return {
         name: jax.make_array_from_process_local_data(
-            sharding, value[start : start + rows], (batch_size, *value.shape[1:])
+            sharding, value[rows.start : rows.stop], (batch_size, *value.shape[1:])
         )
         for name, value in batch.items()
     }

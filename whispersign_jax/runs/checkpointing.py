@@ -2,9 +2,9 @@
 
 Layout: ``<stage_dir>/checkpoints/{latest,best}/<step>/{model,train,metadata}``: ``model``
 holds ``params`` and ``batch_stats`` (what the next stage and inference read), ``train`` the
-``step`` and optimizer state (what resuming reads), ``metadata`` is JSON: the model config,
-the label map, the stage and its validation metrics, so that any checkpoint decodes to gloss
-names on its own, plus a fingerprint of every array.
+``step`` and optimizer state (what resuming reads), ``metadata`` is JSON (``record.py``'s
+``CheckpointRecord``): the model config, the label map, the stage and its validation metrics,
+so that any checkpoint decodes to gloss names on its own, plus a fingerprint of every array.
 
 Every restore checks those fingerprints; a step that cannot be read or does not match them is
 corrupt or incomplete, and the restore falls back to the newest intact step with a warning
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from whispersign_jax.errors import WhisperSignError
+from whispersign_jax.runs.record import CheckpointRecord
 
 
 def abstract_like(tree):
@@ -205,13 +206,14 @@ class StageCheckpoints:
         return restore_newest_intact(manager, model_target, train_target)
 
     @staticmethod
-    def metadata(manager: ocp.CheckpointManager) -> dict[str, Any] | None:
-        """The newest readable step's metadata (None: no step)."""
+    def record(manager: ocp.CheckpointManager) -> CheckpointRecord | None:
+        """The newest readable step's record (None: no step)."""
         for step in sorted(manager.all_steps(), reverse=True):
             try:
-                return manager.restore(
+                metadata = manager.restore(
                     step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
                 ).metadata
+                return CheckpointRecord.from_json(metadata)
             except Exception as error:  # an unreadable step: the one before it decides
                 logging.warning(
                     "%s/%d: metadata unreadable (%s); using the step before it.",

@@ -12,45 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 
-from whispersign_jax import model_folder
-from whispersign_jax.checkpointing import StageCheckpoints, read_step
 from whispersign_jax.data.normalize import Preprocessor
-from whispersign_jax.keypoints import DEFAULT_JOINT_SET
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
-from whispersign_jax.model.inference_layout import inference_params
+from whispersign_jax.runs import model_folder
+from whispersign_jax.runs.checkpointing import StageCheckpoints, read_step
+from whispersign_jax.runs.record import CheckpointRecord
+from whispersign_jax.runs.trained_model import TrainedModel, inference_variables
+from whispersign_jax.runs.workdir import CONFIG_FILE
 from whispersign_jax.vocab import Vocabulary
-from whispersign_jax.workdir import CONFIG_FILE
 
-
-@dataclasses.dataclass
-class TrainedModel:
-    model: WhisperSign
-    variables: dict[str, Any]
-    vocabulary: Vocabulary
-    config: ml_collections.ConfigDict
-    stage: str
-    step: int
-    metrics: dict[str, Any]
-    preprocessor: Preprocessor = dataclasses.field(default_factory=Preprocessor)
-    joint_set: str = DEFAULT_JOINT_SET  # the keypoints it takes (config.data.keypoints)
-    trained_dtype: str = "float32"  # the compute dtype it was trained with
-
-
-def inference_variables(variables: dict[str, Any], dtype: str) -> dict[str, Any]:
-    """Variables to run inference with. In bfloat16 compute, float32 arrays become bfloat16
-    once here instead of on every call (which costs as much as the matmuls themselves at
-    batch 1: 27 -> 13 ms for a base window), and Dense kernels are stored transposed, the
-    faster layout for bfloat16 matmuls on CPU (docs/benchmarks.md)."""
-    if jnp.dtype(dtype) != jnp.bfloat16:
-        return variables
-    variables = jax.tree.map(
-        lambda x: x.astype(jnp.bfloat16) if x.dtype == jnp.float32 else x, variables
-    )
-    return {**variables, "params": inference_params(variables["params"])}
+__all__ = ["TrainedModel", "inference_variables", "load", "load_trained", "read_config"]
 
 
 def read_config(workdir: Path) -> ml_collections.ConfigDict:
@@ -140,8 +114,8 @@ def load(path: str | Path, stage: str | None = None, dtype: str | None = None) -
         manager.close()
 
 
-def _model_config(metadata: dict[str, Any], dtype: str | None) -> ModelConfig:
-    model_config = ModelConfig.from_dict(metadata["model_config"])
+def _model_config(record: CheckpointRecord, dtype: str | None) -> ModelConfig:
+    model_config = ModelConfig.from_dict(record.model_config)
     return dataclasses.replace(model_config, dtype=dtype) if dtype else model_config
 
 
@@ -149,7 +123,7 @@ def _model_target(dtype: str | None):
     """The restore target of a checkpoint's variables, from its metadata."""
 
     def target(metadata: dict[str, Any]):
-        model = WhisperSign(_model_config(metadata, dtype))
+        model = WhisperSign(_model_config(CheckpointRecord.from_json(metadata), dtype))
         return jax.eval_shape(functools.partial(init_variables, model), jax.random.key(0))
 
     return target
@@ -157,16 +131,17 @@ def _model_target(dtype: str | None):
 
 def _trained_model(model_vars, _, metadata, config, dtype=None) -> TrainedModel:
     """A TrainedModel from a restored checkpoint and its metadata."""
-    model_config = _model_config(metadata, dtype)
+    record = CheckpointRecord.from_json(metadata)
+    model_config = _model_config(record, dtype)
     return TrainedModel(
         model=WhisperSign(model_config),
         variables=inference_variables(model_vars, model_config.dtype),
-        vocabulary=Vocabulary.from_label_map(metadata["label_map"]),
+        vocabulary=Vocabulary.from_label_map(record.label_map),
         config=config,
-        stage=str(metadata["stage"]),
-        step=int(metadata["step"]),
-        metrics=metadata["metrics"],
-        preprocessor=Preprocessor.from_dict(metadata["preprocessing"]),
-        joint_set=metadata.get("joint_set", DEFAULT_JOINT_SET),  # older checkpoints: hands
-        trained_dtype=metadata["model_config"].get("dtype", "float32"),
+        stage=str(record.stage),
+        step=int(record.step),
+        metrics=record.metrics,
+        preprocessor=Preprocessor.from_dict(record.preprocessing),
+        joint_set=record.joint_set,
+        trained_dtype=record.model_config.get("dtype", "float32"),
     )

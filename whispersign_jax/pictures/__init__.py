@@ -1,0 +1,2 @@
+"""Pictures for people: skeleton frames, training curves and confusion matrices (NumPy and
+Pillow only)."""
