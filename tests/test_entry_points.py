@@ -146,3 +146,18 @@ def test_configs_without_a_dataset_stop_at_once_in_one_line(config, names, tmp_p
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: {names}")
     assert not (tmp_path / "run").exists()
+
+
+def test_commands_drop_library_info_chatter_but_keep_warnings():
+    """``cli.QuietLibraries``, which every absl command installs below ``--verbosity=1``."""
+    import logging
+
+    def record(path: str, level: int) -> logging.LogRecord:
+        return logging.LogRecord("absl", level, path, 1, "message", None, None)
+
+    orbax = "/site-packages/orbax/checkpoint/_src/checkpoint.py"
+    quiet = cli.QuietLibraries()
+    assert not quiet.filter(record(orbax, logging.INFO))
+    assert not quiet.filter(record("/site-packages/jax/_src/xla_bridge.py", logging.INFO))
+    assert quiet.filter(record(orbax, logging.WARNING))
+    assert quiet.filter(record("/repo/whispersign_jax/training/loop.py", logging.INFO))

@@ -10,7 +10,7 @@ from conftest import save_as_workdir
 
 from whispersign_jax import keypoints, recognize
 from whispersign_jax.data.normalize import Preprocessor
-from whispersign_jax.inference import sources
+from whispersign_jax.extraction.tracker import TrackerSettings
 from whispersign_jax.runs import trained
 
 
@@ -118,7 +118,7 @@ def test_cli_keypoints_and_video(workdir, tiny_trained_model, tmp_path, capsys, 
 
     def fake_extract(path, settings):  # no MediaPipe here
         assert path == "sign.mp4"
-        assert settings == sources.ExtractorSettings("hands", "auto", mirrored=True)
+        assert settings == TrackerSettings("hands", "auto", mirrored=True)
         return clips[2].keypoints
 
     monkeypatch.setattr(recognize, "load_video", fake_extract)

@@ -10,7 +10,7 @@ import pytest
 from conftest import tiny_training_config
 
 from whispersign_jax import keypoints as kp
-from whispersign_jax.inference import sources
+from whispersign_jax.extraction.tracker import TrackerSettings
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.model.targets import teacher_forcing
 from whispersign_jax.runs import trained
@@ -152,6 +152,6 @@ def test_a_video_is_extracted_with_the_models_joint_set(lips_run, monkeypatch, c
                  face_model="f.task")  # fmt: skip
     recognize.run_command(types.SimpleNamespace(**flags))
     assert asked == [
-        sources.ExtractorSettings("hands_pose_lips", "tasks", False, "h.task", "p.task", "f.task")
+        TrackerSettings("hands_pose_lips", "tasks", False, "h.task", "p.task", "f.task")
     ]
     assert json.loads(capsys.readouterr().out)["frames"] == len(clip)

@@ -8,7 +8,6 @@ command resumes where it stopped; finished stages are skipped. Without ``--workd
 goes to ``runs/<config name>`` (``runs/demo``, ``runs/demo-quick`` for ``demo.py:quick``).
 """
 
-import logging as std_logging
 import sys
 import time
 from pathlib import Path
@@ -38,19 +37,6 @@ flags.mark_flags_as_required(["config"])
 RUNS_DIR = "runs"
 
 
-class QuietLibraries(std_logging.Filter):
-    """Drops the INFO chatter of checkpointing internals and JAX's probe for a TPU ("Unable
-    to initialize backend 'tpu'"); warnings and errors still show, and ``--verbosity=1``
-    shows everything."""
-
-    NOISY = ("/orbax/", "/tensorstore/", "/jax/_src/xla_bridge.py")
-
-    def filter(self, record: std_logging.LogRecord) -> bool:
-        return record.levelno >= std_logging.WARNING or not any(
-            part in record.pathname for part in self.NOISY
-        )
-
-
 def default_workdir(config_argument: str) -> str:
     """``configs/demo.py:quick`` -> ``runs/demo-quick``: one folder per config and variant."""
     path, _, variant = config_argument.partition(":")
@@ -61,8 +47,6 @@ def default_workdir(config_argument: str) -> str:
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    if logging.get_verbosity() < logging.DEBUG:
-        logging.get_absl_handler().addFilter(QuietLibraries())
     from whispersign_jax.data.sources import DataSettingsError, check_data_settings
 
     try:

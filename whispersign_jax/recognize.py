@@ -27,9 +27,10 @@ from whispersign_jax.decoding import RecognizedGloss
 from whispersign_jax.decoding import flags as decode_flags
 from whispersign_jax.decoding.result import describe, format_recognition
 from whispersign_jax.errors import one_line_errors
+from whispersign_jax.extraction.tracker import TrackerSettings
 from whispersign_jax.inference import streaming
 from whispersign_jax.inference.recognizer import Recognizer
-from whispersign_jax.inference.sources import ExtractorSettings, camera_chunks, load_video, replay
+from whispersign_jax.inference.sources import camera_chunks, load_video, replay
 
 
 def run_stream(
@@ -68,7 +69,7 @@ def run_command(args) -> None:
     stream_options = dict(
         window_s=args.window_s, overlap=args.overlap, min_confidence=args.min_confidence
     )
-    extractor = ExtractorSettings(
+    extractor = TrackerSettings(
         recognizer.trained.joint_set,  # the extractor gives the joints the model takes
         args.backend,
         args.mirrored,

@@ -13,6 +13,7 @@ failure (``errors.EXPECTED_ERRORS``) in one line (``one_line_errors``).
 
 from __future__ import annotations
 
+import logging as std_logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -37,6 +38,27 @@ def asks_for_help(argv: Sequence[str]) -> bool:
     return False
 
 
+class QuietLibraries(std_logging.Filter):
+    """Drops the INFO chatter of checkpointing internals and JAX's probe for a TPU ("Unable
+    to initialize backend 'tpu'"); warnings and errors still show."""
+
+    NOISY = ("/orbax/", "/tensorstore/", "/jax/_src/xla_bridge.py")
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno >= std_logging.WARNING or not any(
+            part in record.pathname for part in self.NOISY
+        )
+
+
+def quiet_libraries() -> None:
+    """Every absl command's log without the libraries' INFO chatter (``QuietLibraries``);
+    ``--verbosity=1`` shows everything."""
+    from absl import logging
+
+    if logging.get_verbosity() < logging.DEBUG:
+        logging.get_absl_handler().addFilter(QuietLibraries())
+
+
 def run_absl(main: Callable[[list[str]], object]) -> None:
     """``app.run(main)``, with the help of ``main``'s module (its docstring and key flags)."""
     module = sys.modules[main.__module__]
@@ -51,6 +73,7 @@ def run_absl(main: Callable[[list[str]], object]) -> None:
         nonlocal started
         started = True
         warn_absl_old_names()
+        quiet_libraries()
         try:
             return one_line_errors(main)(argv)
         except app.UsageError as error:  # absl would print the whole help above it

@@ -28,6 +28,7 @@ from whispersign_jax.extraction import model_file
 from whispersign_jax.extraction.backends import BACKENDS
 from whispersign_jax.extraction.errors import ExtractionError
 from whispersign_jax.extraction.pipeline import extract_tracks, keypoints_from_tracks
+from whispersign_jax.extraction.tracker import TrackerSettings
 
 
 def target_fps_setting(text: str) -> float | None:
@@ -80,15 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse_own_flags(define_flags, argv, __doc__)
     target_fps = target_fps_setting(args.target_fps)
     try:
-        tracks = extract_tracks(
-            args.video,
-            keypoints=args.joint_set,
-            backend=args.backend,
-            mirrored=args.mirrored,
-            model_path=args.hand_model,
-            pose_model_path=args.pose_model,
-            face_model_path=args.face_model,
-        )
+        settings = TrackerSettings(
+            args.joint_set, args.backend, args.mirrored, args.hand_model, args.pose_model,
+            args.face_model,
+        )  # fmt: skip
+        tracks = extract_tracks(args.video, **settings.options())
         keypoints = keypoints_from_tracks(tracks, args.video, target_fps)
     except ExtractionError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -104,52 +105,19 @@ def track_frames(
 
 
 def extract_keypoints(
-    video_path: str | os.PathLike,
-    *,
-    keypoints: str = kp.DEFAULT_JOINT_SET,
-    backend: str = "auto",
-    target_fps: float | None = kp.FPS,
-    mirrored: bool = False,
-    model_path: str | os.PathLike | None = None,
-    pose_model_path: str | os.PathLike | None = None,
-    face_model_path: str | os.PathLike | None = None,
+    video_path: str | os.PathLike, *, target_fps: float | None = kp.FPS, **tracker_options: Any
 ) -> np.ndarray:
-    """Keypoints float32 `(T, J, 7)` of joint set `keypoints` of one video, resampled to
-    `target_fps` (None: as is)."""
-    tracks = extract_tracks(
-        video_path,
-        keypoints=keypoints,
-        backend=backend,
-        mirrored=mirrored,
-        model_path=model_path,
-        pose_model_path=pose_model_path,
-        face_model_path=face_model_path,
-    )
+    """Keypoints float32 `(T, J, 7)` of one video, resampled to `target_fps` (None: as is).
+    `tracker_options` are `open_tracker`'s: the joint set `keypoints` (default hands),
+    `backend`, `mirrored` and the MediaPipe model files."""
+    tracks = extract_tracks(video_path, **tracker_options)
     return keypoints_from_tracks(tracks, video_path, target_fps)
 
 
-def extract_tracks(
-    video_path: str | os.PathLike,
-    *,
-    keypoints: str = kp.DEFAULT_JOINT_SET,
-    backend: str = "auto",
-    mirrored: bool = False,
-    model_path: str | os.PathLike | None = None,
-    pose_model_path: str | os.PathLike | None = None,
-    face_model_path: str | os.PathLike | None = None,
-) -> VideoTracks:
-    """Opens the video first (file errors come before MediaPipe starts), then tracks it."""
-    with (
-        VideoReader(video_path) as video,
-        open_tracker(
-            keypoints,
-            backend,
-            mirrored=mirrored,
-            model_path=model_path,
-            pose_model_path=pose_model_path,
-            face_model_path=face_model_path,
-        ) as tracker,
-    ):
+def extract_tracks(video_path: str | os.PathLike, **tracker_options: Any) -> VideoTracks:
+    """The tracks of one video (``tracker_options``: ``open_tracker``'s). Opens the video first,
+    so file errors come before MediaPipe starts."""
+    with VideoReader(video_path) as video, open_tracker(**tracker_options) as tracker:
         return track_frames(video.frames(), tracker, video_path, video.fps)
 
 

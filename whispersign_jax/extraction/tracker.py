@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -112,6 +113,26 @@ class BodyTracker(FrameTracker):
                 parts[part] = (xyz[None, order], confidence[None, order])  # (1, points, ...)
         positions, confidence = kp.stack_parts(self.joint_set, parts)  # (1, J, 3), (1, J)
         return positions[0], confidence[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackerSettings:
+    """How video frames become keypoints: the joint set and the extractor's choices, the
+    arguments of ``open_tracker`` (``extract``'s, ``recognize``'s and ``prepare``'s flags)."""
+
+    keypoints: str = kp.DEFAULT_JOINT_SET  # the joint set (``--joint_set``)
+    backend: str = "auto"
+    mirrored: bool = False
+    model_path: str | None = None  # --hand_model
+    pose_model_path: str | None = None  # --pose_model
+    face_model_path: str | None = None  # --face_model
+
+    def options(self) -> dict:
+        """``open_tracker``'s (and ``extract_keypoints``'s) keyword arguments."""
+        return dataclasses.asdict(self)
+
+    def open(self) -> FrameTracker:
+        return open_tracker(**self.options())
 
 
 def open_tracker(

@@ -3,7 +3,6 @@ or a keypoint clip replayed in small chunks (optionally at its real frame rate).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,33 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from whispersign_jax import keypoints
+from whispersign_jax.extraction.tracker import TrackerSettings
 
 CAMERA_CHUNK_S = 0.25  # camera frames are resampled to 60 FPS in chunks of this length
 
 
-@dataclasses.dataclass(frozen=True)
-class ExtractorSettings:
-    """How videos and camera frames become keypoints: the model's joint set and the
-    extractor's flags."""
-
-    keypoints: str = keypoints.DEFAULT_JOINT_SET
-    backend: str = "auto"
-    mirrored: bool = False
-    model_path: str | None = None
-    pose_model_path: str | None = None
-    face_model_path: str | None = None
-
-    def open_tracker(self):
-        from whispersign_jax.extraction.pipeline import open_tracker
-
-        return open_tracker(**dataclasses.asdict(self))
-
-
-def load_video(path: str | Path, settings: ExtractorSettings) -> np.ndarray:
+def load_video(path: str | Path, settings: TrackerSettings) -> np.ndarray:
     """Keypoints of a video through the MediaPipe extractor."""
     from whispersign_jax.extraction.pipeline import extract_keypoints
 
-    return extract_keypoints(path, **dataclasses.asdict(settings))
+    return extract_keypoints(path, **settings.options())
 
 
 def replay(clip: np.ndarray, realtime: bool, chunk: int = 4) -> Iterator[np.ndarray]:
@@ -49,7 +31,7 @@ def replay(clip: np.ndarray, realtime: bool, chunk: int = 4) -> Iterator[np.ndar
         yield clip[first : first + chunk]
 
 
-def camera_chunks(index: int, settings: ExtractorSettings) -> Iterator[np.ndarray]:
+def camera_chunks(index: int, settings: TrackerSettings) -> Iterator[np.ndarray]:
     """Live ``(n, J, 7)`` keypoints from a webcam (OpenCV), resampled to 60 FPS in short
     chunks; each chunk starts at the previous chunk's last camera frame, so the 60 FPS grid
     restarts every ``CAMERA_CHUNK_S`` (a sub-frame jitter). Not verified on these machines
@@ -64,7 +46,7 @@ def camera_chunks(index: int, settings: ExtractorSettings) -> Iterator[np.ndarra
     origin = time.perf_counter()
     positions, presence, times = [], [], []
     try:
-        with settings.open_tracker() as tracker:
+        with settings.open() as tracker:
             while True:
                 ok, frame_bgr = capture.read()
                 if not ok:

@@ -93,7 +93,8 @@ class Validation:
         self.writer.write_scalars(done, {f"val/{k}": v for k, v in val.items()})
         better = is_better(plan.config.best_metric, val, self.best)
         shown = metric_writers.format_scalars(val)
-        logging.info("%s step %d: val %s%s", plan.name, done, shown, " (best so far)" * better)
+        marker = " (best so far)" if better else ""
+        logging.info("%s step %d: val %s%s", plan.name, done, shown, marker)
         if better:
             self.best = val
             if distributed.is_main_process():  # the new best's confusions

@@ -21,6 +21,7 @@ from whispersign_jax import keypoints as kp
 from whispersign_jax.data.prepare.common import SourceResult, SourceSample, clean_gloss
 from whispersign_jax.data.prepare.paths import is_inside, resolve_inside
 from whispersign_jax.data.prepare.runner import run_jobs
+from whispersign_jax.extraction.tracker import TrackerSettings
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 # Column names, most specific first; a column matches a name exactly or contains it.
@@ -42,13 +43,8 @@ class ExtractionJob:
     """What a worker process needs to extract one video."""
 
     path: Path
-    backend: str = "auto"
-    target_fps: float = kp.FPS
-    mirrored: bool = False
-    model_path: str | None = None
-    keypoints: str = kp.DEFAULT_JOINT_SET
-    pose_model_path: str | None = None
-    face_model_path: str | None = None
+    target_fps: float
+    tracker: TrackerSettings
 
 
 def read_csv_rows(csv_path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -145,17 +141,9 @@ def extract_job(job: ExtractionJob) -> tuple[np.ndarray, str]:
     """Runs in a worker process: (keypoints `(T, J, 7)`, sha1 of the file) of one video."""
     from whispersign_jax.extraction import pipeline
 
-    keypoints = pipeline.extract_keypoints(
-        job.path,
-        keypoints=job.keypoints,
-        backend=job.backend,
-        target_fps=job.target_fps,
-        mirrored=job.mirrored,
-        model_path=job.model_path,
-        pose_model_path=job.pose_model_path,
-        face_model_path=job.face_model_path,
-    )
-    keypoints = kp.validate_keypoints(keypoints, str(job.path), job.keypoints)
+    options = job.tracker.options()
+    keypoints = pipeline.extract_keypoints(job.path, target_fps=job.target_fps, **options)
+    keypoints = kp.validate_keypoints(keypoints, str(job.path), job.tracker.keypoints)
     return keypoints, content_hash(job.path)
 
 
@@ -179,13 +167,10 @@ def extract_videos(
     or copied under another name, stays in one split.
     """
     paths = sorted({video.path for video in videos})
-    jobs = [
-        ExtractionJob(
-            p, backend, target_fps, mirrored, model_path, keypoints, pose_model_path,
-            face_model_path,
-        )
-        for p in paths
-    ]  # fmt: skip
+    tracker = TrackerSettings(
+        keypoints, backend, mirrored, model_path, pose_model_path, face_model_path
+    )
+    jobs = [ExtractionJob(p, target_fps, tracker) for p in paths]
     outcomes = dict(zip(paths, run_jobs(extract_job, jobs, workers, "extracting"), strict=True))
     for path, (_, error) in outcomes.items():
         if error is not None:
