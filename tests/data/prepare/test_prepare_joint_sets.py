@@ -13,6 +13,7 @@ from whispersign_jax import keypoints as kp
 from whispersign_jax.data.prepare import read_format, video_csv
 from whispersign_jax.data.prepare.cli import main as prepare_main
 from whispersign_jax.data.prepare.pose_format import read_pose_keypoints
+from whispersign_jax.extraction.tracker import TrackerSettings
 
 POSE = kp.joint_set("hands_pose_lips").part("pose")
 LIPS = kp.joint_set("hands_pose_lips").part("lips")
@@ -111,8 +112,7 @@ def test_video_formats_send_the_joint_set_and_model_files_to_the_extractor(
     result = read_format("video", tmp_path, label_csv="labels.csv", keypoints=joint_set,
                          backend="tasks", model_path="h.task", **models)  # fmt: skip
     (job,) = jobs
-    assert (job.keypoints, job.backend, job.model_path) == (joint_set, "tasks", "h.task")
-    assert (job.pose_model_path, job.face_model_path) == ("p.task", "f.task")
+    assert job.tracker == TrackerSettings(joint_set, "tasks", False, "h.task", "p.task", "f.task")
     (sample,) = result.samples
     assert sample.keypoints.shape == (5, kp.joint_set(joint_set).num_joints, 7)
     with pytest.raises(ValueError, match=r"--pose_model does not apply to --format pose"):
