@@ -4,22 +4,19 @@
 ``result.js`` (decoding/result.py), ``runtime.js`` (export/runtime.py: ExportedModel.score's
 scorer padding, ExportedRecognizer.recognize's glue), ``tracks.js`` (extraction/tracks.py: the
 resampled frame count, also through camera_tracks.js), ``streaming.js``
-(inference/streaming.py) and ``slots.js`` (extraction/slots.py). One Node process per test;
-skipped where ``node`` is not installed.
+(inference/streaming.py, in test_js_stream_parity.py) and ``slots.js`` (extraction/slots.py,
+in test_js_tracks_parity.py). One Node process per test; skipped where ``node`` is not
+installed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import load_script
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.decoding import numpy_decoders
@@ -29,76 +26,21 @@ from whispersign_jax.decoding.options import (
     length_buckets,
     padded_frames,
 )
-from whispersign_jax.decoding.result import Recognition, RecognizedGloss, to_recognitions
+from whispersign_jax.decoding.result import Recognition, to_recognitions
 from whispersign_jax.export.runtime import ExportedModel, ExportedRecognizer
-from whispersign_jax.export.web import camera_frames, page_constants
-from whispersign_jax.extraction import slots, tracks
-from whispersign_jax.inference import streaming
-from whispersign_jax.inference.sources import CAMERA_CHUNK_S
 from whispersign_jax.vocab import BLANK_ID, Vocabulary
 
-HARNESS = Path(__file__).with_name("js_harness.mjs")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def node() -> str:
-    """Node.js, installed with apt-get where it is missing and the tests run as root."""
-    if shutil.which("node") is None:
-        reason = load_script("browser_support").ensure_tools()
-        if reason:
-            pytest.skip(reason)
-    return shutil.which("node")
-
-
-NUM_GLOSSES = 40
-GLOSSES = tuple(f"SIGN{i}" for i in range(1, NUM_GLOSSES + 1))
-WINDOW_FRAMES = 180  # the page's 3 s window
-PATCH_SIZE = 4
-SCORE_TOLERANCE = 1e-5  # float32 exp, log1p: NumPy (glibc) and V8 may round a last bit apart
-
-
-def page_settings(**overrides) -> dict:
-    """whispersign_web.json's fields the ports read: the page's constants (export.web) and
-    a 40-gloss model on the 3 s window."""
-    options = DecodeOptions()
-    settings = {
-        **page_constants(options),
-        "window_frames": WINDOW_FRAMES,
-        "patch_size": PATCH_SIZE,
-        "max_frames": WINDOW_FRAMES,
-        "scorer_beam": options.beam_size,
-        "scorer_lengths": length_buckets(15),
-        "glosses": list(GLOSSES),
-    }
-    return {**settings, **overrides}
-
-
-def _plain(value):
-    if isinstance(value, np.ndarray | np.generic):
-        return value.tolist()
-    raise TypeError(f"{type(value)} is not JSON")
-
-
-def run_js(calls: list[dict]) -> list:
-    """Each call's result in Node: its ``value``, or the ``error`` message it threw."""
-    request = json.dumps({"calls": calls}, default=_plain)
-    done = subprocess.run(
-        ["node", str(HARNESS)], input=request, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, f"node {HARNESS.name} failed:\n{done.stderr}"
-    results = json.loads(done.stdout)
-    assert len(results) == len(calls)
-    return results
-
-
-def values(results: list) -> list:
-    """The results' values; fails on the first error."""
-    for result in results:
-        assert "error" not in result, result["error"]
-    return [result["value"] for result in results]
-
-
-# ---------------------------------------------------------------- the fake attention decoder
+from .js_node import (
+    GLOSSES,
+    NUM_GLOSSES,
+    PATCH_SIZE,
+    SCORE_TOLERANCE,
+    WINDOW_FRAMES,
+    node,  # noqa: F401  (the module's Node.js fixture)
+    page_settings,
+    run_js,
+    values,
+)
 
 
 def fake_attention(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -504,325 +446,3 @@ def test_to_recognition_matches_to_recognitions():
 
 
 # ---------------------------------------------------------------- streaming
-
-
-def fake_window_glosses(start: int, end: int, signs: list[dict]) -> list[RecognizedGloss]:
-    """js_harness.mjs's fakeWindows: signs inside [start, end) whole, those cut by its edges
-    clipped at half confidence, one frame early or late depending on the window."""
-    jitter = (start // 7) % 3 - 1
-    glosses = []
-    for sign in signs:
-        begin, finish = max(sign["frame"], start), min(sign["frame"] + sign["duration"], end)
-        if begin >= finish:
-            continue
-        whole = begin == sign["frame"] and finish == sign["frame"] + sign["duration"]
-        start_frame = max(begin - start + jitter, 0)
-        confidence = sign["confidence"] if whole else sign["confidence"] * 0.5
-        name = GLOSSES[sign["id"] - 1]
-        glosses.append(
-            RecognizedGloss(sign["id"], name, confidence, start_frame, start_frame + finish - begin)
-        )
-    return glosses
-
-
-class FakeWindowRecognizer:
-    """Reads a window's first stream frame from the keypoints (frame index in joint 0's x)."""
-
-    def __init__(self, signs: list[dict]):
-        self.signs = signs
-        self.windows = []
-
-    def recognize(self, window: np.ndarray) -> Recognition:
-        start = int(window[0, 0, 0])
-        self.windows.append((start, start + len(window)))
-        glosses = fake_window_glosses(start, start + len(window), self.signs)
-        return Recognition(glosses=tuple(glosses), score=0.0, decoder="fake")
-
-
-def stream_case(rng: np.random.Generator, frames: int) -> dict:
-    """Signs (some repeated a few frames apart, some at once, some weak), hand-less
-    stretches, and the chunks the stream arrives in."""
-    signs, frame = [], int(rng.integers(0, 20))
-    while frame < frames:
-        gloss_id = int(rng.integers(1, 6))
-        confidence = float(np.round(rng.uniform(0.05, 1.0), 3))
-        signs.append({"frame": frame, "duration": int(rng.integers(3, 25)), "id": gloss_id})
-        signs[-1]["confidence"] = confidence
-        if rng.random() < 0.3:  # the same gloss again, close enough to be taken for one
-            signs.append({**signs[-1], "frame": frame + int(rng.integers(4, 30))})
-        if rng.random() < 0.2:  # another gloss at about the same time
-            other = {"id": gloss_id % 5 + 1, "frame": frame + int(rng.integers(0, 2))}
-            signs.append({**signs[-1], **other})
-        frame += int(rng.integers(8, 60))
-    handless = []
-    if rng.random() < 0.7:
-        begin = int(rng.integers(0, frames))
-        handless.append([begin, begin + int(rng.integers(100, 400))])
-    chunks = []
-    while sum(chunks) < frames:
-        chunks.append(int(rng.choice([1, 2, 7, 30, 61, 90, 180, 200])))
-    return {"signs": signs, "handless": handless, "chunks": chunks}
-
-
-def stream_keypoints(frames: int, handless: list[list[int]]) -> np.ndarray:
-    """(frames, joints, 7): the frame index in joint 0's x, hands present outside ``handless``."""
-    keypoints = np.zeros((frames, kp.NUM_JOINTS, kp.NUM_FEATURES), np.float32)
-    keypoints[:, 0, 0] = np.arange(frames)
-    keypoints[:, :, kp.CONFIDENCE] = 1.0
-    for begin, end in handless:
-        keypoints[begin:end, :, kp.CONFIDENCE] = 0.0
-    return keypoints
-
-
-def stream_in_python(case: dict, settings: dict) -> dict:
-    stream = settings["stream"]
-    recognizer = FakeWindowRecognizer(case["signs"])
-    streamer = streaming.StreamingRecognizer(
-        recognizer,
-        stream["window_s"],
-        stream["overlap"],
-        stream["min_confidence"],
-        stream["dedupe_s"],
-    )
-    keypoints = stream_keypoints(sum(case["chunks"]), case["handless"])
-    steps, seen = [], 0
-    for chunk in case["chunks"]:
-        added = streamer.push(keypoints[seen : seen + chunk])
-        seen += chunk
-        steps.append({"added": added, "keepFrom": streamer.buffer_start})
-    flushed = streamer.flush()
-    after_flush = streamer.push(keypoints[: streamer.plan.window])
-    return {
-        "steps": steps,
-        "flushed": flushed,
-        "afterFlush": after_flush,
-        "committed": streamer.committed,
-        "windows": recognizer.windows,
-    }
-
-
-def as_dicts(glosses: list[RecognizedGloss]) -> list[dict]:
-    return [dataclasses.asdict(gloss) for gloss in glosses]
-
-
-STREAM_SETTINGS = [
-    {},
-    {"min_confidence": 0.4},
-    {"window_s": 2.0, "overlap": 0.25, "dedupe_s": 0.5},
-    {"window_s": 91 / kp.FPS, "overlap": 0.5},  # hop 45.5 frames: rounded to 46
-]
-
-
-def test_streaming_matches_python_streaming_recognizer():
-    rng = np.random.default_rng(24)
-    calls, expected = [], []
-    # Window 3 (frames 270-450) commits SIGN1 at frame 404; window 4 places SIGN2, which
-    # window 3 saw after its boundary (405), at 404 too: never before the last commit + 1.
-    one_frame_later = [
-        {"frame": 401, "duration": 4, "id": 1, "confidence": 0.9},
-        {"frame": 403, "duration": 4, "id": 2, "confidence": 0.8},
-    ]
-    cases = [({"signs": one_frame_later, "handless": [], "chunks": [600]}, page_settings())]
-    for index in range(16):
-        frames = int(rng.choice([0, 50, 179, 180, 181, 400, 900, 1500]))
-        stream = {**page_settings()["stream"], **STREAM_SETTINGS[index % len(STREAM_SETTINGS)]}
-        cases.append((stream_case(rng, frames), page_settings(stream=stream)))
-    for case, settings in cases:
-        expected.append(stream_in_python(case, settings))
-        calls.append({"op": "stream", "settings": settings} | case)
-    assert [gloss.name for gloss in expected[0]["committed"]] == ["SIGN1"]
-    committed = windows = 0
-    for call, js, python in zip(calls, values(run_js(calls)), expected, strict=True):
-        where = f"stream of {sum(call['chunks'])} frames, {call['settings']['stream']}"
-        for step, (js_step, py_step) in enumerate(zip(js["steps"], python["steps"], strict=True)):
-            assert js_step["added"] == as_dicts(py_step["added"]), f"{where}: chunk {step}"
-            assert js_step["keepFrom"] == py_step["keepFrom"], f"{where}: chunk {step}"
-        assert js["flushed"] == as_dicts(python["flushed"]), where
-        assert js["afterFlush"] == as_dicts(python["afterFlush"]) == []
-        assert js["committed"] == as_dicts(python["committed"]), where
-        committed += len(python["committed"])
-        windows += len(python["windows"])
-    assert committed > 50 and windows > 30
-
-
-def test_window_plan_rounds_as_python():
-    cases = [(3.0, 0.5), (91 / 60, 0.5), (93 / 60, 0.5), (1.5, 0.75), (0.3, 0.75), (0.01, 0.0)]
-    calls = [{"op": "windowPlan", "windowS": w, "overlap": o, "fps": kp.FPS} for w, o in cases]
-    calls.append({"op": "windowPlan", "windowS": 3.0, "overlap": 1.0, "fps": kp.FPS})
-    results = run_js(calls)
-    for (window_s, overlap), result in zip(cases, values(results[:-1]), strict=True):
-        plan = streaming.WindowPlan.from_seconds(window_s, overlap)
-        boundaries = [plan.boundary(i) for i in (1, 2, 3)]
-        assert result == {
-            "window": plan.window,
-            "hop": plan.hop,
-            "overlap": plan.overlap,
-            "boundaries": boundaries,
-        }
-    with pytest.raises(ValueError, match="overlap must be a fraction") as error:
-        streaming.WindowPlan.from_seconds(3.0, 1.0)
-    assert results[-1]["error"].startswith(str(error.value).split(", got")[0])
-
-
-# ---------------------------------------------------------------- the resampled frame count
-
-FRAME_RATES = (kp.FPS, 30.0, 25.0, 30000 / 1001, 120.0, 1.0)
-
-
-def python_frame_count(first: float, last: float, fps: float) -> int:
-    return len(tracks.resampling_times(np.array([first, last]), fps))
-
-
-def frame_count_cases(rng: np.random.Generator) -> tuple[list, list]:
-    """(first, last, fps) cases, and (below, above) pairs of cases two ulps of ``last`` on
-    each side of a rounding boundary (``last - first`` = n + 0.75 frame periods)."""
-    cases, boundaries = [], []
-    for fps in FRAME_RATES:
-        for first in (0.0, 0.1, 1 / 3, 12.345, 3600.0 + 1 / 7):
-            for frames in (0, 1, 2, 15, 59, 60, 61, 180, 1001):
-                for offset in (0.0, 0.25, 0.5, 0.74, 0.75, 0.76, -0.25):  # 0.0: exact multiples
-                    last = first + (frames + offset) / fps
-                    cases.append((first, max(last, first), fps))
-                edge = first + (frames + 0.75) / fps
-                below = np.nextafter(np.nextafter(edge, -np.inf), -np.inf)
-                above = np.nextafter(np.nextafter(edge, np.inf), np.inf)
-                boundaries.append((len(cases), len(cases) + 1))
-                cases += [(first, float(below), fps), (first, float(above), fps)]
-            for tiny in (1e-12, 1e-6, 0.1 / fps, 0.7499 / fps):  # tiny spans: one frame
-                cases.append((first, first + tiny, fps))
-            cases.append((first, float(np.nextafter(first, np.inf)), fps))
-    # The Python camera's chunks: from a frame to the first one CAMERA_CHUNK_S or more later,
-    # of cameras with millisecond timestamps.
-    for camera_fps in (30.0, 30000 / 1001, 25.0, 15.0, 60.0):
-        times = np.round(np.arange(400) / camera_fps + rng.uniform(0, 100), 3)
-        for start in range(0, 350, 7):
-            end = int(np.searchsorted(times, times[start] + CAMERA_CHUNK_S))
-            cases.append((float(times[start]), float(times[end]), kp.FPS))
-    for _ in range(300):
-        first = float(rng.uniform(0.0, 1e4))
-        cases.append((first, first + float(rng.uniform(0.0, 10.0)), float(rng.choice(FRAME_RATES))))
-    return cases, boundaries
-
-
-def test_resampled_frames_match_resampling_times():
-    """tracks.js's count of grid frames = len(tracks.resampling_times) over exact multiples
-    of the period, tiny spans, both sides of the quarter-period rounding and camera chunks."""
-    cases, boundaries = frame_count_cases(np.random.default_rng(28))
-    calls = [{"op": "resampledFrames", "first": a, "last": b, "fps": f} for a, b, f in cases]
-    expected = [python_frame_count(*case) for case in cases]
-    assert values(run_js(calls)) == expected
-    # Each boundary pair straddles the rounding: one more frame on the upper side.
-    assert all(expected[above] == expected[below] + 1 for below, above in boundaries)
-    assert len(cases) > 2500 and len(set(expected)) > 100
-
-
-def camera_times(rng: np.random.Generator, kind: str) -> np.ndarray:
-    """Camera frame times from 0 s, as the page keeps them."""
-    if kind == "ms_30":  # a 30 FPS camera with millisecond timestamps
-        times = np.round(np.arange(int(rng.integers(1, 400))) / 30.0 + rng.uniform(0, 9), 3)
-    elif kind == "grid_60":  # already on the grid
-        times = np.arange(int(rng.integers(1, 400))) / kp.FPS
-    elif kind == "ntsc":
-        times = np.arange(int(rng.integers(1, 400))) * 1001 / 30000
-    else:  # a webcam's jittery intervals
-        times = np.cumsum(rng.uniform(0.025, 0.045, int(rng.integers(1, 400))))
-    return times - times[0]
-
-
-def test_camera_tracks_total_frames_match_resampling_times():
-    """camera_tracks.js counts a stream's grid frames with tracks.js, also after forgetting
-    its first frames: the count of tracks.resampling_times on the stream's times."""
-    rng = np.random.default_rng(29)
-    settings = page_settings(camera_frames=camera_frames(WINDOW_FRAMES))
-    streams = [np.array([0.0]), np.array([0.0, 0.001]), np.array([0.0, 0.74 / kp.FPS])]
-    streams += [camera_times(rng, ("ms_30", "grid_60", "ntsc", "webcam")[i % 4]) for i in range(40)]
-    calls, expected = [], []
-    for times in streams:
-        expected.append(len(tracks.resampling_times(times, kp.FPS)))
-        forget = int(rng.integers(0, expected[-1] + 1))
-        calls.append({"op": "cameraTotalFrames", "settings": settings, "times": times})
-        calls[-1]["forgetBefore"] = forget
-    assert values(run_js(calls)) == expected
-    assert expected[:3] == [1, 1, 1] and len(set(expected)) > 30
-
-
-# ---------------------------------------------------------------- slots
-
-
-def random_hand(rng: np.random.Generator, wrist: np.ndarray) -> np.ndarray:
-    """(21, 3) landmarks around ``wrist`` (x, y)."""
-    landmarks = rng.normal(0.0, 0.05, (kp.JOINTS_PER_HAND, 3))
-    landmarks[:, :2] += wrist
-    landmarks[kp.WRIST, :2] = wrist
-    return landmarks
-
-
-def detection_frames(rng: np.random.Generator, count: int) -> list[list[dict]]:
-    """Frames of 0 to 3 detections: two hands moving smoothly, labels sometimes equal or
-    swapped, duplicates closer than DUPLICATE_DISTANCE, non-finite landmarks."""
-    wrists = rng.uniform(0.2, 0.8, (2, 2))
-    frames = []
-    for _ in range(count):
-        wrists += rng.normal(0.0, 0.02, (2, 2))
-        hands = []
-        for wrist in wrists[: int(rng.choice([0, 1, 2, 2, 2]))]:
-            label = str(rng.choice(["Left", "Right"]))
-            hands.append({"landmarks": random_hand(rng, wrist), "label": label})
-            hands[-1]["score"] = float(rng.uniform(0.0, 1.2))
-        if hands and rng.random() < 0.3:  # the same hand seen twice
-            twin = hands[0]["landmarks"] + rng.normal(0.0, 0.003, (kp.JOINTS_PER_HAND, 3))
-            score = hands[0]["score"] if rng.random() < 0.5 else float(rng.uniform(0, 1))
-            hands.append({**hands[0], "landmarks": twin, "score": score})
-        if hands and rng.random() < 0.15:
-            broken = hands[-1]["landmarks"].copy()
-            broken[int(rng.integers(0, kp.JOINTS_PER_HAND)), 1] = np.nan
-            hands[-1] = {**hands[-1], "landmarks": broken}
-        order = rng.permutation(len(hands))
-        frames.append([hands[i] for i in order])
-    return frames
-
-
-def assign_in_python(frames, mirrored: bool, labels_assume_mirrored: bool) -> list:
-    assigner = slots.SlotAssigner(mirrored, labels_assume_mirrored)
-    out = []
-    for detections in frames:
-        hands = [
-            slots.HandDetection(np.asarray(d["landmarks"]), d["label"], d["score"])
-            for d in detections
-        ]
-        out.append(assigner.assign(hands))
-    return out
-
-
-def test_slots_match_python_slot_assigner():
-    rng = np.random.default_rng(25)
-    calls, expected = [], []
-    for index in range(12):
-        mirrored, labels_assume_mirrored = bool(index % 2), index % 4 == 3
-        frames = detection_frames(rng, 40)
-        settings = page_settings()
-        settings["slots"] = {**settings["slots"], "labels_assume_mirrored": labels_assume_mirrored}
-        expected.append(assign_in_python(frames, mirrored, labels_assume_mirrored))
-        calls.append({"op": "slots", "settings": settings, "mirrored": mirrored, "frames": frames})
-    both_present = 0
-    for js_frames, python_frames in zip(values(run_js(calls)), expected, strict=True):
-        for js, (positions, presence) in zip(js_frames, python_frames, strict=True):
-            np.testing.assert_array_equal(js["presence"], presence.astype(np.float32))
-            np.testing.assert_array_equal(js["positions"], positions.astype(np.float32).ravel())
-            both_present += bool(np.all(presence > 0))
-    assert both_present > 100
-
-
-def test_slots_refuse_bad_labels_and_shapes():
-    rng = np.random.default_rng(26)
-    hand = random_hand(rng, np.array([0.5, 0.5]))
-    bad_label = [{"landmarks": hand, "label": "Middle", "score": 0.9}]
-    bad_shape = [{"landmarks": hand[:20], "label": "Left", "score": 0.9}]
-    calls = [
-        {"op": "slots", "settings": page_settings(), "mirrored": False, "frames": [frame]}
-        for frame in (bad_label, bad_shape)
-    ]
-    for frame, result in zip((bad_label, bad_shape), run_js(calls), strict=True):
-        with pytest.raises(ValueError) as error:
-            assign_in_python([frame], False, False)
-        assert result["error"] == str(error.value)

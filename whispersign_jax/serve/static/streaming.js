@@ -2,7 +2,7 @@
 // whispersign_jax/inference/streaming.py (WindowPlan, own_emissions, is_duplicate, StreamingRecognizer)
 // for a page that keeps the frames itself: the recogniser is told how many frames the stream
 // has and asks for windows by their [start, end) stream frames. Held to the Python by
-// tests/serve/test_js_parity.py.
+// tests/serve/test_js_stream_parity.py.
 
 /** Python's round() of a non-negative number: halves go to the even neighbour. */
 function roundHalfEven(x) {

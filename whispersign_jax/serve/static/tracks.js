@@ -1,6 +1,6 @@
 // Mirrors whispersign_jax/extraction/tracks.py: the number of frames of the fixed-rate grid
 // that resampling_times lays over a stretch of camera frames. Held to the Python by
-// tests/serve/test_js_parity.py.
+// tests/serve/test_js_tracks_parity.py.
 
 /** Grid frames from the first to the last input time (len(resampling_times)): the last one
  * may lie up to a quarter period after the last input, so that millisecond timestamps still
