@@ -69,10 +69,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.compile_cache_dir = compile_cache.default_directory()
 
     config.data = ml_collections.ConfigDict()
-    # processed, tfds or synthetic; "" = none named: training stops at once and says what to
+    # processed, corpus, tfds or synthetic; "" = none named: training stops at once and says what to
     # pass (configs/demo.py trains on the built-in synthetic signs)
     config.data.source = ""
-    config.data.dir = ""  # root of the processed layout (data/processed)
+    config.data.dir = ""  # root of the processed layout (data/processed) or of a corpus
     config.data.name = ""  # TFDS builder (source=tfds), e.g. mp_data or whispersign_processed
     config.data.tfds_dir = ""  # TFDS data folder; "" = ~/tensorflow_datasets
     config.data.keypoints = "hands"  # joint set: hands (42), hands_pose (55), hands_pose_lips (95)
@@ -80,6 +80,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.standardize = True  # per-feature mean/std of the train split
     config.data.parallel_calls = 2  # threads building training batches
     config.data.prefetch = 2  # batches prepared ahead of the train step
+    # who builds the batches: "threads" (parallel_calls threads of this process) or "grain"
+    # (grain_workers processes; pays off on a corpus with many cores per accelerator)
+    config.data.loader = "threads"
+    config.data.grain_workers = 4
     config.data.buckets = (64, 128, 192, 256, 384, 512, 768)  # padded lengths, in frames
     config.data.max_labels = 8  # longest gloss sequence per sample
     config.data.eval_batch_size = 32

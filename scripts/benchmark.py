@@ -17,7 +17,9 @@ shows what finished. Compiled programs go to the persistent compilation cache
 The suites live in ``scripts/benchmarks/``, one module each, and their docstrings say what
 each key means: ``train`` (``train.*``, with ``peaks``: ``peak.*``), ``pipeline``
 (``pipeline.*``), ``extract`` (``extract.*``), ``infer`` (``infer.*``, with ``streaming``:
-``stream.*``), ``export`` (``export.*``) and ``browser`` (``browser.*``). Model and stage
+``stream.*``), ``export`` (``export.*``) and ``browser`` (``browser.*``). ``corpus``
+(``corpus.*``: a 100,000-clip corpus on disk and training on it, about half an hour on 2
+cores) runs only when asked for with ``--only corpus``. Model and stage
 settings come from ``configs/`` and shapes from ``whispersign_jax.keypoints``.
 """
 
@@ -35,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jax
 from benchmarks import browser as browser_suite
+from benchmarks import corpus as corpus_suite
 from benchmarks import export as export_suite
 from benchmarks import extract as extract_suite
 from benchmarks import infer as infer_suite
@@ -46,7 +49,8 @@ from benchmarks.common import WINDOW_FRAMES, count_cache_hits, progress
 
 from whispersign_jax.cli import compile_cache
 
-SUITES = ("train", "pipeline", "extract", "infer", "export", "browser")
+SUITES = ("train", "pipeline", "extract", "infer", "export", "browser", "corpus")
+ASKED_ONLY = ("corpus",)  # suites left out of a run without --only
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--exports",
         default=",".join(f"{fmt}:{dtype}" for fmt, dtype in export_suite.EXPORTS),
         help="export: format:dtype,... (default: all seven)",
+    )
+    parser.add_argument("--corpus_clips", type=int, default=100_000, help="corpus: clips")
+    parser.add_argument("--corpus_steps", type=int, default=300, help="corpus: train steps")
+    parser.add_argument("--corpus_workers", type=int, default=2, help="corpus: Beam workers")
+    parser.add_argument(
+        "--corpus_dir", default="/tmp/whispersign-corpus-benchmark", help="corpus: scratch folder"
     )
     parser.add_argument("--frames", type=int, default=WINDOW_FRAMES)
     parser.add_argument("--steps", type=int, default=10)
@@ -158,6 +168,10 @@ def run_suite(name: str, args: argparse.Namespace, defaults: Defaults, workers: 
     if name == "export":
         exports = [tuple(spec.split(":")) for spec in args.exports.split(",")]
         return export_suite.benchmark_export(args.export_size, args.infer_repeats, exports)
+    if name == "corpus":
+        return corpus_suite.benchmark_corpus(
+            args.corpus_clips, args.corpus_steps, args.corpus_workers, Path(args.corpus_dir)
+        )
     return browser_suite.benchmark_browser(args.browser_size)
 
 
@@ -187,7 +201,7 @@ def main() -> None:
     }
     progress(f"{device_kind} ({jax.default_backend()}), compile cache: {cache_dir or 'off'}")
     for name in SUITES:
-        if args.only in (None, name):
+        if args.only == name or (args.only is None and name not in ASKED_ONLY):
             results.update(run_suite(name, args, defaults, workers))
     results.update(cache_counts)
     print_results(results, args.json)

@@ -3,7 +3,9 @@ training configs."""
 
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
@@ -15,6 +17,7 @@ FIXTURES = REPO.parent / "shared" / "fixtures"
 SAMPLES = REPO / "data" / "samples"  # the recordings a clone has (data/samples/README.md)
 SIGNING_CLIP = SAMPLES / "signing_clip.mp4"
 HOLISTIC_POSE = SAMPLES / "holistic_sample.pose"
+COMPILE_CACHE = pytest.StashKey[str]()  # the session's folder of compiled JAX programs
 
 
 def pytest_addoption(parser):
@@ -36,6 +39,26 @@ def pytest_configure(config):
         if "jax" in sys.modules:
             raise pytest.UsageError("--numeric-path must be set before JAX is imported")
         os.environ["XLA_FLAGS"] = xla_flags(path, os.environ.get("XLA_FLAGS", ""))
+    config.stash[COMPILE_CACHE] = enable_session_compile_cache()
+
+
+def pytest_unconfigure(config):
+    if COMPILE_CACHE in config.stash:
+        shutil.rmtree(config.stash[COMPILE_CACHE], ignore_errors=True)
+
+
+def enable_session_compile_cache() -> str:
+    """Turns on JAX's persistent compilation cache in this pytest process, in a fresh folder
+    kept for the session: tests that train or jit the same tiny model with the same settings
+    (several in test_train.py) load its programs instead of compiling them again. The loaded
+    executable is the compiled one, so no result changes. Programs that compile in under half
+    a second are not kept. Subprocesses keep their own setting (config.compile_cache_dir)."""
+    import jax
+
+    directory = tempfile.mkdtemp(prefix="whispersign-test-xla-")
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    return directory
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Two real processes on localhost (``jax.distributed`` over CPU collectives, 2 devices each)
 train all three stages of the quick demo, with validation, best checkpoints and evaluation,
 and match one process on the same global mesh of 4 devices. Checkpoints move between the two
-setups in both directions.
+setups in both directions. The two processes read the demo's clips from a corpus on disk
+(each reads only its own rows of every batch), the one process holds them in memory.
 
 Tolerance: the two setups run the same SPMD program; only the collectives differ (gloo across
 processes, in-process otherwise), which may sum in another order. Losses and parameters must
@@ -19,6 +20,7 @@ import jax
 import numpy as np
 import pytest
 from conftest import REPO, read_scalars
+from demo_corpus import write_demo_corpus
 
 from whispersign_jax.runs import trained
 from whispersign_jax.training import evaluator
@@ -69,11 +71,17 @@ def train(workdir, processes: int, *overrides: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Workdirs of the quick demo trained by one process and by two."""
+def corpus(tmp_path_factory) -> list[str]:
+    return write_demo_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, corpus):
+    """Workdirs of the quick demo trained by one process (clips in memory) and by two (clips
+    read from the corpus)."""
     root = tmp_path_factory.mktemp("multihost")
     train(root / "one", 1)
-    train(root / "two", 2)
+    train(root / "two", 2, *corpus)
     return root / "one", root / "two"
 
 
@@ -98,7 +106,7 @@ def assert_close_variables(a, b) -> None:
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
 
 
-def test_multihost_two_processes_match_one_process(runs):
+def test_multihost_two_processes_reading_a_corpus_match_one_process(runs):
     one, two = runs
     assert_same_training(one, two)
     assert sorted(p.name for p in two.iterdir() if p.is_file()) == [
@@ -121,10 +129,11 @@ def test_multihost_checkpoint_of_two_processes_restores_on_one(runs):
     assert evaluations[0]["samples"] == 54  # 6 glosses x 3 test signers x 3 clips
 
 
-def test_multihost_checkpoint_of_one_process_restores_on_two(runs, tmp_path):
+def test_multihost_checkpoint_of_one_process_restores_on_two(runs, corpus, tmp_path):
     one, _ = runs
     three = tmp_path / "three"
-    train(three, 2, "--config.run_stages=('stage3',)", f"--config.init_checkpoint={one}/stage2")
+    train(three, 2, "--config.run_stages=('stage3',)", f"--config.init_checkpoint={one}/stage2",
+          *corpus)  # fmt: skip
     assert_same_training(one, three, stages=("stage3",))  # both began at one's stage-2 best
 
 

@@ -239,7 +239,9 @@ def test_random_window_trains_untimed_clips_longer_than_the_window_whole(seconds
     sample = untimed_clip(seconds, labels)
     assert not sample.timed
     window, hop = 3 * kp.FPS, round(1.5 * kp.FPS)
-    assert augment.window_length(sample, window) == len(sample.keypoints)
+    assert augment.window_length(len(sample.keypoints), sample.timed, window) == len(
+        sample.keypoints
+    )
     rng = np.random.default_rng(0)
     for _ in range(10):
         crop = augment.random_window(sample, window, hop, rng)
@@ -255,7 +257,9 @@ def test_random_window_on_timed_continuous_synthetic_clips_keeps_the_over_half_r
     for index in range(8):
         sample = generate_sample(config, "train", index)
         assert sample.timed  # the generator knows its spans
-        assert augment.window_length(sample, window) == min(len(sample.keypoints), window)
+        assert augment.window_length(len(sample.keypoints), sample.timed, window) == min(
+            len(sample.keypoints), window
+        )
         if len(sample.keypoints) <= window:
             continue
         rng = np.random.default_rng(index)

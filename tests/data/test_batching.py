@@ -220,7 +220,7 @@ def test_untimed_clips_longer_than_the_largest_bucket_are_skipped_with_a_count(c
     untimed.append(make_sample(30, [9, 8], seed=9))  # longer than the largest bucket (24)
     with caplog.at_level(logging.WARNING):
         batches = TrainBatches(untimed, 2, BUCKETS, 2, seed=0, name="stage2")
-    assert batches.skipped == 1 and len(batches.samples) == 4 and batches.steps_per_epoch == 2
+    assert batches.skipped == 1 and len(batches.kept) == 4 and batches.steps_per_epoch == 2
     assert "stage2: 1 of 5 training clips skipped" in caplog.text
     assert "config.data.buckets" in caplog.text
     seen = [label for step in range(4) for label in identify(batches[step])]
@@ -285,5 +285,5 @@ def test_no_training_row_has_a_label_whose_span_lies_outside_its_frames(tmp_path
                 assert (sample.spans[:, 0] >= 0).all() and (sample.spans[:, 1] <= frames).all()
                 assert (sample.spans[:, 1] > sample.spans[:, 0]).all()  # inside its frames
                 if not sample.timed:  # untimed: whole, every gloss kept
-                    source = batches.samples[batches.chosen(step)[row]]
+                    source = batches.source[batches.chosen(step)[row]]
                     np.testing.assert_array_equal(sample.labels, source.labels)

@@ -65,14 +65,14 @@ def test_each_process_builds_only_its_rows_of_the_same_global_batch(train_batche
 
 
 def test_errors_inside_the_pipeline_surface_with_their_message(train_batches):
+    samples = train_batches.source.samples
     with pytest.raises(ValueError, match=r"2 glosses but data\.max_labels=1"):
-        TrainBatches([*train_batches.samples[:3], with_two_labels(train_batches.samples[3])],
-                     4, BUCKETS, max_labels=1, seed=0)  # fmt: skip
+        TrainBatches([*samples[:3], with_two_labels(samples[3])], 4, BUCKETS, max_labels=1, seed=0)
 
     def broken(keypoints):
         raise ValueError("clip 7 is broken")
 
-    batches = TrainBatches(train_batches.samples, 4, BUCKETS, 2, seed=0, preprocess=broken)
+    batches = TrainBatches(samples, 4, BUCKETS, 2, seed=0, preprocess=broken)
     with pytest.raises(RuntimeError, match=r"input pipeline failed.*clip 7 is broken"):
         next(input_pipeline.train_batches(batches, 0, 2))
 
@@ -98,7 +98,7 @@ def test_closing_the_pipeline_stops_its_threads(train_batches):
             built.append(step)
             return super().rows(step, rows)
 
-    batches = Counting(train_batches.samples, 4, BUCKETS, 2, seed=3)
+    batches = Counting(train_batches.source.samples, 4, BUCKETS, 2, seed=3)
     pipeline = input_pipeline.train_batches(batches, 0, 1000, parallel_calls=2, prefetch=2)
     next(pipeline)
     assert any(t.name.startswith("train_batches") for t in threading.enumerate())

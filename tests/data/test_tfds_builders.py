@@ -68,6 +68,26 @@ def test_processed_builder_round_trips_and_skips_bad_samples(tmp_path, caplog):
             assert not got.timed and not want.timed  # no gloss timing in the layout
 
 
+def test_training_reads_an_array_record_dataset_by_position_with_a_cached_index(
+    tmp_path, monkeypatch
+):
+    write_processed(tmp_path / "manual")
+    tfds_build.build("whispersign_processed", str(tmp_path / "manual"), str(tmp_path / "tfds"))
+    config = data_config(name="whispersign_processed", tfds_dir=str(tmp_path / "tfds"))
+    _, splits = sources.load_splits(config)
+    train = splits["train"]
+    assert isinstance(train, reading.TfdsSplit) and len(train) == 12  # the build skipped 2 bad ones
+    assert sorted(tmp_path.rglob("whispersign-index-*.npz"))  # cached beside the dataset
+
+    def no_second_pass(self, split):
+        raise AssertionError(f"the {split} index was built again")
+
+    monkeypatch.setattr(reading.TfdsSplit, "_build_index", no_second_pass)
+    _, again = sources.load_splits(config)
+    assert again["train"].index.fingerprint() == train.index.fingerprint()
+    np.testing.assert_array_equal(again["train"][5].keypoints, train[5].keypoints)
+
+
 def test_synthetic_builder_matches_the_generator(tmp_path):
     config = SyntheticBuilderConfig(name="tiny", synthetic=TINY)
     builder = tfds_build.build("whispersign_synthetic", data_dir=str(tmp_path), config=config)

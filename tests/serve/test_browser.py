@@ -12,7 +12,8 @@ The page is checked against the Python path on the same clip:
   recogniser.
 
 The model is the README's demo (``configs/demo.py``) with stage 2 halved to 30 epochs (it
-reaches validation accuracy 1.0 by epoch 28 of 60), trained here (about 2 minutes). Needs
+reaches validation accuracy 1.0 by epoch 28 of 60), trained here (about 2 minutes, in the
+background from the moment these tests are collected: tests/serve/conftest.py). Needs
 chromium and ffmpeg (installed with apt-get as root, else skipped with the reason),
 Playwright (the test extra), the npm packages of the page (downloaded once from the npm
 registry) and the mediapipe 0.10.21 side environment (the hand model and ``extract``).
@@ -83,19 +84,13 @@ def web_assets():
 
 
 @pytest.fixture(scope="module")
-def workdir(playwright_api, legacy_python, tmp_path_factory):
+def workdir(playwright_api, legacy_python, trained_demo):
     """The README's demo (configs/demo.py) with stage 2 at 30 epochs instead of 60, trained
     to convergence (validation accuracy 1.0, about 2 minutes on 2 cores): the page's logits
     and JAX's differ by up to LOGIT_TOLERANCE, and a trained model's decisions on the clip lie
     far from ties, where an undertrained one (the quick demo) may flip a gloss on such a
     difference."""
-    workdir = tmp_path_factory.mktemp("browser") / "demo"
-    command = [sys.executable, "-m", "whispersign_jax.main", "--config=configs/demo.py",
-               "--config.stages.stage2.epochs=30"]  # fmt: skip
-    result = subprocess.run([*command, f"--workdir={workdir}"], cwd=REPO, capture_output=True,
-                            text=True)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
+    return trained_demo()
 
 
 @pytest.fixture(scope="module")

@@ -134,10 +134,10 @@ def mask_features(
     return keypoints
 
 
-def window_length(sample: Sample, window_frames: int) -> int:
-    """Length of ``random_window``'s result, known before drawing the window."""
-    frames = len(sample.keypoints)
-    return min(frames, window_frames) if sample.timed else frames
+def window_length(frames, timed, window_frames: int):
+    """Length of ``random_window``'s result, known before drawing the window: ``frames``
+    and ``timed`` are one clip's, or (N,) arrays of a split's (``clips.ClipIndex``)."""
+    return np.where(timed, np.minimum(frames, window_frames), frames)
 
 
 def random_window(

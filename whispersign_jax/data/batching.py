@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from whispersign_jax.data import augment
+from whispersign_jax.data.clips import ClipSource, CorruptClipError, clip_source
 from whispersign_jax.data.sample import Sample
 from whispersign_jax.keypoints import NUM_FEATURES
 
@@ -112,7 +114,7 @@ class TrainBatches:
 
     def __init__(
         self,
-        samples: Sequence[Sample],
+        samples: ClipSource | Sequence[Sample],
         batch_size: int,
         buckets: Sequence[int],
         max_labels: int,
@@ -123,33 +125,39 @@ class TrainBatches:
         preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
         name: str = "training",
     ):
+        self.source = clip_source(samples)
+        index = self.source.index
         self.largest = max(buckets)
         if window_frames and window_frames <= self.largest:
             self.crop_frames, self.hop_frames = window_frames, hop_frames or window_frames
         else:  # no windows (or windows longer than the largest bucket): crops of the bucket
             self.crop_frames, self.hop_frames = self.largest, max(self.largest // 2, 1)
-        fits = [s for s in samples if augment.window_length(s, self.crop_frames) <= self.largest]
-        self.skipped = len(samples) - len(fits)  # untimed and longer than the largest bucket
-        self.trained_whole = sum(  # untimed and longer than their window
-            not s.timed and len(s.keypoints) > self.crop_frames for s in fits
-        )
-        self.cropped = sum(s.timed and len(s.keypoints) > self.crop_frames for s in fits)
-        longest = max(len(s.keypoints) for s in samples)
-        self._log_counts(name, len(samples), longest)
-        if len(fits) < batch_size:
+        # (N,) frames of each clip after its window crop, known before it is read
+        lengths = augment.window_length(index.lengths, index.timed, self.crop_frames)
+        fits = lengths <= self.largest
+        self.kept = np.flatnonzero(fits)  # positions in the source of the clips that train
+        self.window_lengths = lengths
+        self.skipped = len(index) - len(self.kept)  # untimed and longer than the largest bucket
+        longer = index.lengths > self.crop_frames
+        self.trained_whole = int(np.sum(fits & ~index.timed & longer))
+        self.cropped = int(np.sum(fits & index.timed & longer))
+        self._log_counts(name, len(index), int(index.lengths.max(initial=0)))
+        if len(self.kept) < batch_size:
             raise ValueError(
-                f"The training split has {len(fits)} samples"
+                f"The training split has {len(self.kept)} samples"
                 + (f" ({self.skipped} more skipped, see the warning)" if self.skipped else "")
                 + f", fewer than the batch size {batch_size}: lower the stage's batch_size."
             )
-        self.samples, self.batch_size, self.buckets = fits, batch_size, buckets
-        self.num_joints = joint_count(fits)
+        self.batch_size, self.buckets = batch_size, buckets
+        self.num_joints = self.source.num_joints
         self.max_labels, self.seed = max_labels, seed
         self.augmentation = augmentation
         self.preprocess = preprocess
-        self.steps_per_epoch = len(fits) // batch_size
-        whole = [s for s in fits if augment.window_length(s, self.crop_frames) == len(s.keypoints)]
-        most_labels = max((len(s.labels) for s in whole), default=0)  # crops may hold fewer
+        self.name, self.unreadable, self._lock = name, 0, threading.Lock()
+        self._orders: dict[int, np.ndarray] = {}  # epoch -> its order (_epoch_order)
+        self.steps_per_epoch = len(self.kept) // batch_size
+        whole = fits & (lengths == index.lengths)  # crops may hold fewer labels
+        most_labels = int(index.num_labels[whole].max(initial=0))
         if most_labels > max_labels:
             raise ValueError(
                 f"A training sample has {most_labels} glosses but data.max_labels="
@@ -182,11 +190,22 @@ class TrainBatches:
         epoch, index = divmod(step, self.steps_per_epoch)
         return np.random.default_rng([self.seed, epoch, index, row, stream])
 
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        """(kept clips,) source positions in epoch ``epoch``'s order, computed once per epoch
+        (the threads building batches share it; the two newest epochs are kept)."""
+        with self._lock:
+            order = self._orders.get(epoch)
+            if order is None:
+                rng = np.random.default_rng([self.seed, epoch])
+                order = self.kept[rng.permutation(len(self.kept))]
+                self._orders = {e: o for e, o in self._orders.items() if e >= epoch - 1}
+                self._orders[epoch] = order
+            return order
+
     def chosen(self, step: int) -> np.ndarray:
-        """Indices of the samples of batch ``step``, one per row."""
+        """Source positions of the clips of batch ``step``, one per row."""
         epoch, index = divmod(step, self.steps_per_epoch)
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.samples))
-        return order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self._epoch_order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
 
     def _speed(self, frames: int, step: int, row: int) -> float:
         """The row's speed factor, raised where the row would outgrow the largest bucket."""
@@ -195,15 +214,15 @@ class TrainBatches:
             speed = frames / self.largest
         return speed
 
-    def _planned_frames(self, sample: Sample, step: int, row: int) -> int:
-        frames = augment.window_length(sample, self.crop_frames)
+    def _planned_frames(self, position: int, step: int, row: int) -> int:
+        frames = int(self.window_lengths[position])
         if self.augmentation:
             frames = augment.speed_frames(frames, self._speed(frames, step, row))
         return frames
 
     def row_sample(self, step: int, row: int) -> Sample:
         """Row ``row`` of batch ``step`` as a Sample, with its labels' spans in its frames."""
-        sample = self.samples[self.chosen(step)[row]]
+        sample = self.source[int(self.chosen(step)[row])]
         rng = self._rng(step, row, _WINDOW_STREAM)
         sample = augment.random_window(sample, self.crop_frames, self.hop_frames, rng)
         if self.augmentation:
@@ -220,31 +239,60 @@ class TrainBatches:
 
     def rows(self, step: int, rows: Sequence[int]) -> Batch:
         """Batch ``step`` with only ``rows`` filled; the other rows are zero (sample_mask 0)."""
-        samples = [self.samples[i] for i in self.chosen(step)]
+        chosen = self.chosen(step)
         frames = bucket_length(
-            max(self._planned_frames(s, step, row) for row, s in enumerate(samples)), self.buckets
+            max(self._planned_frames(p, step, row) for row, p in enumerate(chosen)), self.buckets
         )
-        built = {row: self.row_sample(step, row) for row in rows}
+        built = {}
+        for row in rows:
+            try:
+                built[row] = self.row_sample(step, row)
+            except CorruptClipError as error:  # the row stays empty (sample_mask 0)
+                self._count_unreadable(error)
         return collate_rows(built, self.batch_size, frames, self.max_labels, self.num_joints)
+
+    def __getstate__(self) -> dict:  # Grain's worker processes get a copy without the lock
+        return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_orders")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.Lock(), _orders={})
+
+    def _count_unreadable(self, error: CorruptClipError) -> None:
+        with self._lock:
+            self.unreadable += 1
+            logging.warning(
+                "%s: a training clip cannot be read and its row is left empty (%d so far): %s",
+                self.name, self.unreadable, error,
+            )  # fmt: skip
 
     def __getitem__(self, step: int) -> Batch:
         return self.rows(step, range(self.batch_size))
 
 
 def eval_batches(
-    samples: Sequence[Sample], batch_size: int, buckets: Sequence[int], max_labels: int
+    samples: ClipSource | Sequence[Sample],
+    batch_size: int,
+    buckets: Sequence[int],
+    max_labels: int,
+    rows: Sequence[int] | None = None,
 ) -> Iterator[tuple[np.ndarray, Batch]]:
-    """Batches in order of length (few shapes, little padding) with the sample indices; a
-    clip longer than the largest bucket is padded to a multiple of it, never cropped."""
-    lengths = [len(s.keypoints) for s in samples]
-    longer = sum(length > max(buckets) for length in lengths)
+    """Batches in order of length (few shapes, little padding) with the clips' positions; a
+    clip longer than the largest bucket is padded to a multiple of it, never cropped. With
+    ``rows`` (one process's share, ``input_pipeline.process_rows``) only those rows are read
+    and filled; the padded length is the same on every process (it comes from the index)."""
+    source = clip_source(samples)
+    lengths = source.index.lengths
+    longer = int(np.sum(lengths > max(buckets)))
     if longer:
         logging.info(
             "%d of %d evaluation clips are longer than the largest bucket (%d frames): padded "
             "to a multiple of it (config.data.buckets), not cropped.",
-            longer, len(samples), max(buckets),
+            longer, len(lengths), max(buckets),
         )  # fmt: skip
     order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_size):
         indices = order[start : start + batch_size]
-        yield indices, collate([samples[i] for i in indices], batch_size, buckets, max_labels)
+        frames = bucket_length(int(lengths[indices].max()), buckets)
+        filled = range(len(indices)) if rows is None else [r for r in rows if r < len(indices)]
+        built = {row: source[int(indices[row])] for row in filled}
+        yield indices, collate_rows(built, batch_size, frames, max_labels, source.num_joints)

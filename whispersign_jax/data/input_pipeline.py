@@ -8,11 +8,16 @@ with each other and with the jitted train step. A batch is a pure function of ``
 so a run resumed at any step sees the batches an uninterrupted run would, whatever the number
 of threads. Each process builds only its own rows of the global batch (the rows
 ``sharding.global_batch`` hands to its devices); the rows of other processes stay zero.
+
+``grain_batches`` builds the same batches with Grain (``config.data.loader="grain"``): in
+``grain_workers`` worker processes, which pays once a corpus's reads and augmentation outgrow
+the threads of one Python process (docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Iterator
 from concurrent import futures
 
@@ -71,3 +76,41 @@ def train_batches(
         finally:
             for _, future in pending:
                 future.cancel()
+
+
+def _build_rows(batches: TrainBatches, rows: range, step: int) -> Batch:
+    return batches.rows(step, rows)
+
+
+def grain_batches(
+    batches: TrainBatches,
+    start_step: int,
+    total_steps: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    workers: int = 2,
+    prefetch: int = 2,
+) -> Iterator[Batch]:
+    """``train_batches`` built by Grain: steps ``start_step .. total_steps - 1`` in order,
+    each by ``TrainBatches.rows`` in one of ``workers`` processes (0: threads of this one),
+    ``prefetch`` batches buffered per worker. The batches are the same as ``train_batches``'."""
+    import grain
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():  # Grain reads its absl flags; outside a command: defaults
+        flags.FLAGS.mark_as_parsed()
+    rows = process_rows(batches.batch_size, process_index, process_count)
+    steps = grain.MapDataset.range(start_step, total_steps)
+    dataset = steps.map(functools.partial(_build_rows, batches, rows))
+    read = grain.ReadOptions(num_threads=max(prefetch, 1), prefetch_buffer_size=max(prefetch, 1))
+    iterable = dataset.to_iter_dataset(read)
+    if workers > 0:
+        options = grain.MultiprocessingOptions(workers, per_worker_buffer_size=max(prefetch, 1))
+        iterable = iterable.mp_prefetch(options)
+    step = start_step
+    try:
+        for batch in iterable:
+            yield batch
+            step += 1
+    except Exception as error:
+        raise RuntimeError(f"The training input pipeline failed at step {step}: {error}") from error

@@ -135,25 +135,11 @@ class Preprocessor:
         """Statistics over the present joints of ``clips`` (pass the train split only)."""
         if not standardize:
             return cls(normalize_hands=normalize_hands)
-        total = np.zeros(NUM_MOTION_FEATURES)
-        total_squares = np.zeros(NUM_MOTION_FEATURES)
-        count = 0
+        sums = FeatureSums()
         hands_only = cls(normalize_hands=normalize_hands)
         for clip in clips:
-            clip = hands_only(clip)
-            values = clip[_present_joints(clip)][:, :NUM_MOTION_FEATURES].astype(np.float64)
-            total += values.sum(axis=0)
-            total_squares += np.square(values).sum(axis=0)
-            count += len(values)
-        if count == 0:
-            raise ValueError(
-                "Cannot fit standardisation: the training clips have no present hand or other "
-                "joint; check the data or set config.data.standardize=False."
-            )
-        mean = total / count
-        std = np.sqrt(np.maximum(total_squares / count - np.square(mean), 0.0))
-        std = np.maximum(std, MIN_STD)
-        return cls(normalize_hands, tuple(map(float, mean)), tuple(map(float, std)))
+            sums.add(hands_only(clip))
+        return sums.preprocessor(normalize_hands)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -165,4 +151,60 @@ class Preprocessor:
             normalize_hands=bool(fields["normalize_hands"]),
             mean=None if mean is None else tuple(float(v) for v in mean),
             std=None if std is None else tuple(float(v) for v in std),
+        )
+
+
+@dataclasses.dataclass
+class FeatureSums:
+    """Running sums of the motion features over present joints: what standardisation needs,
+    gathered one clip at a time (bounded memory) and mergeable (parallel writers)."""
+
+    count: int = 0
+    total: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(NUM_MOTION_FEATURES))
+    total_squares: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.zeros(NUM_MOTION_FEATURES)
+    )
+
+    def add(self, keypoints: np.ndarray) -> None:
+        """Adds the present joints of one ``(T, J, 7)`` clip, already hand-normalised where
+        the statistics are meant for hand-normalised inputs."""
+        values = keypoints[_present_joints(keypoints)][:, :NUM_MOTION_FEATURES]
+        values = values.astype(np.float64)  # (present joints, 6)
+        self.total += values.sum(axis=0)
+        self.total_squares += np.square(values).sum(axis=0)
+        self.count += len(values)
+
+    def merge(self, other: FeatureSums) -> FeatureSums:
+        return FeatureSums(
+            self.count + other.count,
+            self.total + other.total,
+            self.total_squares + other.total_squares,
+        )
+
+    def preprocessor(self, normalize_hands: bool) -> Preprocessor:
+        """The standardising ``Preprocessor`` of these sums; a ValueError without joints."""
+        if self.count == 0:
+            raise ValueError(
+                "Cannot fit standardisation: the training clips have no present hand or other "
+                "joint; check the data or set config.data.standardize=False."
+            )
+        mean = self.total / self.count
+        std = np.sqrt(np.maximum(self.total_squares / self.count - np.square(mean), 0.0))
+        std = np.maximum(std, MIN_STD)
+        return Preprocessor(normalize_hands, tuple(map(float, mean)), tuple(map(float, std)))
+
+    def to_dict(self) -> dict:
+        """Exact JSON (floats round-trip through ``repr``)."""
+        return {
+            "count": self.count,
+            "total": [float(v) for v in self.total],
+            "total_squares": [float(v) for v in self.total_squares],
+        }
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> FeatureSums:
+        return cls(
+            int(fields["count"]),
+            np.asarray(fields["total"], np.float64),
+            np.asarray(fields["total_squares"], np.float64),
         )

@@ -87,7 +87,7 @@ def require_joint_set(root: str | Path, expected: str) -> None:
 def read_candidates(root: str | Path, split: str) -> Iterator[tuple[str, Sample]]:
     """``(origin, Sample)`` for every feature file of ``split``, unchecked; an unreadable pair
     yields an empty sample whose origin names the file and the reason (validation skips it)."""
-    features_dir, labels_dir = Path(root) / split / FEATURES, Path(root) / split / LABELS
+    features_dir = Path(root) / split / FEATURES
     if not features_dir.is_dir():
         raise FileNotFoundError(
             f"{features_dir} does not exist: expected the processed layout "
@@ -96,15 +96,21 @@ def read_candidates(root: str | Path, split: str) -> Iterator[tuple[str, Sample]
         )
     empty = np.zeros((0,), np.int64)
     for feature_path in sorted(features_dir.glob("*.npy")):
-        label_path = labels_dir / feature_path.name
         try:
-            keypoints = load_npy(feature_path)  # (T, J, 7)
-            labels = load_npy(label_path).reshape(-1)  # (L,)
+            yield str(feature_path), read_sample(feature_path)
         except ValueError as error:
-            keypoints, labels = np.zeros((0, 0), np.float32), empty
-            yield str(error), Sample(keypoints, labels, empty, signer=-1)
-            continue
-        yield str(feature_path), untimed_sample(keypoints, labels)  # no timing in this layout
+            keypoints = np.zeros((0, 0), np.float32)
+            yield str(error), Sample(keypoints, empty, empty, signer=-1)
+
+
+def read_sample(feature_path: str | Path) -> Sample:
+    """The unchecked sample of one feature file and its label file (no timing in this
+    layout); a ValueError naming the file that cannot be read."""
+    feature_path = Path(feature_path)
+    label_path = feature_path.parent.parent / LABELS / feature_path.name
+    keypoints = load_npy(feature_path)  # (T, J, 7)
+    labels = load_npy(label_path).reshape(-1)  # (L,)
+    return untimed_sample(keypoints, labels)
 
 
 def existing_samples(root: str | Path) -> list[Path]:

@@ -48,15 +48,17 @@ def valid_pairs(
             samples.append((origin, check_sample(sample, vocabulary, origin, joint_set)))
         except ValueError as error:
             skipped.append(str(error))
-    if skipped:
+    log_skipped(split, skipped, len(samples))
+    return samples
+
+
+def log_skipped(split: str, reasons: list[str], kept: int) -> None:
+    """One warning listing the skipped samples of ``split`` with their reasons, if any."""
+    if reasons:
         logging.warning(
             "%s: skipped %d of %d samples:\n  %s",
-            split,
-            len(skipped),
-            len(skipped) + len(samples),
-            "\n  ".join(skipped),
-        )
-    return samples
+            split, len(reasons), len(reasons) + kept, "\n  ".join(reasons),
+        )  # fmt: skip
 
 
 def keep_valid(

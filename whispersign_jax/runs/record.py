@@ -27,6 +27,7 @@ class CheckpointRecord:
     early_stopping: dict[str, Any] | None = None  # budget.EarlyStopping.state()
     stopped_early: bool = False
     fingerprints: dict[str, Any] | None = None  # checkpointing.fingerprints of each item
+    data_fingerprint: str | None = None  # ClipIndex.fingerprint() of the train split
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -34,6 +34,8 @@ RUN_ONLY_FIELDS = (
     "keep_checkpoints",
     "data.parallel_calls",
     "data.prefetch",
+    "data.loader",
+    "data.grain_workers",
     "data.eval_batch_size",
     "mesh",
     "distributed",

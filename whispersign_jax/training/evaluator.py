@@ -6,7 +6,6 @@ teacher-forced loss step."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import jax
 
 from whispersign_jax import decoding
 from whispersign_jax.data.batching import eval_batches
+from whispersign_jax.data.clips import ClipSource, clip_source, preprocessed
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.data.sample import Sample
@@ -75,7 +75,7 @@ def top5_candidates(out: dict, row: int, hypothesis: list[int], reference: list[
 def evaluate_samples(
     eval_step: Callable,
     variables,
-    samples: Sequence[Sample],
+    samples: ClipSource | Sequence[Sample],
     batch_size: int,
     buckets: Sequence[int],
     max_labels: int,
@@ -83,19 +83,22 @@ def evaluate_samples(
     metrics: RecognitionMetrics | None = None,
     loss_step: Callable | None = None,
     alpha: float = 1.0,
+    rows: Sequence[int] | None = None,
 ) -> dict[str, float | int]:
     """Metrics of ``eval_step``'s decoder over ``samples``; pass ``metrics`` to keep the
     accumulated alignments (confusion matrix, per-gloss accuracy). With ``loss_step``
     (``make_loss_step``) also ``loss/total``, ``loss/ctc`` and, where ``alpha`` uses the
-    decoder, ``loss/attention`` over the whole split."""
+    decoder, ``loss/attention`` over the whole split. With ``rows`` this process reads and
+    fills only those rows of each batch (``input_pipeline.process_rows``)."""
+    source = clip_source(samples)
     metrics = RecognitionMetrics() if metrics is None else metrics
     loss_totals: dict = {}
-    for indices, batch in eval_batches(samples, batch_size, buckets, max_labels):
+    for indices, batch in eval_batches(source, batch_size, buckets, max_labels, rows):
         device_batch = put_batch(batch)
         out = distributed.to_host(eval_step(variables, device_batch))  # every row
         for row, index in enumerate(indices):
             hypothesis = out["ids"][row, : int(out["lengths"][row])].tolist()
-            reference = samples[index].labels.tolist()
+            reference = source.index.labels(index).tolist()
             metrics.add(reference, hypothesis, top5_candidates(out, row, hypothesis, reference))
         if loss_step is not None:
             sums = distributed.to_host(loss_step(variables, device_batch))
@@ -106,13 +109,6 @@ def evaluate_samples(
     return result
 
 
-def preprocessed(samples: Sequence[Sample], preprocessor: Preprocessor) -> list[Sample]:
-    """``samples`` with ``preprocessor`` applied to their keypoints."""
-    if preprocessor.is_identity:
-        return list(samples)
-    return [dataclasses.replace(s, keypoints=preprocessor(s.keypoints)) for s in samples]
-
-
 class Evaluator:
     """``evaluator(variables) -> (metrics, alignments)`` over a fixed set of samples.
 
@@ -120,20 +116,22 @@ class Evaluator:
     loss weight) the metrics include ``loss/total``, ``loss/ctc`` and, where ``alpha`` uses the
     decoder, ``loss/attention``. ``put_batch`` places a host batch on the devices (training:
     ``sharding.global_batch``); ``wrap(step, what)`` wraps each jitted step (training: the
-    first-compile log)."""
+    first-compile log); ``rows`` are the rows of each batch this process reads (all: None)."""
 
     def __init__(
         self,
         model: WhisperSign,
-        samples: Sequence[Sample],
+        samples: ClipSource | Sequence[Sample],
         preprocessor: Preprocessor,
         data_config,
         options: DecodeOptions = GREEDY,
         alpha: float | None = None,
         put_batch: Callable = lambda batch: batch,
         wrap: Callable = lambda step, what: step,
+        rows: Sequence[int] | None = None,
     ):
-        self.samples = preprocessed(samples, preprocessor)
+        self.samples = preprocessed(samples, None if preprocessor.is_identity else preprocessor)
+        self.rows = rows
         self.batch_size = data_config.eval_batch_size
         self.buckets, self.max_labels = data_config.buckets, data_config.max_labels
         self.put_batch, self.alpha = put_batch, alpha
@@ -148,7 +146,7 @@ class Evaluator:
         metrics = evaluate_samples(
             self.eval_step, variables, self.samples, self.batch_size, self.buckets,
             self.max_labels, self.put_batch, alignments, self.loss_step,
-            1.0 if self.alpha is None else float(self.alpha),
+            1.0 if self.alpha is None else float(self.alpha), self.rows,
         )  # fmt: skip
         return metrics, alignments
 

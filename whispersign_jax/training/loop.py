@@ -60,6 +60,9 @@ def train_stage(plan: StagePlan, previous: str | None, stop: StopSignals) -> dic
     evaluator = Evaluator(
         plan.model, plan.splits["val"], plan.preprocessor, plan.config.data,
         alpha=float(plan.stage.alpha), put_batch=put_batch, wrap=compiles.wrap,
+        rows=input_pipeline.process_rows(
+            plan.config.data.eval_batch_size, jax.process_index(), jax.process_count()
+        ),
     )  # fmt: skip
 
     # Event files only: the log gets the lines of the actions, each value once.
@@ -71,11 +74,7 @@ def train_stage(plan: StagePlan, previous: str | None, stop: StopSignals) -> dic
     log_window = LogWindow(plan, writer, compiles)
     validation = Validation(plan, evaluator, writer, best)
     nonfinite = NonFiniteSteps(plan.config.max_consecutive_nonfinite, plan.describe_batch)
-    batches = input_pipeline.train_batches(
-        plan.batches, start_step, plan.total_steps,
-        process_index=jax.process_index(), process_count=jax.process_count(),
-        parallel_calls=plan.config.data.parallel_calls, prefetch=plan.config.data.prefetch,
-    )  # fmt: skip
+    batches = training_batches(plan, start_step)
     with contextlib.closing(batches):  # an early stop cancels the batches ahead
         for step, host_batch in zip(range(start_step, plan.total_steps), batches, strict=True):
             state, metrics = train_step(state, put_batch(host_batch))
@@ -130,6 +129,21 @@ def announce(plan: StagePlan, start_step: int, writer: metric_writers.MetricWrit
         if patience
         else "no early stopping",
     )
+
+
+def training_batches(plan: StagePlan, start_step: int):
+    """The stage's batches from ``start_step`` on, built by ``config.data.loader``."""
+    data = plan.config.data
+    where = dict(process_index=jax.process_index(), process_count=jax.process_count())
+    if data.get("loader", "threads") == "grain":
+        return input_pipeline.grain_batches(
+            plan.batches, start_step, plan.total_steps, **where,
+            workers=data.grain_workers, prefetch=data.prefetch,
+        )  # fmt: skip
+    return input_pipeline.train_batches(
+        plan.batches, start_step, plan.total_steps, **where,
+        parallel_calls=data.parallel_calls, prefetch=data.prefetch,
+    )  # fmt: skip
 
 
 def write_samples(plan: StagePlan, writer: metric_writers.MetricWriter) -> None:

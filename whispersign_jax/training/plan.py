@@ -41,6 +41,7 @@ class StagePlan:
         self.preprocessor = preprocessor or Preprocessor()
         self.dir = Path(workdir) / name
         self.batches = train_batches(config, name, splits["train"], self.preprocessor)
+        self.data_fingerprint = self.batches.source.index.fingerprint()  # exact resume needs it
         per_epoch = self.batches.steps_per_epoch
         self.total_steps = budget.stage_steps(self.stage.epochs, self.stage.max_steps, per_epoch)
         self.eval_every = budget.validation_interval(
@@ -70,6 +71,7 @@ class StagePlan:
             metrics=metrics,
             early_stopping=self.early_stopping.state(),
             stopped_early=stopped_early,
+            data_fingerprint=self.data_fingerprint,
         )
 
     def latest_record(self) -> CheckpointRecord | None:

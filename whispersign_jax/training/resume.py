@@ -35,6 +35,7 @@ def starting_state(plan: StagePlan, previous: str | None) -> tuple[TrainState, s
     refused with both named (``CheckpointRecord.mismatch``), never loaded by accident."""
     target = plan.abstract_variables
     refuse_another_model(plan, plan.latest_record())
+    refuse_other_data(plan, plan.latest_record())
     restored = StageCheckpoints.restore(
         plan.checkpoints.latest,
         abstract_sharded(target, plan.mesh),
@@ -92,6 +93,20 @@ def refuse_another_model(plan: StagePlan, record: CheckpointRecord | None) -> No
             f"{plan.name}: {mismatch}. Train in a new --workdir, or start from a checkpoint of "
             "this model and dataset."
         )
+
+
+def refuse_other_data(plan: StagePlan, record: CheckpointRecord | None) -> None:
+    """A ValueError when the stage's checkpoint was trained on another train split (its clip
+    index differs): the batches from its step on would not be the ones it would have seen.
+    Records written before fingerprints existed are not checked."""
+    if record is None or record.data_fingerprint in (None, plan.data_fingerprint):
+        return
+    raise ValueError(
+        f"{plan.name}: the checkpoint at step {record.step} was trained on another train split "
+        f"(clip index {record.data_fingerprint[:12]} vs this run's {plan.data_fingerprint[:12]}"
+        "): resuming would not give the batches it would have seen. Point config.data back at "
+        "the data it trained on, or train in a new --workdir."
+    )
 
 
 def warn_previous_stage_missing(plan: StagePlan, previous: str) -> None:

@@ -79,8 +79,8 @@ def check_batch_size(batch_size: int, num_devices: int, setting: str = "the batc
 
 def global_batch(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
     """A host batch of the global shape -> global arrays sharded over the batch axes. Each
-    process fills only its own rows of it (``input_pipeline.process_rows``; evaluation
-    batches are filled whole) and contributes only those rows."""
+    process fills only its own rows of it (``input_pipeline.process_rows``) and contributes
+    only those rows."""
     batch_size = next(iter(batch.values())).shape[0]
     check_batch_size(batch_size, sharding.mesh.size)
     rows = process_rows(batch_size, jax.process_index(), jax.process_count())

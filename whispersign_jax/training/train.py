@@ -15,8 +15,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from whispersign_jax.data.normalize import Preprocessor
-from whispersign_jax.data.sources import load_splits
+from whispersign_jax.data.sources import fit_preprocessor, load_splits
 from whispersign_jax.keypoints import joint_set
 from whispersign_jax.model import ModelConfig, WhisperSign
 from whispersign_jax.model.config import SIZE_FIELDS
@@ -44,11 +43,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         check_config(workdir, config.to_json_best_effort())
         vocabulary, splits = load_splits(config.data)
         logging.info("data: %s", {name: len(samples) for name, samples in splits.items()})
-        preprocessor = Preprocessor.fit(
-            (sample.keypoints for sample in splits["train"]),
-            normalize_hands=config.data.normalize_hands,
-            standardize=config.data.standardize,
-        )  # statistics of the train split only
+        preprocessor = fit_preprocessor(config.data, splits["train"])
         if main:
             save_config(config, workdir)
         model = WhisperSign(build_model_config(config, vocabulary.num_glosses))

@@ -1,7 +1,8 @@
-r"""Command line of `scripts/prepare_vsl_data.py`: a raw dataset format -> the processed layout.
+r"""Command line of `scripts/prepare_vsl_data.py`: a raw dataset format -> the processed layout,
+or with `--layout corpus` a corpus of sharded ArrayRecord files (docs/scaling.md).
 
     python scripts/prepare_vsl_data.py --format mp_data --data_dir MP_Data \
-        --output_dir data/processed [--joint_set hands_pose]
+        --output_dir data/processed [--joint_set hands_pose] [--layout corpus]
 
 Prints a summary (samples per split, glosses, skipped files with reasons) and writes
 `<output_dir>/failures.csv` listing every skipped file and why. Exit status: 0 when samples
@@ -49,7 +50,12 @@ def define_flags(values: flags.FlagValues) -> None:
     define(flags.DEFINE_enum, "format", None, list(FORMATS),
            "The raw dataset format (listed above).", required=True)  # fmt: skip
     define(flags.DEFINE_string, "data_dir", None, "The dataset folder.", required=True)
-    define(flags.DEFINE_string, "output_dir", "data/processed", "Where the processed layout goes.")
+    define(flags.DEFINE_string, "output_dir", "data/processed", "Where the dataset goes.")
+    define(flags.DEFINE_enum, "layout", "processed", ["processed", "corpus"],
+           "processed: a .npy file per clip; corpus: sharded ArrayRecord files, written one "
+           "clip at a time (docs/scaling.md).")  # fmt: skip
+    define(flags.DEFINE_integer, "clips_per_shard", None, "--layout corpus: clips per shard.",
+           lower_bound=1)  # fmt: skip
     define(flags.DEFINE_float, "target_fps", float(kp.FPS), "Output frame rate.")
     joint_sets = ", ".join(s.describe() for s in kp.JOINT_SETS.values())
     define(flags.DEFINE_enum, "joint_set", kp.DEFAULT_JOINT_SET, list(kp.JOINT_SETS),
@@ -92,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     split_fractions = fractions(args.split_fractions)
     # Format options keep their old names inside (model_path ...), the flags the new ones.
     options = {option: getattr(args, RENAMED.get(option, option)) for option in OPTIONS}
+    if args.layout == "corpus":
+        return prepare_corpus_command(args, split_fractions, options)
+    if args.clips_per_shard is not None:
+        cli.usage_error("--clips_per_shard applies to --layout corpus only")
     try:
         # A dataset already there is refused before any work, and is never touched by a
         # refused or failed run: failures.csv is written with the new dataset only.
@@ -131,6 +141,43 @@ def main(argv: list[str] | None = None) -> int:
         f"keypoints) to {args.output_dir}"
     )
     print(f"skipped files and reasons: {failures_file}")
+    return 0
+
+
+def prepare_corpus_command(args: flags.FlagValues, split_fractions, options: dict) -> int:
+    """`--layout corpus`: the same messages and exit status as the processed layout."""
+    from whispersign_jax.data.prepare.common import summary_text
+    from whispersign_jax.data.prepare.corpus_layout import prepare_corpus
+
+    options = {"target_fps": args.target_fps, **options}
+    try:
+        done = prepare_corpus(
+            args.format, args.data_dir, args.output_dir, joint_set=args.joint_set,
+            fractions=split_fractions, seed=args.seed, overwrite=args.overwrite,
+            clips_per_shard=args.clips_per_shard, options=options,
+        )  # fmt: skip
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for origin, reason in done.failures:
+        print(f"skipped {origin}: {reason}", file=sys.stderr)
+    print(f"{args.format}: {summary_text(sum(done.clips.values()), done.failures, done.handless)}")
+    if not sum(done.clips.values()):
+        if done.failures_file is None:
+            print(
+                f"error: no usable samples; the corpus in {args.output_dir} is left as it was "
+                "(reasons above)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"error: no usable samples; see {done.failures_file}", file=sys.stderr)
+        return 1
+    sizes = ", ".join(f"{name} {count}" for name, count in done.clips.items())
+    print(
+        f"wrote {sizes} samples of {done.num_glosses} glosses ({args.joint_set} keypoints) "
+        f"to {args.output_dir} (corpus layout)"
+    )
+    print(f"skipped files and reasons: {done.failures_file}")
     return 0
 
 

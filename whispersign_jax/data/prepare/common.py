@@ -40,39 +40,53 @@ class SourceResult:
 
     def summary(self) -> str:
         """`"318 ok, 2 skipped (2 x no hand detected in any of its N frames; ...)"`."""
-        text = f"{len(self.samples)} ok, {len(self.failures)} skipped"
-        if self.failures:
-            kinds = Counter(reason_kind(origin, reason) for origin, reason in self.failures)
-            text += " (" + "; ".join(f"{n} x {kind}" for kind, n in kinds.most_common()) + ")"
         handless = Counter(
             " ".join(sample.glosses) for sample in self.samples if not kp.has_hand(sample.keypoints)
         )
-        if handless:
-            shown = ", ".join(f"{n} x {gloss!r}" for gloss, n in handless.most_common(5))
-            text += (
-                f"; {handless.total()} of the kept clips show no hand in any frame ({shown}): "
-                "kept as labelled (a 'nothing' class), check them if that is not meant"
-            )
-        return text
+        return summary_text(len(self.samples), self.failures, handless)
+
+
+def summary_text(kept: int, failures: list[tuple[str, str]], handless: Counter) -> str:
+    """A preparation's summary line: `kept` clips, the `failures` counted by kind, and the
+    kept clips without any hand counted by gloss (``handless``)."""
+    text = f"{kept} ok, {len(failures)} skipped"
+    if failures:
+        kinds = Counter(reason_kind(origin, reason) for origin, reason in failures)
+        text += " (" + "; ".join(f"{n} x {kind}" for kind, n in kinds.most_common()) + ")"
+    if handless:
+        shown = ", ".join(f"{n} x {gloss!r}" for gloss, n in handless.most_common(5))
+        text += (
+            f"; {handless.total()} of the kept clips show no hand in any frame ({shown}): "
+            "kept as labelled (a 'nothing' class), check them if that is not meant"
+        )
+    return text
+
+
+def unusable_gloss(origin: str, glosses: tuple[str, ...]) -> str | None:
+    """Why a sample of `glosses` cannot enter the label map (a name the vocabulary reserves for
+    its special tokens, or an empty name), with the fix; None when it can."""
+    reserved = [gloss for gloss in glosses if gloss in RESERVED_NAMES]
+    if reserved:
+        return (
+            f"{origin}: gloss {reserved[0]!r} is reserved for a special token of the "
+            f"label map ({', '.join(RESERVED_NAMES)}); rename its folder or label (e.g. "
+            f"{reserved[0].strip('<>')!r}) to prepare it"
+        )
+    if not all(glosses):
+        return f"{origin}: empty gloss name; give it a label"
+    return None
 
 
 def skip_unusable_glosses(result: SourceResult) -> SourceResult:
-    """Moves the samples whose gloss cannot enter the label map (a name the vocabulary reserves
-    for its special tokens, or an empty name) to the skipped entries, with the fix."""
+    """Moves the samples whose gloss cannot enter the label map (``unusable_gloss``) to the
+    skipped entries."""
     kept = []
     for sample in result.samples:
-        reserved = [gloss for gloss in sample.glosses if gloss in RESERVED_NAMES]
-        if reserved:
-            result.skip(
-                sample.origin,
-                f"{sample.origin}: gloss {reserved[0]!r} is reserved for a special token of the "
-                f"label map ({', '.join(RESERVED_NAMES)}); rename its folder or label (e.g. "
-                f"{reserved[0].strip('<>')!r}) to prepare it",
-            )
-        elif not all(sample.glosses):
-            result.skip(sample.origin, f"{sample.origin}: empty gloss name; give it a label")
-        else:
+        reason = unusable_gloss(sample.origin, sample.glosses)
+        if reason is None:
             kept.append(sample)
+        else:
+            result.skip(sample.origin, reason)
     result.samples = kept
     return result
 

@@ -14,7 +14,11 @@ from pathlib import Path
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.cli.flag_names import MEDIAPIPE_MODELS, RENAMED
-from whispersign_jax.data.prepare.common import SourceResult, skip_unusable_glosses
+from whispersign_jax.data.prepare.common import (
+    SourceResult,
+    skip_unusable_glosses,
+    unusable_gloss,
+)
 
 # Options a reader may take (besides `target_fps`, which all take), with their meaning.
 OPTIONS = {
@@ -54,13 +58,12 @@ class DatasetFormat:
     needs_label_csv: bool = False  # label_csv is required, not optional
     joint_sets: tuple[str, ...] = HANDS_ONLY  # the keypoint joint sets its reader provides
     joint_sets_note: str = ""  # why it provides no others
+    lister: str = ""  # "module:function" listing its videos before extraction (video formats)
 
-    def read(
-        self, data_dir: str | Path, keypoints: str = kp.DEFAULT_JOINT_SET, **options
-    ) -> SourceResult:
-        """Runs the reader with `options` (None values count as not given); an option the
-        format does not take, or a joint set `keypoints` it does not provide, is a ValueError
-        naming it and the format. Samples of a reserved or empty gloss name are skipped."""
+    def checked_options(self, keypoints: str = kp.DEFAULT_JOINT_SET, **options) -> dict:
+        """The reader's keyword arguments: `options` without the None values (not given),
+        plus the joint set where the format takes one. An option the format does not take,
+        or a joint set `keypoints` it does not provide, is a ValueError naming it."""
         keypoints = kp.joint_set(keypoints).name
         if keypoints not in self.joint_sets:
             note = f" ({self.joint_sets_note})" if self.joint_sets_note else ""
@@ -81,9 +84,41 @@ class DatasetFormat:
             raise ValueError(f"--format {self.name} needs --label_csv ({OPTIONS['label_csv']})")
         if self.joint_sets != HANDS_ONLY:
             options["keypoints"] = keypoints
-        module, function = self.reader.split(":")
-        module = importlib.import_module(f"whispersign_jax.data.prepare.{module}")
-        return skip_unusable_glosses(getattr(module, function)(data_dir, **options))
+        return options
+
+    def read(
+        self, data_dir: str | Path, keypoints: str = kp.DEFAULT_JOINT_SET, **options
+    ) -> SourceResult:
+        """Runs the reader with `checked_options`. Samples of a reserved or empty gloss name
+        are skipped."""
+        options = self.checked_options(keypoints, **options)
+        return skip_unusable_glosses(_function(self.reader)(data_dir, **options))
+
+    def list_videos(
+        self, data_dir: str | Path, keypoints: str = kp.DEFAULT_JOINT_SET, **options
+    ) -> tuple[list, SourceResult, dict]:
+        """A video format's videos (``video_csv.LabelledVideo``) before any extraction: (videos,
+        the entries skipped, the extraction options, ``video_csv.extraction_settings``'). Videos
+        of a reserved or empty gloss name are skipped."""
+        if not self.lister:
+            raise ValueError(f"--format {self.name} is not a format of videos")
+        options = self.checked_options(keypoints, **options)
+        listing = {key: options.pop(key) for key in ("label_csv",) if key in options}
+        videos, result = _function(self.lister)(data_dir, **listing)
+        usable = []
+        for video in videos:
+            reason = unusable_gloss(video.origin, (video.gloss,))
+            if reason is None:
+                usable.append(video)
+            else:
+                result.skip(video.origin, reason)
+        return usable, result, options
+
+
+def _function(name: str):
+    """The function "module:function" of `whispersign_jax.data.prepare`, imported now."""
+    module, function = name.split(":")
+    return getattr(importlib.import_module(f"whispersign_jax.data.prepare.{module}"), function)
 
 
 FORMATS = {
@@ -94,6 +129,7 @@ FORMATS = {
             description='Kaggle "VSL - Vietnamese Sign Languages": videos + label.csv '
             "(ID, VIDEO, LABEL).",
             reader="kaggle:read_kaggle",
+            lister="kaggle:list_kaggle",
             options=VIDEO_OPTIONS,
             tfds_name="vsl_kaggle",
             joint_sets=ALL_JOINT_SETS,  # videos go through the extractor
@@ -116,6 +152,7 @@ FORMATS = {
             name="video",
             description="A folder of videos with a CSV of video paths and gloss labels.",
             reader="video_csv:read_video_csv",
+            lister="video_csv:list_video_csv",
             options=("label_csv", *VIDEO_OPTIONS),
             tfds_name="sign_videos",
             joint_sets=ALL_JOINT_SETS,

@@ -19,6 +19,7 @@ from pathlib import Path
 from whispersign_jax.data.prepare.common import SourceResult
 from whispersign_jax.data.prepare.video_csv import (
     VIDEO_SUFFIXES,
+    LabelledVideo,
     extract_videos,
     labelled_videos,
 )
@@ -55,8 +56,9 @@ def find_layout(data_dir: Path) -> tuple[Path, Path]:
     )
 
 
-def read_kaggle(data_dir: str | Path, **options) -> SourceResult:
-    """`--format kaggle`: every video that label.csv lists; unlisted videos are reported."""
+def list_kaggle(data_dir: str | Path) -> tuple[list[LabelledVideo], SourceResult]:
+    """Every video that label.csv lists, before any extraction; the result holds the rows
+    skipped and the videos that no row lists."""
     data_dir = Path(os.path.abspath(data_dir))
     if not data_dir.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} is not a folder")
@@ -68,4 +70,10 @@ def read_kaggle(data_dir: str | Path, **options) -> SourceResult:
     for path in sorted(videos_dir.rglob("*")):
         if path.suffix.lower() in VIDEO_SUFFIXES and path not in listed:
             result.skip(str(path), f"{path}: no row in {label_csv.name}, so no label; skipped")
+    return videos, result
+
+
+def read_kaggle(data_dir: str | Path, **options) -> SourceResult:
+    """`--format kaggle`: every video that label.csv lists; unlisted videos are reported."""
+    videos, result = list_kaggle(data_dir)
     return extract_videos(videos, result, **options)

@@ -28,7 +28,8 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
+    """An error as a failure reason: its message, and its type where that is not obvious."""
     if isinstance(error, (ValueError, OSError)):
         return str(error)
     return f"{type(error).__name__}: {error}"
@@ -53,7 +54,7 @@ def run_jobs(
             try:
                 outcomes[index] = (function(job), None)
             except Exception as error:  # reported and skipped, the run goes on
-                outcomes[index] = (None, _describe(error))
+                outcomes[index] = (None, describe_error(error))
     else:
         spawn = multiprocessing.get_context("spawn")  # fresh interpreters: no forked threads
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
@@ -63,7 +64,7 @@ def run_jobs(
                 try:
                     outcomes[futures[future]] = (future.result(), None)
                 except Exception as error:  # includes a worker process that died
-                    outcomes[futures[future]] = (None, _describe(error))
+                    outcomes[futures[future]] = (None, describe_error(error))
     return outcomes
 
 

@@ -147,10 +147,7 @@ def extract_job(job: ExtractionJob) -> tuple[np.ndarray, str]:
     return keypoints, content_hash(job.path)
 
 
-def extract_videos(
-    videos: Sequence[LabelledVideo],
-    result: SourceResult,
-    *,
+def extraction_settings(
     target_fps: float = kp.FPS,
     workers: int | None = None,
     mirrored: bool = False,
@@ -159,17 +156,25 @@ def extract_videos(
     keypoints: str = kp.DEFAULT_JOINT_SET,
     pose_model_path: str | None = None,
     face_model_path: str | None = None,
+) -> tuple[float, TrackerSettings, int | None]:
+    """The video formats' extraction options as (target fps, tracker settings, workers)."""
+    tracker = TrackerSettings(
+        keypoints, backend, mirrored, model_path, pose_model_path, face_model_path
+    )
+    return target_fps, tracker, workers
+
+
+def extract_videos(
+    videos: Sequence[LabelledVideo], result: SourceResult, **options
 ) -> SourceResult:
-    """Extracts each distinct video once (keypoints of joint set `keypoints`) and adds one
+    """Extracts each distinct video once (``extraction_settings``' options) and adds one
     sample per (video, gloss) to `result`.
 
     The recording id is the sha1 of the video's bytes: a file listed under several labels,
     or copied under another name, stays in one split.
     """
+    target_fps, tracker, workers = extraction_settings(**options)
     paths = sorted({video.path for video in videos})
-    tracker = TrackerSettings(
-        keypoints, backend, mirrored, model_path, pose_model_path, face_model_path
-    )
     jobs = [ExtractionJob(p, target_fps, tracker) for p in paths]
     outcomes = dict(zip(paths, run_jobs(extract_job, jobs, workers, "extracting"), strict=True))
     for path, (_, error) in outcomes.items():
@@ -184,8 +189,11 @@ def extract_videos(
     return result
 
 
-def read_video_csv(data_dir: str | Path, label_csv: str | Path, **options) -> SourceResult:
-    """`--format video`: the videos that `label_csv` lists, relative to `data_dir`."""
+def list_video_csv(
+    data_dir: str | Path, label_csv: str | Path
+) -> tuple[list[LabelledVideo], SourceResult]:
+    """The videos that `label_csv` lists, relative to `data_dir`, before any extraction; the
+    result holds the rows skipped."""
     data_dir = Path(os.path.abspath(data_dir))
     if not data_dir.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} is not a folder")
@@ -196,5 +204,10 @@ def read_video_csv(data_dir: str | Path, label_csv: str | Path, **options) -> So
         raise FileNotFoundError(f"--label_csv {label_csv}: no such file")
     result = SourceResult()
     search_dirs = [d for d in (data_dir, csv_path.parent) if is_inside(data_dir, d)]
-    videos = labelled_videos(csv_path, data_dir, search_dirs, result)
+    return labelled_videos(csv_path, data_dir, search_dirs, result), result
+
+
+def read_video_csv(data_dir: str | Path, label_csv: str | Path, **options) -> SourceResult:
+    """`--format video`: the videos that `label_csv` lists, relative to `data_dir`."""
+    videos, result = list_video_csv(data_dir, label_csv)
     return extract_videos(videos, result, **options)
