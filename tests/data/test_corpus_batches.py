@@ -22,7 +22,7 @@ from whispersign_jax.data.corpus.writer import CorpusWriter
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.data.synthetic import SyntheticConfig, generate_split, gloss_names
 from whispersign_jax.runs.record import CheckpointRecord
-from whispersign_jax.training import resume
+from whispersign_jax.training import evaluator, resume
 
 BUCKETS = (64, 128, 192)
 SENTENCES = SyntheticConfig(
@@ -107,16 +107,22 @@ def test_evaluation_batches_from_disk_equal_the_in_memory_ones(synthetic_corpus)
             )
 
 
+def damaged_copy(corpus: Corpus, folder, split: str):
+    """A copy of ``corpus`` in ``folder`` with 2 KB of the first shard of ``split``
+    overwritten; (the copy's root, that shard)."""
+    shutil.copytree(corpus.root, folder)
+    shard = sorted((folder / split).glob("*.array_record"))[0]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 2048] = b"\xff" * 2048
+    shard.write_bytes(bytes(data))
+    return folder, shard
+
+
 def test_a_damaged_shard_empties_its_rows_with_a_count_and_training_goes_on(
     synthetic_corpus, tmp_path, caplog
 ):
     splits, corpus = synthetic_corpus
-    damaged = tmp_path / "damaged"
-    shutil.copytree(corpus.root, damaged)  # a copy, damaged in one shard
-    shard = sorted((damaged / "train").glob("*.array_record"))[0]
-    data = bytearray(shard.read_bytes())
-    data[len(data) // 3 : len(data) // 3 + 2048] = b"\xff" * 2048
-    shard.write_bytes(bytes(data))
+    damaged, shard = damaged_copy(corpus, tmp_path / "damaged", "train")
     batches = TrainBatches(Corpus(damaged).split("train"), 4, BUCKETS, 3, seed=0)
     intact = TrainBatches(splits["train"], 4, BUCKETS, 3, seed=0)
     with caplog.at_level(logging.WARNING):
@@ -179,3 +185,22 @@ def test_grain_worker_processes_build_the_batches_the_threads_build(synthetic_co
     for step, (one, two) in enumerate(zip(built, threads, strict=True), start=3):
         assert_batches_equal(one, two, f"at step {step}")
         assert one["sample_mask"][2:].all() and not one["sample_mask"][:2].any()
+
+
+def test_evaluation_leaves_out_the_clips_of_a_damaged_shard_with_a_warning(
+    synthetic_corpus, tmp_path, caplog
+):
+    _, corpus = synthetic_corpus
+    damaged, _ = damaged_copy(corpus, tmp_path / "damaged", "val")
+    val = Corpus(damaged).split("val")
+
+    def perfect_step(variables, batch):  # make_eval_step's outputs, recognising every row
+        return {"ids": batch["labels"], "lengths": batch["label_mask"].sum(axis=1),
+                "top_glosses": np.zeros((len(batch["labels"]), 5), np.int32),
+                "sample_mask": batch["sample_mask"]}  # fmt: skip
+
+    with caplog.at_level(logging.WARNING):
+        metrics = evaluator.evaluate_samples(perfect_step, None, val, 4, BUCKETS, 3)
+    unreadable = caplog.text.count("cannot be read and is left out")
+    assert 0 < unreadable < len(val)
+    assert metrics["samples"] == len(val) - unreadable and metrics["accuracy"] == 1.0

@@ -277,7 +277,8 @@ def eval_batches(
     rows: Sequence[int] | None = None,
 ) -> Iterator[tuple[np.ndarray, Batch]]:
     """Batches in order of length (few shapes, little padding) with the clips' positions; a
-    clip longer than the largest bucket is padded to a multiple of it, never cropped. With
+    clip longer than the largest bucket is padded to a multiple of it, never cropped; one that
+    cannot be read (a damaged shard) is logged and its row left empty. With
     ``rows`` (one process's share, ``input_pipeline.process_rows``) only those rows are read
     and filled; the padded length is the same on every process (it comes from the index)."""
     source = clip_source(samples)
@@ -294,5 +295,10 @@ def eval_batches(
         indices = order[start : start + batch_size]
         frames = bucket_length(int(lengths[indices].max()), buckets)
         filled = range(len(indices)) if rows is None else [r for r in rows if r < len(indices)]
-        built = {row: source[int(indices[row])] for row in filled}
+        built = {}
+        for row in filled:
+            try:
+                built[row] = source[int(indices[row])]
+            except CorruptClipError as error:  # left empty (sample_mask 0), not scored
+                logging.warning("evaluation: a clip cannot be read and is left out: %s", error)
         yield indices, collate_rows(built, batch_size, frames, max_labels, source.num_joints)

@@ -29,12 +29,13 @@ GREEDY = DecodeOptions(decoder="ctc_greedy")
 
 def make_eval_step(model: WhisperSign, options: DecodeOptions = GREEDY) -> Callable:
     """``(variables, batch) ->`` the decoder's outputs (``ids``, ``lengths``, n-best for the
-    CTC beam decoders) plus ``top_glosses``, the five most likely single glosses; the
-    Recognizer's jitted decode path (``decoding.make_decode_fn``)."""
+    CTC beam decoders) plus ``top_glosses``, the five most likely single glosses, and the
+    batch's ``sample_mask``; the Recognizer's jitted decode path (``decoding.make_decode_fn``)."""
     decode = decoding.make_decode_fn(model, options, top_glosses=TOP_K)
 
     def eval_step(variables, batch):
-        return decode(variables, batch["keypoints"], batch["frame_mask"])
+        outputs = decode(variables, batch["keypoints"], batch["frame_mask"])
+        return {**outputs, "sample_mask": batch["sample_mask"]}  # rows that hold a clip
 
     return eval_step
 
@@ -97,6 +98,8 @@ def evaluate_samples(
         device_batch = put_batch(batch)
         out = distributed.to_host(eval_step(variables, device_batch))  # every row
         for row, index in enumerate(indices):
+            if not out["sample_mask"][row]:  # a clip that could not be read (logged)
+                continue
             hypothesis = out["ids"][row, : int(out["lengths"][row])].tolist()
             reference = source.index.labels(index).tolist()
             metrics.add(reference, hypothesis, top5_candidates(out, row, hypothesis, reference))
