@@ -75,8 +75,11 @@ class TfdsSplit:
         self.num_joints = joint_set(keypoints).num_joints
         key = f"{builder.info.full_name} {len(self.source)} {keypoints} {vocabulary.label_map()}"
         cache = Path(builder.data_dir) / f"whispersign-index-{split}.npz"
-        self.positions, self.index = _cached_index(cache, key) or self._build_index(split)
-        _save_index(cache, key, self.positions, self.index)
+        cached = _cached_index(cache, key)
+        if cached is None:
+            cached = self._build_index(split)
+            _save_index(cache, key, *cached)
+        self.positions, self.index = cached
 
     def _build_index(self, split: str) -> tuple[np.ndarray, ClipIndex]:
         positions, rows, reasons = [], [], []
