@@ -5,6 +5,7 @@ MediaPipe (videos); bad inputs go to failures.csv and the rest is written."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from corpus_checks import (
@@ -87,6 +88,35 @@ def test_beam_video_source_equals_prepare_and_reports_missing_and_broken_videos(
     assert reasons == failures(tmp_path / "one")
     assert "not found" in reasons[f"{data / 'labels.csv'}:15"]  # missing.mp4
     assert "no hand detected" in reasons[f"{data / 'labels.csv'}:16"]  # broken.mp4
+
+
+def kaggle_folder(root: Path) -> Path:
+    """`video_folder`'s videos in the Kaggle layout: videos/ + label.csv (ID, VIDEO, LABEL)."""
+    videos = video_folder(root / "videos", broken=True)
+    lines = (videos / "labels.csv").read_text().splitlines()[1:]
+    (videos / "labels.csv").unlink()
+    rows = [f"{index},{line}" for index, line in enumerate(lines, start=1)]
+    (root / "label.csv").write_text("\n".join(["ID,VIDEO,LABEL", *rows]) + "\n")
+    return root
+
+
+def test_beam_kaggle_source_equals_prepare(tmp_path, monkeypatch, capsys):
+    fake_extractor(monkeypatch)
+    data = kaggle_folder(tmp_path / "vsl")
+    argv = ["--data_dir", str(data), "--backend", "legacy"]
+    assert prepare(["--format", "kaggle", *argv, "--output_dir", str(tmp_path / "one"),
+                    "--layout", "corpus", "--workers", "1"]) == 0  # fmt: skip
+    beam_argv = ["--source", "kaggle", *argv, "--output_dir", str(tmp_path / "beam"), *IN_MEMORY]
+    assert beam.main(beam_argv) == 0
+    assert "wrote train 10, val 2, test 1 clips (hands keypoints)" in capsys.readouterr().out
+    assert_same_corpus(tmp_path / "one", tmp_path / "beam")
+    reasons = failures(tmp_path / "beam")
+    assert reasons == failures(tmp_path / "one")
+    assert "no hand detected" in reasons[f"{data / 'label.csv'}:16"]  # broken.mp4
+    with pytest.raises(SystemExit) as exit_:
+        beam.main(["--source", "kaggle", "--label_csv", "x.csv", *argv[:2], "--output_dir", "x"])
+    assert exit_.value.code == 2
+    assert "--label_csv does not apply to --source kaggle" in capsys.readouterr().err
 
 
 def test_beam_command_refuses_a_corpus_and_flags_of_another_source(tmp_path, capsys):

@@ -4,6 +4,7 @@ a processed folder, and memory that stays flat however many clips are written.""
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 import numpy as np
 import psutil
@@ -32,6 +33,7 @@ from whispersign_jax.data.corpus.reader import Corpus
 from whispersign_jax.data.corpus.records import CorpusClip
 from whispersign_jax.data.corpus.writer import CorpusWriter
 from whispersign_jax.data.prepare.cli import main as prepare
+from whispersign_jax.data.prepare.common import SourceSample
 from whispersign_jax.data.processed import load_vocabulary, read_candidates
 from whispersign_jax.data.validation import check_sample
 
@@ -102,6 +104,24 @@ def test_layout_corpus_equals_the_conversion_of_the_processed_layout(tmp_path, c
     assert_same_clips(corpus, converted, processed)
     assert prepare([*argv, "--output_dir", str(corpus), *layout]) == 2  # a corpus is there
     assert "already holds a corpus" in capsys.readouterr().err
+
+
+def test_keypoint_formats_reach_the_corpus_one_clip_at_a_time(tmp_path, monkeypatch):
+    """`--layout corpus` on MP_Data (like huggingface and pose: `DatasetFormat.stream`) never
+    holds more than the clip being written."""
+    data = mp_data_folder(tmp_path / "MP_Data")
+    held = []
+    add = CorpusWriter.add
+
+    def counting_add(self, split, clip):
+        held.append(sum(isinstance(o, SourceSample) for o in gc.get_objects()))
+        return add(self, split, clip)
+
+    monkeypatch.setattr(CorpusWriter, "add", counting_add)
+    argv = ["--format", "mp_data", "--data_dir", str(data), "--layout", "corpus"]
+    assert prepare([*argv, "--output_dir", str(tmp_path / "corpus")]) == 0
+    assert len(held) == 15 and max(held) == 1
+    assert sum(len(Corpus(tmp_path / "corpus").split(s)) for s in SPLITS) == 15
 
 
 def test_video_layout_corpus_streams_and_equals_the_processed_layout(tmp_path, monkeypatch):

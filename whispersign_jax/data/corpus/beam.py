@@ -7,6 +7,8 @@ r"""Writes a corpus with an Apache Beam pipeline: the same corpus as one process
         --output_dir=data/corpus
     python -m whispersign_jax.data.corpus.beam --source=video --data_dir=clips \
         --label_csv=clips/labels.csv --output_dir=data/corpus [--joint_set=hands]
+    python -m whispersign_jax.data.corpus.beam --source=kaggle --data_dir=vsl \
+        --output_dir=data/corpus
 
 The launcher lists the jobs (``jobs.ClipJob``: no keypoints) and assigns splits from them;
 the pipeline reads the jobs, spreads them over the workers, makes and checks each clip (a bad
@@ -241,11 +243,13 @@ def run_pipeline(
 
 
 # The command.
+VIDEO_FLAGS = ("target_fps", "split_fractions", "seed", "mirrored", "backend", "hand_model",
+               "pose_model", "face_model")  # fmt: skip
 SOURCE_FLAGS = {
     "synthetic": ("clips", "synthetic_seed"),
     "processed": ("processed",),
-    "video": ("data_dir", "label_csv", "target_fps", "split_fractions", "seed", "mirrored",
-              "backend", "hand_model", "pose_model", "face_model"),
+    "video": ("data_dir", "label_csv", *VIDEO_FLAGS),
+    "kaggle": ("data_dir", *VIDEO_FLAGS),
 }  # fmt: skip
 
 
@@ -258,18 +262,20 @@ def define_flags(values: flags.FlagValues) -> None:
     define(flags.DEFINE_integer, "clips", None, "synthetic: clips across the splits.")
     define(flags.DEFINE_integer, "synthetic_seed", 0, "synthetic: the generator's seed.")
     define(flags.DEFINE_string, "processed", None, "processed: the processed folder.")
-    define(flags.DEFINE_string, "data_dir", None, "video: the folder of videos.")
+    define(flags.DEFINE_string, "data_dir", None, "video, kaggle: the folder of videos.")
     define(flags.DEFINE_string, "label_csv", None, f"video: {OPTIONS['label_csv']}.")
-    joint_sets = "video: default hands; processed: the folder's; synthetic: hands"
+    joint_sets = "video, kaggle: default hands; processed: the folder's; synthetic: hands"
     define(flags.DEFINE_enum, "joint_set", None, list(kp.JOINT_SETS), f"Joint set ({joint_sets}).")
-    define(flags.DEFINE_float, "target_fps", float(kp.FPS), "video: output frame rate.")
+    define(flags.DEFINE_float, "target_fps", float(kp.FPS), "video, kaggle: output frame rate.")
     define(flags.DEFINE_string, "split_fractions", ",".join(map(str, SPLIT_FRACTIONS)),
-           "video: train,val,test.")  # fmt: skip
-    define(flags.DEFINE_integer, "seed", SPLIT_SEED, "video: seed of the split by recording.")
-    define(flags.DEFINE_bool, "mirrored", None, f"video: {OPTIONS['mirrored']}.")
-    define(flags.DEFINE_string, "backend", None, f"video: {OPTIONS['backend']}.")
+           "video, kaggle: train,val,test.")  # fmt: skip
+    define(
+        flags.DEFINE_integer, "seed", SPLIT_SEED, "video, kaggle: seed of the split by recording."
+    )
+    define(flags.DEFINE_bool, "mirrored", None, f"video, kaggle: {OPTIONS['mirrored']}.")
+    define(flags.DEFINE_string, "backend", None, f"video, kaggle: {OPTIONS['backend']}.")
     for old in MEDIAPIPE_MODELS:
-        define(flags.DEFINE_string, RENAMED[old], None, f"video: {OPTIONS[old]}.")
+        define(flags.DEFINE_string, RENAMED[old], None, f"video, kaggle: {OPTIONS[old]}.")
     define(flags.DEFINE_integer, "clips_per_shard", CLIPS_PER_SHARD, "Clips per shard.",
            lower_bound=1)  # fmt: skip
     define(flags.DEFINE_bool, "overwrite", False, "Replace a corpus already in --output_dir.")
@@ -296,10 +302,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[flags.FlagValues, lis
         rest = values(["", *argv], known_only=True)[1:]
     except flags.Error as error:
         cli.usage_error(one_line(error))
-    for source, names in SOURCE_FLAGS.items():
-        given = [f"--{name}" for name in names if values[name].present]
-        if source != values.source and given:
-            cli.usage_error(f"{', '.join(given)} does not apply to --source {values.source}")
+    others = {name for names in SOURCE_FLAGS.values() for name in names}
+    others -= set(SOURCE_FLAGS[values.source])
+    given = [f"--{name}" for name in sorted(others) if values[name].present]
+    if given:
+        cli.usage_error(f"{', '.join(given)} does not apply to --source {values.source}")
     direct = ("runner", "direct_num_workers", "direct_running_mode")
     quiet = [] if any("sdk_harness_log_level" in arg for arg in rest) else [QUIET_WORKERS]
     return values, [*(f"--{name}={values[name].value}" for name in direct), *quiet, *rest]
@@ -326,13 +333,16 @@ def launch(args: flags.FlagValues) -> tuple[list[ClipJob], list[tuple[str, str]]
             raise ValueError(f"--joint_set {args.joint_set}: {args.processed} holds {joint_set}")
         root = str(Path(args.processed).absolute())
         return processed_jobs(root), [], ClipMaker(joint_set, processed_root=root)
-    if not args.data_dir or not args.label_csv:
-        cli.usage_error("--source video needs --data_dir DIR and --label_csv CSV")
+    if not args.data_dir or (args.source == "video" and not args.label_csv):
+        needs = "--data_dir DIR" + (" and --label_csv CSV" if args.source == "video" else "")
+        cli.usage_error(f"--source {args.source} needs {needs}")
     taken = [option for option in VIDEO_OPTIONS if option != "workers"]  # the runner's extract
     options = {option: args[RENAMED.get(option, option)].value for option in taken}
-    videos, result, extraction = FORMATS["video"].list_videos(
-        args.data_dir, args.joint_set or kp.DEFAULT_JOINT_SET, label_csv=args.label_csv,
-        target_fps=args.target_fps, **options,
+    if args.source == "video":
+        options["label_csv"] = args.label_csv
+    videos, result, extraction = FORMATS[args.source].list_videos(
+        args.data_dir, args.joint_set or kp.DEFAULT_JOINT_SET, target_fps=args.target_fps,
+        **options,
     )  # fmt: skip
     target_fps, tracker, _ = extraction_settings(**extraction)
     jobs, unreadable = video_jobs(videos, fractions(args.split_fractions), args.seed)

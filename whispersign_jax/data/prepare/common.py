@@ -9,6 +9,7 @@ import dataclasses
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -44,6 +45,16 @@ class SourceResult:
             " ".join(sample.glosses) for sample in self.samples if not kp.has_hand(sample.keypoints)
         )
         return summary_text(len(self.samples), self.failures, handless)
+
+
+def collect_samples(
+    samples: Callable[..., Iterator[SourceSample]], data_dir, **options
+) -> SourceResult:
+    """Every sample of the reader `samples(data_dir, result, **options)`, which yields them
+    one at a time and skips bad entries into `result`."""
+    result = SourceResult()
+    result.samples = list(samples(data_dir, result, **options))
+    return result
 
 
 def summary_text(kept: int, failures: list[tuple[str, str]], handless: Counter) -> str:

@@ -3,21 +3,22 @@ written one clip at a time.
 
 Video formats stream: their videos are listed, hashed and assigned to splits before any is
 extracted (``corpus.jobs``), so memory holds a clip per worker however many videos there are;
-a video that then fails extraction leaves its split one clip short. The other formats'
-readers still return every clip at once (``SourceResult``); those clips are split as the
-processed layout splits them and written one at a time.
+a video that then fails extraction leaves its split one clip short. The keypoint formats are
+read twice, one clip at a time (``DatasetFormat.stream``): a first pass tallies the recordings
+and assigns their splits as the processed layout does, the second writes each clip.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.data.contract import SPLITS
-from whispersign_jax.data.prepare.common import SourceSample
+from whispersign_jax.data.prepare.common import SourceResult, SourceSample
 from whispersign_jax.data.prepare.formats import get
 from whispersign_jax.data.prepare.runner import default_workers, write_failures
 from whispersign_jax.data.prepare.splitting import RecordingTally, assign_splits
@@ -35,7 +36,7 @@ class CorpusPreparation:
     failures_file: Path | None  # None: nothing written, an existing corpus left as it was
 
 
-def unique_origins(samples: Sequence[SourceSample]) -> Iterator[tuple[SourceSample, str]]:
+def unique_origins(samples: Iterable[SourceSample]) -> Iterator[tuple[SourceSample, str]]:
     """Each sample with an origin of its own (the corpus orders clips by origin): a repeated
     origin gets `#2`, `#3` ..."""
     seen: Counter = Counter()
@@ -75,11 +76,14 @@ def prepare_corpus(
         handless = write_jobs(jobs, writer, maker, workers or default_workers())
         failures = [*result.failures, *unreadable]
     else:
-        result = dataset_format.read(data_dir, joint_set, **options)
-        tally = RecordingTally.of((sample.recording, sample.glosses) for sample in result.samples)
+        samples = functools.partial(dataset_format.stream, data_dir, keypoints=joint_set, **options)
+        tally = RecordingTally.of(
+            (sample.recording, sample.glosses) for sample in samples(SourceResult())
+        )  # the first pass: which recordings there are, for the split
         split_of = assign_splits(tally.facts, fractions, seed)
+        result = SourceResult()
         handless, failures = Counter(), result.failures
-        for sample, origin in unique_origins(result.samples):
+        for sample, origin in unique_origins(samples(result)):
             clip = CorpusClip(sample.keypoints, sample.glosses, origin, sample.recording)
             if writer.add(split_of[sample.recording], clip) and not kp.has_hand(clip.keypoints):
                 handless[" ".join(clip.glosses)] += 1

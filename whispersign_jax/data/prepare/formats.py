@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from whispersign_jax import keypoints as kp
 from whispersign_jax.cli.flag_names import MEDIAPIPE_MODELS, RENAMED
 from whispersign_jax.data.prepare.common import (
     SourceResult,
+    SourceSample,
     skip_unusable_glosses,
     unusable_gloss,
 )
@@ -59,6 +61,7 @@ class DatasetFormat:
     joint_sets: tuple[str, ...] = HANDS_ONLY  # the keypoint joint sets its reader provides
     joint_sets_note: str = ""  # why it provides no others
     lister: str = ""  # "module:function" listing its videos before extraction (video formats)
+    streamer: str = ""  # "module:function" yielding samples one at a time (keypoint formats)
 
     def checked_options(self, keypoints: str = kp.DEFAULT_JOINT_SET, **options) -> dict:
         """The reader's keyword arguments: `options` without the None values (not given),
@@ -93,6 +96,25 @@ class DatasetFormat:
         are skipped."""
         options = self.checked_options(keypoints, **options)
         return skip_unusable_glosses(_function(self.reader)(data_dir, **options))
+
+    def stream(
+        self,
+        data_dir: str | Path,
+        result: SourceResult,
+        keypoints: str = kp.DEFAULT_JOINT_SET,
+        **options,
+    ) -> Iterator[SourceSample]:
+        """A keypoint format's samples one at a time (memory holds one), with `checked_options`;
+        skipped entries, and samples of a reserved or empty gloss name, go to `result`."""
+        if not self.streamer:
+            raise ValueError(f"--format {self.name} is a format of videos: list them instead")
+        options = self.checked_options(keypoints, **options)
+        for sample in _function(self.streamer)(data_dir, result, **options):
+            reason = unusable_gloss(sample.origin, sample.glosses)
+            if reason is None:
+                yield sample
+            else:
+                result.skip(sample.origin, reason)
 
     def list_videos(
         self, data_dir: str | Path, keypoints: str = kp.DEFAULT_JOINT_SET, **options
@@ -141,6 +163,7 @@ FORMATS = {
             name="huggingface",
             description="Hugging Face Kateht/VOYA_VSL: Merged/class_XXXX.npz + labels.json.",
             reader="voya:read_voya",
+            streamer="voya:voya_samples",
             options=("fps",),
             tfds_name="voya_vsl",
             joint_sets=ALL_JOINT_SETS,
@@ -164,6 +187,7 @@ FORMATS = {
             name="pose",
             description=".pose files (pose-format), labelled by a CSV or by their folder names.",
             reader="pose_format:read_pose_folder",
+            streamer="pose_format:pose_samples",
             options=("label_csv", "mirrored"),
             tfds_name="sign_pose_files",
             joint_sets=ALL_JOINT_SETS,
@@ -175,6 +199,7 @@ FORMATS = {
             description="MP_Data folders of the MediaPipe Holistic tutorial: "
             "<gloss>/<sequence>/<frame>.npy.",
             reader="mp_data:read_mp_data",
+            streamer="mp_data:mp_data_samples",
             options=("fps", "mirrored"),
             tfds_name="mp_data",
             joint_sets=ALL_JOINT_SETS,  # as far as the frame layout carries them

@@ -10,6 +10,7 @@ lips have confidence 1 where a face was detected; a part stored as zeros was not
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from whispersign_jax.data.prepare.common import (
     SourceResult,
     SourceSample,
     clean_gloss,
+    collect_samples,
     hand_presence,
     joint_tracks,
     tracks_to_sample_keypoints,
@@ -185,18 +187,19 @@ def _numeric_first(path: Path) -> tuple:
     return (0, int(path.name), "") if path.name.isdecimal() else (1, 0, path.name)
 
 
-def read_mp_data(
+def mp_data_samples(
     data_dir: str | Path,
+    result: SourceResult,
     *,
     fps: float = UNTIMED_FPS,
     target_fps: float = kp.FPS,
     mirrored: bool = False,
     keypoints: str = kp.DEFAULT_JOINT_SET,
-) -> SourceResult:
+) -> Iterator[SourceSample]:
     """Every `<gloss>/<sequence>/` folder under the MP_Data root as keypoints of joint set
-    `keypoints`; bad sequences are skipped, a layout without the set is a ValueError."""
+    `keypoints`, one at a time; bad sequences are skipped into `result`, a layout without the
+    set is a ValueError."""
     root = find_root(data_dir)
-    result = SourceResult()
     gloss_dirs = sorted(path for path in root.iterdir() if path.is_dir())
     if not gloss_dirs:
         raise FileNotFoundError(
@@ -217,5 +220,9 @@ def read_mp_data(
             continue
         gloss = sequence_dir.parent.name
         recording = f"mp_data:{gloss}/{sequence_dir.name}"
-        result.samples.append(SourceSample(clip, (clean_gloss(gloss),), recording, origin))
-    return result
+        yield SourceSample(clip, (clean_gloss(gloss),), recording, origin)
+
+
+def read_mp_data(data_dir: str | Path, **options) -> SourceResult:
+    """`mp_data_samples` (same options), all of them."""
+    return collect_samples(mp_data_samples, data_dir, **options)

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from whispersign_jax.data.prepare.common import (
     SourceResult,
     SourceSample,
     clean_gloss,
+    collect_samples,
     joint_tracks,
     tracks_to_sample_keypoints,
 )
@@ -280,17 +282,18 @@ def labels_from_csv(data_dir: Path, label_csv: str | Path, result: SourceResult)
     return labels
 
 
-def read_pose_folder(
+def pose_samples(
     data_dir: str | Path,
+    result: SourceResult,
     *,
     label_csv: str | Path | None = None,
     target_fps: float = kp.FPS,
     mirrored: bool = False,
     keypoints: str = kp.DEFAULT_JOINT_SET,
-) -> SourceResult:
-    """`--format pose`: every `.pose` file under `data_dir`, one sample each, as joint set
-    `keypoints` (pose and lips from MediaPipe Holistic's components; points a file lacks are
-    missing throughout, with one warning naming them).
+) -> Iterator[SourceSample]:
+    """`--format pose`: every `.pose` file under `data_dir`, one sample each, one at a time, as
+    joint set `keypoints` (pose and lips from MediaPipe Holistic's components; points a file
+    lacks are missing throughout, with one warning naming them).
 
     The gloss comes from `label_csv` (a file/path column and a label/gloss column) when
     given, else from the file's folder: `<data_dir>/<gloss>/<name>.pose`. A file is its own
@@ -299,7 +302,6 @@ def read_pose_folder(
     data_dir = Path(os.path.abspath(data_dir))
     if not data_dir.is_dir():
         raise FileNotFoundError(f"--data_dir {data_dir} is not a folder")
-    result = SourceResult()
     labels = None if label_csv is None else labels_from_csv(data_dir, label_csv, result)
     files = sorted(data_dir.rglob("*.pose"))
     if labels is not None:
@@ -322,10 +324,14 @@ def read_pose_folder(
             result.skip(str(path), str(error))
             continue
         recording = "sha1:" + hashlib.sha1(path.read_bytes()).hexdigest()
-        result.samples.append(SourceSample(clip, (gloss,), recording, str(path)))
+        yield SourceSample(clip, (gloss,), recording, str(path))
     if lacking:
         logging.warning(
             "%s: some .pose files lack %d %s points (%s); those joints are missing (confidence "
             "0) in them.", data_dir, len(lacking), keypoints, ", ".join(sorted(lacking)),
         )  # fmt: skip
-    return result
+
+
+def read_pose_folder(data_dir: str | Path, **options) -> SourceResult:
+    """`pose_samples` (same options), all of them."""
+    return collect_samples(pose_samples, data_dir, **options)

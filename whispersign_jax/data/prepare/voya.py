@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from whispersign_jax.data.prepare.common import (
     SourceResult,
     SourceSample,
     clean_gloss,
+    collect_samples,
     hand_presence,
     joint_tracks,
     tracks_to_sample_keypoints,
@@ -176,9 +178,9 @@ def read_class_file(
     target_fps: float,
     result: SourceResult,
     keypoints: str = kp.DEFAULT_JOINT_SET,
-) -> None:
-    """Adds the samples of one class file to `result` as joint set `keypoints`; bad sequences
-    are reported."""
+) -> Iterator[SourceSample]:
+    """The samples of one class file as joint set `keypoints`, one at a time; bad sequences
+    are skipped into `result`."""
     points, labels = load_class_file(path)
     check_hands(points, str(path))
     recording = f"voya:{path.name}"
@@ -200,30 +202,35 @@ def read_class_file(
         except ValueError as error:
             result.skip(origin, str(error))
             continue
-        result.samples.append(SourceSample(clip, (gloss,), recording, origin))
+        yield SourceSample(clip, (gloss,), recording, origin)
 
 
-def read_voya(
+def voya_samples(
     data_dir: str | Path,
+    result: SourceResult,
     *,
     fps: float = UNTIMED_FPS,
     target_fps: float = kp.FPS,
     keypoints: str = kp.DEFAULT_JOINT_SET,
-) -> SourceResult:
-    """Every class file as joint set `keypoints`; the layout is verified on the first readable
-    one (LayoutError)."""
+) -> Iterator[SourceSample]:
+    """Every class file's samples as joint set `keypoints`, one at a time; the layout is
+    verified on the first readable one (LayoutError), bad entries are skipped into `result`."""
     data_dir = Path(os.path.abspath(data_dir))
     files, labels_json = find_files(data_dir)
     names = load_label_names(labels_json)
-    result, verified = SourceResult(), False
+    verified = False
     for path in progress(files, "VOYA_VSL", "class file"):
         try:
             if not verified:
                 verify_layout(load_class_file(path)[0], str(path))
                 verified = True
-            read_class_file(path, names, fps, target_fps, result, keypoints)
+            yield from read_class_file(path, names, fps, target_fps, result, keypoints)
         except ValueError as error:
             if isinstance(error, LayoutError) and not verified:
                 raise  # the whole dataset is not in the expected layout
             result.skip(str(path), str(error))
-    return result
+
+
+def read_voya(data_dir: str | Path, **options) -> SourceResult:
+    """`voya_samples` (same options), all of them."""
+    return collect_samples(voya_samples, data_dir, **options)
