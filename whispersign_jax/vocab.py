@@ -91,9 +91,11 @@ class Vocabulary:
         return cls.from_label_map(label_map, source=str(path))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(
-            json.dumps(self.label_map(), ensure_ascii=False, indent=1), encoding="utf-8"
-        )
+        Path(path).write_text(self.label_map_json(), encoding="utf-8")
+
+    def label_map_json(self) -> str:
+        """The ``LABEL_MAP_FILE`` text."""
+        return json.dumps(self.label_map(), ensure_ascii=False, indent=1, allow_nan=False)
 
     def label_map(self) -> dict[str, int]:
         """``{"<blank>": 0, gloss: id}``, the on-disk ``LABEL_MAP_FILE`` format."""

@@ -40,6 +40,18 @@ def tiny_processed(root: Path) -> Path:
     return root
 
 
+def mp_data_folder(root, glosses=("a", "b", "c"), sequences=5):
+    """MP_Data folders whose every sequence differs (frames of 126 hand values)."""
+    for g, gloss in enumerate(glosses):
+        for sequence in range(sequences):
+            folder = root / gloss / str(sequence)
+            folder.mkdir(parents=True)
+            for frame in range(4):
+                value = 0.1 + 0.05 * g + 0.01 * sequence + 0.002 * frame
+                np.save(folder / f"{frame}.npy", np.full(126, value))
+    return root
+
+
 def corrupt(path: Path) -> Path:
     """A `.npy` file cut short: its header promises more than it holds."""
     path.write_bytes(path.read_bytes()[:200])

@@ -14,6 +14,7 @@ from corpus_checks import (
     failures,
     fake_extractor,
     manifest,
+    mp_data_folder,
     tiny_processed,
     video_folder,
 )
@@ -36,18 +37,6 @@ from whispersign_jax.data.prepare.cli import main as prepare
 from whispersign_jax.data.prepare.common import SourceSample
 from whispersign_jax.data.processed import load_vocabulary, read_candidates
 from whispersign_jax.data.validation import check_sample
-
-
-def mp_data_folder(root, glosses=("a", "b", "c"), sequences=5):
-    """MP_Data folders whose every sequence differs (frames of 126 hand values)."""
-    for g, gloss in enumerate(glosses):
-        for sequence in range(sequences):
-            folder = root / gloss / str(sequence)
-            folder.mkdir(parents=True)
-            for frame in range(4):
-                value = 0.1 + 0.05 * g + 0.01 * sequence + 0.002 * frame
-                np.save(folder / f"{frame}.npy", np.full(126, value))
-    return root
 
 
 def by_original_origin(converted, processed) -> dict[str, dict[str, object]]:

@@ -37,6 +37,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
+from etils import epath
 
 from whispersign_jax import cli
 from whispersign_jax import keypoints as kp
@@ -71,6 +72,7 @@ from whispersign_jax.data.prepare.runner import FAILURES_FILE, describe_error, w
 from whispersign_jax.data.prepare.video_csv import extraction_settings
 from whispersign_jax.data.processed import read_joint_set
 from whispersign_jax.errors import one_line, one_line_errors
+from whispersign_jax.storage import is_remote
 
 NAMESPACE = "whispersign_corpus"  # of the metrics
 FAILURES, SUMS = "failures", "sums"  # tagged outputs
@@ -113,7 +115,7 @@ class WriteShards(beam.DoFn):
         split, record = element
         clip = decode_clip(record)
         if split not in self.shards:
-            folder = Path(self.root) / split
+            folder = epath.Path(self.root) / split
             self.shards[split] = ShardWriter(folder, self.prefix, self.clips_per_shard)
         row = self.shards[split].write(clip)
         if split == "train":
@@ -217,7 +219,7 @@ def run_pipeline(
 ) -> dict[str, int]:
     """Writes the corpus of ``jobs`` at ``output_dir`` with Beam (``beam_args``: pipeline
     options); returns the metrics' counts (``clips_train`` ..., ``failures``)."""
-    root = Path(output_dir).absolute()
+    root = epath.Path(output_dir if is_remote(output_dir) else Path(output_dir).absolute())
     if existing_corpus(root) and not overwrite:
         raise FileExistsError(
             f"{root} already holds a corpus (corpus.json); choose an empty folder or pass "

@@ -5,26 +5,34 @@ interrupted write leaves any earlier corpus at the folder readable and whole).
 
 ``ShardWriter`` and ``finalize`` are the two halves that parallel writers share (``beam``): each
 worker writes its own shards and rows; one step then finalizes them all.
+
+The root may be a local folder or cloud storage (``gs://bucket/corpus``, through
+``etils.epath``). ArrayRecord writes local files only, so a shard bound for cloud storage is
+written in a local staging folder and copied up once complete.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import itertools
 import json
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import numpy as np
+from etils import epath
 
 from whispersign_jax.data.clips import ClipIndex
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.corpus.records import CorpusClip, encode_clip
 from whispersign_jax.data.normalize import FeatureSums, normalize_hands
 from whispersign_jax.keypoints import joint_set, validate_keypoints
+from whispersign_jax.storage import is_remote
 from whispersign_jax.vocab import LABEL_MAP_FILE, RESERVED_NAMES, Vocabulary
 
 FORMAT, VERSION = "whispersign-corpus", 1
@@ -66,21 +74,26 @@ def check_clip(clip: CorpusClip, keypoints: str) -> CorpusClip:
 
 class ShardWriter:
     """One split's records in ``<folder>/<prefix>-<n>.array_record``, a new shard every
-    ``clips_per_shard`` clips."""
+    ``clips_per_shard`` clips. A remote ``folder``'s shards are staged locally."""
 
-    def __init__(self, folder: Path, prefix: str, clips_per_shard: int = CLIPS_PER_SHARD):
+    def __init__(self, folder: epath.PathLike, prefix: str, clips_per_shard: int = CLIPS_PER_SHARD):
         from array_record.python.array_record_module import ArrayRecordWriter
 
         self._open = ArrayRecordWriter
-        self.folder, self.prefix, self.clips_per_shard = Path(folder), prefix, clips_per_shard
+        self.folder, self.prefix, self.clips_per_shard = epath.Path(folder), prefix, clips_per_shard
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._staging = tempfile.mkdtemp(prefix="whispersign-") if is_remote(folder) else None
         self._writer, self._shard, self._offset, self._count = None, "", 0, 0
+
+    def _written_at(self, shard: str) -> str:
+        """Where ArrayRecord writes ``shard``: the folder, or the local staging folder."""
+        return os.path.join(self._staging or self.folder, shard)
 
     def write(self, clip: CorpusClip) -> ClipRow:
         if self._writer is None or self._offset == self.clips_per_shard:
-            self.close()
+            self._finish_shard()
             self._shard = f"{self.prefix}-{self._count:05d}{SHARD_SUFFIX}"
-            self._writer = self._open(str(self.folder / self._shard), SHARD_OPTIONS)
+            self._writer = self._open(self._written_at(self._shard), SHARD_OPTIONS)
             self._offset, self._count = 0, self._count + 1
         self._writer.write(encode_clip(clip))
         row = ClipRow(
@@ -90,10 +103,21 @@ class ShardWriter:
         self._offset += 1
         return row
 
+    def _finish_shard(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        if self._staging:
+            staged = epath.Path(self._written_at(self._shard))
+            staged.copy(self.folder / self._shard, overwrite=True)
+            staged.unlink()
+
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        self._finish_shard()
+        if self._staging:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
 
 
 def new_sums() -> dict[bool, FeatureSums]:
@@ -107,7 +131,9 @@ def add_to_sums(sums: dict[bool, FeatureSums], keypoints: np.ndarray) -> None:
     sums[True].add(normalize_hands(keypoints))
 
 
-def _write_index(folder: Path, rows: list[ClipRow], vocabulary: Vocabulary, token: str) -> dict:
+def _write_index(
+    folder: epath.Path, rows: list[ClipRow], vocabulary: Vocabulary, token: str
+) -> dict:
     """The split's index file and manifest; returns its entry of ``corpus.json``."""
     shards = sorted({row.shard for row in rows})
     shard_ids = {name: i for i, name in enumerate(shards)}
@@ -117,17 +143,20 @@ def _write_index(folder: Path, rows: list[ClipRow], vocabulary: Vocabulary, toke
     )  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     index_file = f"index-{token}.npz"
+    columns = io.BytesIO()
     np.savez(
-        folder / index_file,
+        columns,
         **index.columns(),
         shard=np.asarray([shard_ids[row.shard] for row in rows], np.int32),
         offset=np.asarray([row.offset for row in rows], np.int64),
     )
-    with open(folder / MANIFEST, "w", newline="", encoding="utf-8") as f:
-        manifest = csv.writer(f)
-        manifest.writerow(("origin", "recording", "glosses"))
-        for row in rows:
-            manifest.writerow((row.origin, row.recording, " | ".join(row.glosses)))
+    (folder / index_file).write_bytes(columns.getvalue())
+    text = io.StringIO(newline="")
+    manifest = csv.writer(text)
+    manifest.writerow(("origin", "recording", "glosses"))
+    for row in rows:
+        manifest.writerow((row.origin, row.recording, " | ".join(row.glosses)))
+    (folder / MANIFEST).write_text(text.getvalue(), encoding="utf-8")
     return {
         "clips": len(rows),
         "index": index_file,
@@ -137,7 +166,7 @@ def _write_index(folder: Path, rows: list[ClipRow], vocabulary: Vocabulary, toke
 
 
 def finalize(
-    root: str | Path,
+    root: epath.PathLike,
     rows: Mapping[str, Iterable[ClipRow]],
     sums: Mapping[bool, FeatureSums],
     keypoints: str,
@@ -145,7 +174,7 @@ def finalize(
     """Writes the index of every split (rows in the order of their origins), the label map
     (sorted gloss names of all splits) and ``corpus.json``; then removes the shards and index
     files of an earlier corpus at ``root`` that the new one does not name."""
-    root = Path(root)
+    root = epath.Path(root)
     ordered = {split: sorted(rows.get(split, ()), key=lambda r: r.origin) for split in SPLITS}
     for split, split_rows in ordered.items():
         origins = [row.origin for row in split_rows]
@@ -162,7 +191,7 @@ def finalize(
     vocabulary = Vocabulary.from_names(names)
     token = secrets.token_hex(4)
     splits = {s: _write_index(root / s, r, vocabulary, token) for s, r in ordered.items()}
-    vocabulary.save(root / LABEL_MAP_FILE)
+    (root / LABEL_MAP_FILE).write_text(vocabulary.label_map_json(), encoding="utf-8")
     corpus = {
         "format": FORMAT,
         "version": VERSION,
@@ -170,9 +199,13 @@ def finalize(
         "splits": splits,
         "feature_sums": {SUMS_KEYS[key]: value.to_dict() for key, value in sums.items()},
     }
-    temporary = root / f".{CORPUS_FILE}.{token}"
-    temporary.write_text(json.dumps(corpus, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, root / CORPUS_FILE)
+    text = json.dumps(corpus, indent=1, allow_nan=False) + "\n"
+    if is_remote(root):  # an object is replaced whole, never seen half written
+        (root / CORPUS_FILE).write_text(text, encoding="utf-8")
+    else:
+        temporary = root / f".{CORPUS_FILE}.{token}"
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, root / CORPUS_FILE)
     for split, entry in splits.items():
         keep = {entry["index"], *entry["shards"]}
         for path in (root / split).glob("*"):
@@ -182,8 +215,8 @@ def finalize(
     return vocabulary
 
 
-def existing_corpus(root: str | Path) -> bool:
-    return (Path(root) / CORPUS_FILE).is_file()
+def existing_corpus(root: epath.PathLike) -> bool:
+    return (epath.Path(root) / CORPUS_FILE).is_file()
 
 
 class CorpusWriter:
@@ -196,13 +229,13 @@ class CorpusWriter:
 
     def __init__(
         self,
-        root: str | Path,
+        root: epath.PathLike,
         keypoints: str,
         overwrite: bool = False,
         clips_per_shard: int = CLIPS_PER_SHARD,
         prefix: str | None = None,
     ):
-        self.root, self.keypoints = Path(root), joint_set(keypoints).name
+        self.root, self.keypoints = epath.Path(root), joint_set(keypoints).name
         if existing_corpus(self.root) and not overwrite:
             raise FileExistsError(
                 f"{self.root} already holds a corpus ({CORPUS_FILE}); choose an empty folder "

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
+import io
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from whispersign_jax.storage import is_remote
 
 FAILURES_FILE = "failures.csv"
 
@@ -69,11 +72,18 @@ def run_jobs(
 
 
 def write_failures(failures: Sequence[tuple[str, str]], output_dir: str | Path) -> Path:
-    """`<output_dir>/failures.csv` with one `origin, reason` row per skipped entry."""
-    path = Path(output_dir) / FAILURES_FILE
+    """`<output_dir>/failures.csv` with one `origin, reason` row per skipped entry; a
+    `gs://` (or other remote) `output_dir` is written through etils.epath."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["origin", "reason"])
+    writer.writerows(failures)
+    if is_remote(output_dir):
+        from etils import epath
+
+        path = epath.Path(output_dir) / FAILURES_FILE
+    else:
+        path = Path(output_dir) / FAILURES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["origin", "reason"])
-        writer.writerows(failures)
+    path.write_text(text.getvalue(), encoding="utf-8")
     return path
