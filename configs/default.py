@@ -148,6 +148,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.distributed.num_processes = 0  # 0: detected (TPU pods, Slurm, Open MPI)
     config.distributed.process_id = -1  # this host's process; -1: detected
     config.distributed.cpu_collectives = "gloo"  # collectives of multi-process CPU runs
+    # Seconds a process waits for process 0's coordinator and for the others to join; then it
+    # stops (a process other than 0: a one-line error naming coordinator_address).
+    config.distributed.initialization_timeout_s = 300.0
     return config
 
 

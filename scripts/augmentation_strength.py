@@ -15,12 +15,12 @@ compared in docs/design.md ("Augmentation and dropout: why these values"):
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from whispersign_jax import keypoints as kp
+from whispersign_jax.cli import strict_json
 from whispersign_jax.data import augment
 from whispersign_jax.data.processed import load_vocabulary
 from whispersign_jax.data.sources import load_processed_split
@@ -72,18 +72,18 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     bone = bone_length(clips)
     mean_frames = float(np.mean([len(clip) for clip in clips]))
-    print(json.dumps({"clips": len(clips), "mean_frames": mean_frames, "median_bone": bone}))
+    print(strict_json.dumps({"clips": len(clips), "mean_frames": mean_frames, "median_bone": bone}))
     for noise_std in (0.002, 0.005):
-        print(json.dumps({"noise_std": noise_std, "share_of_bone": noise_std / bone}))
+        print(strict_json.dumps({"noise_std": noise_std, "share_of_bone": noise_std / bone}))
     for jitter in (0.3, 2.0):
-        print(json.dumps({"time_jitter": jitter, **jitter_effect(samples, jitter, rng)}))
+        print(strict_json.dumps({"time_jitter": jitter, **jitter_effect(samples, jitter, rng)}))
     for frames in (6, 10):
         share = np.mean([min(frames / 2, len(clip)) / len(clip) for clip in clips])
-        print(json.dumps({"time_mask_frames": frames, "mean_share_masked": float(share)}))
+        print(strict_json.dumps({"time_mask_frames": frames, "mean_share_masked": float(share)}))
     for prob in (0.03, 0.15):
         fingertip = 1 - (1 - prob) ** FINGERTIPS
         print(
-            json.dumps(
+            strict_json.dumps(
                 {"joint_mask_prob": prob, "joints_masked": prob * kp.NUM_JOINTS,
                  "p_a_fingertip_masked": fingertip}
             )

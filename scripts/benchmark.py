@@ -26,7 +26,6 @@ settings come from ``configs/`` and shapes from ``whispersign_jax.keypoints``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from benchmarks import streaming as streaming_suite
 from benchmarks import train as train_suite
 from benchmarks.common import WINDOW_FRAMES, count_cache_hits, progress
 
-from whispersign_jax.cli import compile_cache
+from whispersign_jax.cli import compile_cache, strict_json
 
 SUITES = ("train", "pipeline", "extract", "infer", "export", "browser", "corpus")
 ASKED_ONLY = ("corpus",)  # suites left out of a run without --only
@@ -182,7 +181,7 @@ def print_results(results: dict, as_json: bool) -> None:
         shown = f"{value:.4g}" if isinstance(value, float) else value
         print(f"{key:<{width}}  {shown}")
     if as_json:
-        print(json.dumps(results))
+        print(strict_json.dumps(results))  # a figure that is not finite: null
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ than their window with the sliding-window recogniser (``streaming``), as ``--str
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 
 from whispersign_jax import recognize
+from whispersign_jax.cli import strict_json
 from whispersign_jax.data.sources import load_splits
 from whispersign_jax.decoding.options import DecodeOptions
 from whispersign_jax.export import convert, runtime
@@ -82,7 +82,7 @@ def main() -> None:
         shown = f"{value:.4f}" if isinstance(value, float) else value
         print(f"{key:<{width}}  {shown}")
     if args.json:
-        print(json.dumps(results))
+        print(strict_json.dumps(results))  # a metric that is not finite: null
 
 
 if __name__ == "__main__":

@@ -9,16 +9,19 @@ built about twice as fast.
 
     python scripts/legacy_env.py .venvs/mediapipe-legacy   # prints the environment's python
 
-It only ever deletes a folder it made itself: the target must be missing, empty, or carry
+It only ever builds in a folder it made itself: the target must be missing, empty, or carry
 its marker file, which is written before anything else (first as "building", then the
 requirements once the build is complete), so that an interrupted build is recognised and
-rebuilt. Tests and `scripts/benchmark.py` load this file by its path; the library does not
-use it.
+rebuilt. A rebuild deletes only what this script made there, the names in its manifest file
+(the environment's bin, lib, ... and its own two files); anything a user added is left in
+place and named on stderr. Tests and `scripts/benchmark.py` load this file by its path; the
+library does not use it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -41,6 +44,12 @@ LEGACY_DEPENDENCIES = (
 LEGACY_MEDIAPIPE = "mediapipe==0.10.21"
 MARKER = "whispersign-requirements.txt"  # in every folder this script made
 BUILDING = "building\n"  # the marker's first line until the build is complete
+MANIFEST = "whispersign-created.txt"  # the names this script made in the folder, one a line
+# What venv and pip put at the top of an environment: the manifest while a build runs, and
+# what an environment of an older version of this script (without a manifest) is made of.
+VENV_ENTRIES = ("bin", "lib", "lib64", "include", "share", "etc", "pyvenv.cfg")
+VENV_ENTRIES += ("Scripts", "Lib", "Include")  # on Windows
+OWN_FILES = (MARKER, MANIFEST)
 DEFAULT_FOLDER = Path(".venvs/mediapipe-legacy")
 
 
@@ -101,19 +110,58 @@ def ensure_legacy_env(folder: str | os.PathLike, timeout_s: float = 900.0) -> Pa
             return env_python(folder)
         check_target(folder)  # again: another process may have changed it meanwhile
         if marker.is_file():
-            shutil.rmtree(folder)  # ours: stale or incomplete
-        existed = folder.is_dir()  # and empty
+            remove_own(folder)  # ours: stale or incomplete; the marker stays until rebuilt
+        existed = folder.is_dir()
         folder.mkdir(exist_ok=True)
+        kept = {entry.name for entry in folder.iterdir()} - set(OWN_FILES)  # a user's files
         marker.write_text(BUILDING + requirements())  # an interrupted build keeps this
+        write_manifest(folder, set(VENV_ENTRIES) - kept)
         try:
             _build(folder, timeout_s)
         except Exception:
-            shutil.rmtree(folder)  # only what this call put there
-            if existed:
-                folder.mkdir()
+            made = {entry.name for entry in folder.iterdir()} - kept
+            remove_names(folder, made - (set(OWN_FILES) if kept else set()))
+            if not existed and not any(folder.iterdir()):
+                folder.rmdir()
             raise
+        write_manifest(folder, {entry.name for entry in folder.iterdir()} - kept)
         marker.write_text(requirements())
         return env_python(folder)
+
+
+def write_manifest(folder: Path, names: set[str]) -> None:
+    """Records ``names`` (and this script's own two files) as made by this script."""
+    (folder / MANIFEST).write_text("\n".join(sorted(set(names) | set(OWN_FILES))) + "\n")
+
+
+def remove_names(folder: Path, names) -> None:
+    """Deletes ``folder/name`` for each plain name in ``names`` that exists (a link itself,
+    never what it points to)."""
+    for name in names:
+        if not name or name in (".", "..") or "/" in name or os.sep in name:
+            continue  # a manifest entry that is not a name in this folder
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def remove_own(folder: Path) -> list[str]:
+    """Deletes what this script made in ``folder`` (the names in its manifest; without one,
+    an older version's environment: ``VENV_ENTRIES``) except its marker; anything else is
+    left in place and named on stderr. Returns the names left."""
+    manifest = folder / MANIFEST
+    names = manifest.read_text().splitlines() if manifest.is_file() else VENV_ENTRIES
+    remove_names(folder, set(names) - set(OWN_FILES))
+    left = sorted(entry.name for entry in folder.iterdir() if entry.name not in OWN_FILES)
+    if left:
+        print(
+            f"{folder}: rebuilding the side environment; left in place what "
+            f"scripts/legacy_env.py did not make: {', '.join(left)}",
+            file=sys.stderr,
+        )
+    return left
 
 
 def _build(folder: Path, timeout_s: float) -> None:
@@ -158,13 +206,24 @@ def assemble_tasks_model(python: str | os.PathLike, destination: str | os.PathLi
 
 @contextlib.contextmanager
 def _file_lock(path: Path):
-    """An exclusive lock on `path` (POSIX flock; no locking where fcntl is missing)."""
+    """An exclusive lock on `path` (POSIX flock; no locking where fcntl is missing); a symbolic
+    link there is refused (UnsafeTargetError)."""
     try:
         import fcntl
     except ImportError:  # Windows: callers are not expected to build concurrently there
         yield
         return
-    with open(path, "w") as handle:
+    try:  # never through a link, never truncated: a file elsewhere stays as it is
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise UnsafeTargetError(
+            f"{path} is a symbolic link (to {os.readlink(path)}); the side environment's lock "
+            "must be a plain file. Remove the link (the file it points to is left as it is) "
+            "and rerun."
+        ) from None
+    with os.fdopen(descriptor, "r+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -10,10 +10,10 @@ Order-blind, so it must stay far below what a sequence model reaches. Prints one
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 
+from whispersign_jax.cli import strict_json
 from whispersign_jax.data import synthetic
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="SyntheticConfig.seed")
     args = parser.parse_args()
-    print(json.dumps(nearest_class_mean_baseline(synthetic.SyntheticConfig(seed=args.seed))))
+    print(strict_json.dumps(nearest_class_mean_baseline(synthetic.SyntheticConfig(seed=args.seed))))
 
 
 if __name__ == "__main__":

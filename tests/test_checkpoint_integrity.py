@@ -2,11 +2,14 @@
 step, one clear error when none is intact (issue 13)."""
 
 import logging
+import re
 
 import numpy as np
 import pytest
 
 from whispersign_jax.runs.checkpointing import (
+    NOTE,
+    QUARANTINE,
     CorruptCheckpointError,
     StageCheckpoints,
     fingerprints,
@@ -87,3 +90,39 @@ def test_no_intact_checkpoint_is_one_clear_error(tmp_path):
     with pytest.raises(CorruptCheckpointError, match=r"No intact checkpoint in .*latest: .*Delete"):
         restore(checkpoints)
     checkpoints.close()
+
+
+def test_a_fallback_finishes_when_training_moves_the_damaged_step_aside(tmp_path, caplog):
+    checkpoints = saved(tmp_path)
+    latest = tmp_path / "checkpoints" / "latest"
+    largest_file(latest / "20").unlink()
+    with caplog.at_level(logging.WARNING):
+        restored = StageCheckpoints.restore(
+            checkpoints.latest, variables(0), train_vars(0), quarantine_damaged=True
+        )
+    assert int(restored[1]["step"]) == 10
+    assert checkpoints.latest.all_steps() == [10]  # the manager no longer sees step 20
+    (moved,) = (latest / QUARANTINE).iterdir()
+    assert re.fullmatch(r"20-\d{8}T\d{6}Z", moved.name)
+    assert (moved / "20" / "metadata").is_dir()  # the step as it was, beside its note
+    note = (moved / NOTE).read_text()
+    assert f"{latest}/20 is unreadable" in note and "went on from step 10" in note
+    assert f"Moved step 20 of {latest} to {moved} ({NOTE} says why)." in caplog.text
+    checkpoints.save_latest(20, variables(21), train_vars(21), {"step": 20})  # saved again
+    checkpoints.wait()
+    model, _, _ = restore(checkpoints)
+    checkpoints.close()
+    np.testing.assert_array_equal(model["params"]["w"], variables(21)["params"]["w"])
+
+
+def test_a_fallback_finishes_when_a_save_meets_a_step_from_before_the_resume(tmp_path):
+    """A best saved at step 20 before training went back to step 10 (another machine may
+    validate step 20 differently): saving step 20 again moves the old one aside."""
+    checkpoints = saved(tmp_path)
+    checkpoints.save_best(20, variables(20), train_vars(20), {"step": 20})
+    checkpoints.save_best(20, variables(22), train_vars(22), {"step": 20})
+    (moved,) = (tmp_path / "checkpoints" / "best" / QUARANTINE).iterdir()
+    assert "saved before training went back" in (moved / NOTE).read_text()
+    model, _, _ = StageCheckpoints.restore(checkpoints.best, variables(0), train_vars(0))
+    checkpoints.close()
+    np.testing.assert_array_equal(model["params"]["w"], variables(22)["params"]["w"])

@@ -160,8 +160,62 @@ def test_multihost_initialize_passes_only_what_is_given(monkeypatch):
     assert calls == []
     settings.initialize = True
     distributed.initialize(settings)  # a TPU pod or Slurm: JAX detects everything
-    assert calls == [("jax_cpu_collectives_implementation", "gloo"), {}]
+    joining = {"initialization_timeout": 300}  # seconds: config.distributed's default
+    assert calls == [("jax_cpu_collectives_implementation", "gloo"), joining]
     calls.clear()
     settings.coordinator_address, settings.num_processes, settings.process_id = "h:1", 4, 0
     distributed.initialize(settings)
-    assert calls[-1] == {"coordinator_address": "h:1", "num_processes": 4, "process_id": 0}
+    given = {"coordinator_address": "h:1", "num_processes": 4, "process_id": 0}
+    assert calls[-1] == {**given, **joining}
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (dict(num_processes=-2), "num_processes=-2: give the number of processes"),
+        (dict(process_id=-3), "process_id=-3: give this host's process number"),
+        (dict(num_processes=2, process_id=2), "process_id=2 is not below .*num_processes=2"),
+        (dict(num_processes=2, process_id=1.5), "process_id=1.5: give"),
+        (dict(num_processes="2", process_id=0), "num_processes='2': give"),
+        (dict(num_processes=2, process_id=True), "process_id=True: give"),
+        (dict(initialization_timeout_s=0), "initialization_timeout_s=0: give the seconds"),
+    ],
+)
+def test_minor_distributed_settings_name_the_setting(monkeypatch, values, says):
+    """Impossible process counts and ids fail as a ValueError naming the setting (one line
+    at the command line) before JAX sees them."""
+    import ml_collections
+
+    from configs import default
+    from whispersign_jax.training import distributed
+
+    monkeypatch.setattr(jax.distributed, "initialize", lambda **kwargs: pytest.fail("joined"))
+    settings = ml_collections.ConfigDict(
+        {**default.get_config().distributed.to_dict(), "initialize": True, **values}
+    )
+    with pytest.raises(ValueError, match=f"^config.distributed.{says}"):
+        distributed.initialize(settings)
+
+
+def test_minor_missing_coordinator_ends_in_one_line(tmp_path):
+    """Process 1 of 2 whose coordinator (process 0) never starts: after
+    initialization_timeout_s, one line naming the address, exit status 1 (JAX alone would
+    wait, then abort with a C++ stack trace)."""
+    address = f"localhost:{free_port()}"  # nobody listens there
+    command = [
+        sys.executable, "-m", "whispersign_jax.main", "--config=configs/demo.py:quick",
+        f"--workdir={tmp_path / 'run'}", "--config.distributed.initialize=True",
+        f"--config.distributed.coordinator_address={address}",
+        "--config.distributed.num_processes=2", "--config.distributed.process_id=1",
+        "--config.distributed.initialization_timeout_s=2",
+    ]  # fmt: skip
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("WHISPERSIGN_TRACEBACK", None)
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: config.distributed.coordinator_address={address}: no "), last
+    assert "within 2 s" in last and "Start process 0" in last, last
+    assert not (tmp_path / "run").exists()  # nothing written by a process that never joined

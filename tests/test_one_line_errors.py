@@ -10,7 +10,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import save_as_workdir
+from conftest import REPO, save_as_workdir
 from test_entry_points import script_command
 
 
@@ -88,3 +88,21 @@ def test_the_traceback_variable_shows_the_traceback(places):
         env={**os.environ, "WHISPERSIGN_TRACEBACK": "1"},
     )
     assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_minor_bad_distributed_setting_one_line_errors(tmp_path):
+    """An impossible process id ends the command in one line naming the setting, before JAX
+    joins anything."""
+    command, _ = script_command(
+        "whispersign-train", f"--config={REPO}/configs/demo.py:quick", f"--workdir={tmp_path}/run",
+        "--config.distributed.initialize=True", "--config.distributed.num_processes=2",
+        "--config.distributed.process_id=2",
+    )  # fmt: skip
+    environment = {k: v for k, v in os.environ.items() if k != "WHISPERSIGN_TRACEBACK"}
+    environment.update(JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))  # the checkout's package
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=environment
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: config.distributed.process_id=2 is not below "), last

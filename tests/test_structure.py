@@ -14,7 +14,7 @@ MAX_LINES = 500
 
 # Lower layers first; a package or top-level module imports only from layers before its own.
 LAYERS = (
-    ("errors", "keypoints", "vocab"),  # the contracts
+    ("errors", "keypoints", "vocab", "storage"),  # the contracts, and where files live
     ("cli",),  # what every command shares
     ("extraction", "model", "pictures"),
     ("data", "decoding"),

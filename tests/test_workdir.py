@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from whispersign_jax.runs.workdir import (
+    UnsafeLockFileError,
     WorkdirInUseError,
     WorkdirLock,
     check_config,
@@ -28,6 +29,27 @@ def test_a_second_lock_fails_at_once_and_names_the_holder(tmp_path):
         pass
     with WorkdirLock(tmp_path):  # released on exit
         pass
+
+
+def test_symlink_lock_is_refused_and_its_target_unchanged(tmp_path):
+    """A ``.lock`` link to a file elsewhere: locking neither truncates, writes nor creates
+    the file it points to, and says which link to remove."""
+    workdir, outside = tmp_path / "run", tmp_path / "outside.txt"
+    workdir.mkdir()
+    outside.write_text("precious\n")
+    (workdir / ".lock").symlink_to(outside)
+    message = rf"{workdir / '.lock'} is a symbolic link \(to {outside}\); .* Remove the link"
+    with pytest.raises(UnsafeLockFileError, match=message), WorkdirLock(workdir):
+        pass
+    assert outside.read_text() == "precious\n"
+    (workdir / ".lock").unlink()
+    (workdir / ".lock").symlink_to(tmp_path / "missing.txt")  # a dangling link
+    with pytest.raises(UnsafeLockFileError), WorkdirLock(workdir):
+        pass
+    assert not (tmp_path / "missing.txt").exists()
+    (workdir / ".lock").unlink()
+    with WorkdirLock(workdir):  # a plain lock file again
+        assert (workdir / ".lock").read_text().startswith(f"process {os.getpid()} on ")
 
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):

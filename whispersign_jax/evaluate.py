@@ -11,17 +11,17 @@ substitutions / insertions / deletions, and ``samples``.
 The full report goes to ``<workdir>/eval/<split>-<decoder>/``: ``metrics.json`` (the summary,
 per-gloss accuracy by name, the confusion matrix), ``confusion.png``, and TensorBoard events
 with the same scalars and the confusion matrix as an image.
+Data of another joint set or vocabulary than the checkpoint's (a subset too) is refused.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from absl import app, flags
 
 from whispersign_jax import cli
-from whispersign_jax.cli import compile_cache
+from whispersign_jax.cli import compile_cache, strict_json
 from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.decoding import flags as decode_flags
 from whispersign_jax.errors import one_line_errors
@@ -52,7 +52,7 @@ def run_command(args) -> None:
         decode_flags.decode_options(args),
         dtype=args.dtype or None,
     )
-    print(json.dumps(summary))
+    print(strict_json.dumps(summary))  # a metric that is not finite: null
 
 
 def main(argv: Sequence[str]) -> None:

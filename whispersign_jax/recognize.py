@@ -42,7 +42,8 @@ def run_stream(
 
     def show(glosses: list[RecognizedGloss]) -> None:
         for gloss in glosses:
-            print(json.dumps(gloss.to_dict()) if as_json else describe(gloss), flush=True)
+            shown = json.dumps(gloss.to_dict(), allow_nan=False) if as_json else describe(gloss)
+            print(shown, flush=True)
         emitted.extend(glosses)
 
     try:

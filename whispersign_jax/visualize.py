@@ -17,11 +17,13 @@ losses and validation accuracy of each stage of a training workdir against the s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from absl import app, flags, logging
+from PIL import GifImagePlugin, Image
 
 from whispersign_jax import cli
 from whispersign_jax import keypoints as kp
@@ -78,53 +80,104 @@ def import_cv2(why: str):
     return cv2
 
 
-def read_video(path: str | Path, times_s: np.ndarray, size: tuple[int, int] | None):
-    """The frames of a video nearest to ``times_s`` (seconds from its first frame) as
+def read_video(
+    path: str | Path, times_s: np.ndarray, size: tuple[int, int] | None
+) -> tuple[Iterator[np.ndarray], tuple[int, int]]:
+    """The frames of a video nearest to ``times_s`` (seconds from its first frame, rising) as
     ``(height, width, 3)`` uint8 RGB, resized to ``size`` (default: the video's aspect with
-    its longer side ``LONG_SIDE``); returns ``(frames, size)``."""
+    its longer side ``LONG_SIDE``), read one at a time as they are drawn; returns
+    ``(frames, size)``."""
     cv2 = import_cv2("--video")
     if not Path(path).is_file():
         raise FileNotFoundError(f"--video={path}: no such file")
     capture = cv2.VideoCapture(str(path))
-    frames = []
-    try:
-        while True:
-            ok, frame_bgr = capture.read()
-            if not ok:
-                break
-            if size is None:
-                height, width = frame_bgr.shape[:2]
-                ratio = LONG_SIDE / max(width, height)
-                size = (round(width * ratio), round(height * ratio))
-            frames.append(cv2.cvtColor(cv2.resize(frame_bgr, size), cv2.COLOR_BGR2RGB))
-        fps = capture.get(cv2.CAP_PROP_FPS)
-    finally:
+    ok, first_bgr = capture.read()
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    if not ok or not fps > 0:
         capture.release()
-    if not frames or not fps > 0:
         raise ValueError(f"--video={path}: no readable frames (is it a video OpenCV can open?)")
-    if abs(len(frames) / fps - times_s[-1]) > 1.0:
+    if size is None:
+        height, width = first_bgr.shape[:2]
+        ratio = LONG_SIDE / max(width, height)
+        size = (round(width * ratio), round(height * ratio))
+    seconds = capture.get(cv2.CAP_PROP_FRAME_COUNT) / fps
+    if seconds > 0 and abs(seconds - times_s[-1]) > 1.0:
         logging.warning(
             "--video=%s lasts %.1f s but the keypoints %.1f s; are they from this video?",
-            path, len(frames) / fps, times_s[-1],
+            path, seconds, times_s[-1],
         )  # fmt: skip
-    chosen = np.minimum(np.round(times_s * fps).astype(int), len(frames) - 1)
-    return [frames[i] for i in chosen], size
+    wanted = np.round(times_s * fps).astype(int)  # (pictures,) video frame indices, rising
+    return video_frames(cv2, capture, first_bgr, wanted, size), size
 
 
-def write_animation(frames: Sequence, out: Path, fps: float) -> None:
-    """PIL images as an endless GIF or an MP4 video at ``fps``."""
-    if out.suffix.lower() == ".gif":
-        frames[0].save(out, save_all=True, append_images=frames[1:], duration=1000 / fps, loop=0)
-        return
+def video_frames(cv2, capture, frame_bgr: np.ndarray, wanted: np.ndarray, size: tuple[int, int]):
+    """Frames ``wanted`` of an opened ``capture`` whose first frame is ``frame_bgr``, as RGB of
+    ``size``; past the video's end its last frame. Releases the capture when done."""
+    position, ended = 0, False  # the index of frame_bgr; no frame after it
+    try:
+        for index in wanted:
+            while position < index and not ended:
+                ok, next_bgr = capture.read()
+                if ok:
+                    frame_bgr, position = next_bgr, position + 1
+                ended = not ok
+            yield cv2.cvtColor(cv2.resize(frame_bgr, size), cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
+
+
+def write_gif(frames: Iterable[Image.Image], path: Path, duration_ms: float) -> int:
+    """An endless GIF written frame by frame, each with its own 256-colour palette (Pillow's
+    ``save(append_images=...)`` holds every frame until the end); returns the frame count."""
+    count = 0
+    with open(path, "wb") as file:
+        for frame in frames:
+            picture = frame.convert("P", palette=Image.Palette.ADAPTIVE)
+            if count == 0:
+                header, _ = GifImagePlugin.getheader(picture, info={"loop": 0})
+                file.writelines(header)
+            local = dict(duration=duration_ms, include_color_table=True)
+            file.writelines(GifImagePlugin.getdata(picture, **local))
+            count += 1
+        file.write(b";")  # the end of the GIF
+    return count
+
+
+def write_mp4(frames: Iterable[Image.Image], path: Path, fps: float, out: Path) -> int:
+    """An MP4 video (OpenCV's ``mp4v``) written frame by frame to ``path`` (``out``: the file
+    the user asked for, named in errors); returns the frame count."""
     cv2 = import_cv2(f"--out={out} (an .mp4 video)")
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, frames[0].size)
+    frames = iter(frames)
+    first = next(frames)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, first.size)
     if not writer.isOpened():
         raise OSError(f"--out={out}: OpenCV cannot write this MP4 file")
+    count = 0
     try:
-        for frame in frames:
+        for frame in itertools.chain([first], frames):
             writer.write(cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR))
+            count += 1
     finally:
         writer.release()
+    return count
+
+
+def write_animation(frames: Iterable[Image.Image], out: Path, fps: float) -> int:
+    """PIL images as an endless GIF or an MP4 video at ``fps``; each frame goes to the file as
+    it comes, so memory stays flat however long the clip. The file is written beside ``out``
+    and renamed once complete, so a failure midway leaves ``out`` as it was. Returns the
+    frame count."""
+    partial = out.with_name(f".{out.stem}.partial{out.suffix}")  # the suffix picks the format
+    try:
+        if out.suffix.lower() == ".gif":
+            count = write_gif(frames, partial, 1000 / fps)
+        else:
+            count = write_mp4(frames, partial, fps, out)
+        partial.replace(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return count
 
 
 def recognised_glosses(clip: np.ndarray, workdir: str, stage: str, source: str) -> list:
@@ -152,16 +205,18 @@ def draw_clip(args) -> str:
         sheet = rendering.contact_sheet(clip, glosses, tile=size or (320, 240))
         sheet.save(out)
         return f"{out}: {sheet.width}x{sheet.height}, 6 frames of {len(clip)}"
-    indices = rendering.frame_indices(len(clip), args.fps)
-    backgrounds = None
+    indices = rendering.frame_indices(len(clip), args.fps)  # (pictures,) keypoint frames
+    backgrounds = itertools.repeat(None)
     if args.video:
         backgrounds, size = read_video(args.video, indices / kp.FPS, size)
-    frames = rendering.render_frames(
-        clip, glosses, args.fps, size or rendering.DEFAULT_SIZE, backgrounds
+    size = size or rendering.DEFAULT_SIZE
+    frames = (  # drawn one at a time as the writer takes them
+        rendering.render_frame(clip, int(index), glosses, size, background)
+        for index, background in zip(indices, backgrounds, strict=False)  # repeat: endless
     )
-    write_animation(frames, out, args.fps)
+    count = write_animation(frames, out, args.fps)
     names = " ".join(g.name for g in glosses) if glosses is not None else "(no --workdir)"
-    return f"{out}: {len(frames)} frames at {args.fps:g} fps, {len(clip)} keypoint frames; {names}"
+    return f"{out}: {count} frames at {args.fps:g} fps, {len(clip)} keypoint frames; {names}"
 
 
 def draw_curves(args) -> str:

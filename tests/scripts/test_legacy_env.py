@@ -86,3 +86,53 @@ def test_a_failed_build_leaves_the_empty_folder_as_it_was(tmp_path, monkeypatch)
     with pytest.raises(legacy_env.LegacyEnvError):
         legacy_env.ensure_legacy_env(folder)
     assert folder.is_dir() and not any(folder.iterdir())
+
+
+def test_symlink_lock_is_refused_and_its_target_kept(tmp_path, fake_build):
+    """The lock next to the folder is never opened through a link, so the file a link there
+    points to is neither truncated nor locked."""
+    target = tmp_path / "outside" / "precious.txt"
+    target.parent.mkdir()
+    target.write_text("keep me")
+    (tmp_path / "env.lock").symlink_to(target)
+    with pytest.raises(legacy_env.UnsafeTargetError, match=r"env\.lock is a symbolic link \(to "):
+        legacy_env.ensure_legacy_env(tmp_path / "env")
+    assert target.read_text() == "keep me" and fake_build == []
+    assert legacy_env.main(["legacy_env.py", str(tmp_path / "env")]) == 1
+
+
+def test_symlink_lock_rebuild_keeps_a_user_file(tmp_path, fake_build, capsys):
+    """A rebuild (the requirements changed) deletes what the build made and leaves a file the
+    user put in the environment's folder, saying so."""
+    folder = tmp_path / "env"
+    legacy_env.ensure_legacy_env(folder)
+    made = sorted(path.name for path in folder.iterdir())
+    assert (folder / legacy_env.MANIFEST).read_text().split() == made
+    (folder / "notes.txt").write_text("mine")
+    (folder / "bin" / "old-tool").write_text("")  # inside what the build made: goes with it
+    (folder / legacy_env.MARKER).write_text("mediapipe==0.10.14")  # stale
+    legacy_env.ensure_legacy_env(folder)
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert not (folder / "bin" / "old-tool").exists() and fake_build == [folder, folder]
+    assert "left in place what scripts/legacy_env.py did not make: notes.txt" in (
+        capsys.readouterr().err
+    )
+    assert (folder / legacy_env.MANIFEST).read_text().split() == made  # notes.txt not ours
+
+
+def test_symlink_lock_failed_rebuild_keeps_a_user_file_and_the_marker(tmp_path, monkeypatch):
+    def build(folder, timeout_s):
+        (folder / "bin").mkdir()
+        raise legacy_env.LegacyEnvError("pip install failed")
+
+    folder = tmp_path / "env"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    (folder / "lib").mkdir()
+    (folder / legacy_env.MARKER).write_text("building\nopencv")  # an older, interrupted build
+    monkeypatch.setattr(legacy_env, "_build", build)
+    with pytest.raises(legacy_env.LegacyEnvError):
+        legacy_env.ensure_legacy_env(folder)
+    left = sorted(path.name for path in folder.iterdir())
+    assert left == ["notes.txt", legacy_env.MANIFEST, legacy_env.MARKER]  # rebuilt next time
+    assert legacy_env.check_target(folder)

@@ -5,6 +5,7 @@
 import {readFileSync} from "node:fs";
 
 import {CameraTracks} from "../../whispersign_jax/serve/static/camera_tracks.js";
+import {verifiedBytes} from "../../whispersign_jax/serve/static/integrity.js";
 import {decode, logSoftmax} from "../../whispersign_jax/serve/static/numpy_decoders.js";
 import * as options from "../../whispersign_jax/serve/static/options.js";
 import {toRecognition} from "../../whispersign_jax/serve/static/result.js";
@@ -155,6 +156,11 @@ const OPERATIONS = {
     const afterFlush = await streamer.advance(framesSeen + streamer.plan.window);
     return {steps, flushed, afterFlush, committed: streamer.committed};
   },
+
+  /** integrity.js on a file's bytes (hex: no text that parse() takes for NaN) and the
+   * settings that record its SHA-256; the number of bytes it passes. */
+  verifiedBytes: async ({file, hex, settings}) =>
+    (await verifiedBytes(file, new Uint8Array(Buffer.from(hex, "hex")), settings)).length,
 
   /** One SlotAssigner over a sequence of frames' detections. */
   slots({settings, mirrored, frames}) {

@@ -92,7 +92,8 @@ def test_every_response_is_isolated_revalidated_and_fetches_only_from_here(site)
         assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
         assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
         assert headers["Cache-Control"] == "no-cache"
-        assert headers["Content-Security-Policy"] == "connect-src 'self' blob: data:"
+        csp = "connect-src 'self' blob: data:; frame-ancestors 'none'"
+        assert headers["Content-Security-Policy"] == csp
 
 
 def test_model_and_hand_model_routes_serve_their_bytes(site):

@@ -191,5 +191,6 @@ def write_processed(
     for split in SPLITS:
         _write_split(root, split, splits.get(split, ()), features.get(split, ()), vocabulary)
     vocabulary.save(root / LABEL_MAP_FILE)
-    (root / JOINT_SET_FILE).write_text(json.dumps({"joint_set": keypoints}) + "\n")
+    joint_set_json = json.dumps({"joint_set": keypoints}, allow_nan=False)
+    (root / JOINT_SET_FILE).write_text(joint_set_json + "\n")
     return vocabulary

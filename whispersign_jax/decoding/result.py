@@ -44,10 +44,11 @@ class RecognizedGloss:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON; a confidence that is not finite is None."""
         return {
             "id": self.id,
             "name": self.name,
-            "confidence": round(self.confidence, 4),
+            "confidence": _rounded(self.confidence),
             "start_s": round(self.start_s, 4),
             "end_s": round(self.end_s, 4),
             "start_frame": self.start_frame,
@@ -75,13 +76,20 @@ class Recognition:
         return [gloss.name for gloss in self.glosses]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values for strict JSON: a score the decoder does not have, or one that is not
+        finite (-inf when nothing was recognised), is None (``null``)."""
         scores = {"score": self.score, "ctc": self.ctc_score, "attention": self.attention_score}
         return {
             "decoder": self.decoder,
             "glosses": [gloss.to_dict() for gloss in self.glosses],
             "text": " ".join(self.names),
-            "scores": {k: None if v is None else round(v, 4) for k, v in scores.items()},
+            "scores": {k: _rounded(v) for k, v in scores.items()},
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    """``value`` to 4 decimals; None for None and for values that are not finite."""
+    return round(value, 4) if value is not None and np.isfinite(value) else None
 
 
 def _optional(outputs: dict, key: str, row: int) -> float | None:
@@ -143,6 +151,7 @@ def format_recognition(source: str, frames: int, recognition: Recognition, as_js
     """What the recognise commands print for a whole clip: one JSON object, or the glosses
     on one line followed by one line per gloss."""
     if as_json:
-        return json.dumps({"source": source, "frames": frames, **recognition.to_dict()})
+        line = {"source": source, "frames": frames, **recognition.to_dict()}
+        return json.dumps(line, allow_nan=False)
     lines = [f"{source}: {' '.join(recognition.names) or '(no gloss)'}"]
     return "\n".join(lines + ["  " + describe(gloss) for gloss in recognition.glosses])

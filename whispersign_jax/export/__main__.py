@@ -10,12 +10,12 @@ weights, settings, a model card) that ``recognize``, ``export``, ``serve`` and
 ``trained.load`` take as ``--workdir``, from disk or by hub id after ``--push_to_hub``.
 For the device formats ``--out`` is a folder: ``encoder.<ext>`` (keypoints -> CTC logits:
 the recogniser), ``scorer.<ext>`` (the attention decoder, for attention rescoring) and
-``whispersign_export.json`` (label map, preprocessing, joint set, shapes). TFLite and ONNX
-take a fixed window of ``--window_s`` (the streaming window) and score ``--beam_size``
-hypotheses; a SavedModel takes any length. ``float16`` stores float16 weights, ``int8``
-quantises weights to int8 (dynamic range; activations stay float). Run the export with
-``python -m whispersign_jax.export.run --model=exports/demo --keypoints=clip.npy``
-(docs/deployment.md).
+``whispersign_export.json`` (label map, preprocessing, joint set, shapes, the SHA-256 of each
+model file, checked before a runtime opens it). TFLite and ONNX take a fixed window of
+``--window_s`` (the streaming window) and score ``--beam_size`` hypotheses; a SavedModel
+takes any length. ``float16`` stores float16 weights, ``int8`` quantises weights to int8
+(dynamic range; activations stay float). Run the export with ``python -m
+whispersign_jax.export.run --model=exports/demo --keypoints=clip.npy`` (docs/deployment.md).
 """
 
 from __future__ import annotations

@@ -120,8 +120,9 @@ def export_trained(
     source: str = "",
 ) -> ExportBundle:
     """Exports a float32 model into folder ``out`` (created; the files of an earlier export
-    there are replaced) and returns its metadata. TFLite takes ``window_s`` of frames and the
-    rescoring n-best of ``options``; the other formats take any length."""
+    there are replaced) and returns its metadata, which records each model file's SHA-256.
+    TFLite takes ``window_s`` of frames and the rescoring n-best of ``options``; the other
+    formats take any length."""
     options = options or DecodeOptions()
     config = model.model.config
     if jnp.dtype(config.dtype) != jnp.float32:
@@ -164,6 +165,7 @@ def export_trained(
             if target.is_dir():
                 shutil.rmtree(target)
             (staging / name).replace(target)
+    bundle = dataclasses.replace(bundle, sha256=bundle.digests(out))
     bundle.save(out)
     return bundle
 

@@ -3,7 +3,10 @@
 (``decoding.numpy_decoders``), preprocessing and gloss names come from the export's metadata.
 
 ``ExportedRecognizer.load(folder).recognize(keypoints (T, J, 7))`` returns the same
-``Recognition`` as ``recognize.Recognizer`` on the model that was exported.
+``Recognition`` as ``recognize.Recognizer`` on the model that was exported. Nothing is
+trusted unchecked: the metadata passes ``schema.check_metadata``, each model file its
+recorded SHA-256 before it is opened and the metadata's shapes once it is; a file the runtime
+still cannot load or run is one ``ModelFileError``.
 """
 
 from __future__ import annotations
@@ -19,12 +22,28 @@ from whispersign_jax.decoding.inputs import checked_clip, padded_batch
 from whispersign_jax.decoding.options import CTC_ONLY, DecodeOptions, padded_frames
 from whispersign_jax.decoding.result import Recognition, to_recognitions
 from whispersign_jax.errors import ModelFileError, one_line
+from whispersign_jax.export import schema
 from whispersign_jax.export.bundle import ExportBundle, scorer_signature
+
+Shapes = dict[str, list]  # input or output name -> declared shape (None or -1: dynamic)
 
 
 def default_threads() -> int:
     """CPU threads of the runtimes: the cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def unreadable_model(path: Path, runtime: str, error: Exception) -> ModelFileError:
+    return ModelFileError(
+        f"{path}: {runtime} cannot load this file ({one_line(error)}); it is damaged or not "
+        f"an export of this project: {schema.AGAIN}."
+    )
+
+
+def failed_run(path: Path, runtime: str, error: Exception) -> ModelFileError:
+    return ModelFileError(
+        f"{path}: {runtime} failed to run this model ({one_line(error)}); {schema.AGAIN}."
+    )
 
 
 class TfliteModel:
@@ -41,23 +60,43 @@ class TfliteModel:
                     f"{path}: running a TFLite export needs ai-edge-litert "
                     "(pip install ai-edge-litert) or tflite_runtime."
                 ) from None
+        self.path = path
         try:
             self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.signatures = self.interpreter.get_signature_list()
         except Exception as error:  # the runtime's own types: a damaged or foreign file
             raise unreadable_model(path, "TFLite", error) from error
         self.runners = {}
 
-    def __call__(self, signature: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+    def runner(self, signature: str):
+        if signature not in self.signatures:
+            raise ModelFileError(
+                f"{self.path}: has no signature {signature} (it has "
+                f"{', '.join(sorted(self.signatures)) or 'none'}): the file and "
+                f"{schema.METADATA_FILE} disagree; {schema.AGAIN}."
+            )
         if signature not in self.runners:
-            self.runners[signature] = self.interpreter.get_signature_runner(signature)
-        return self.runners[signature](**inputs)
+            try:
+                self.runners[signature] = self.interpreter.get_signature_runner(signature)
+            except Exception as error:
+                raise unreadable_model(self.path, "TFLite", error) from error
+        return self.runners[signature]
 
+    def shapes(self, signature: str) -> tuple[Shapes, Shapes]:
+        """The declared shapes of ``signature``'s inputs and outputs."""
+        runner = self.runner(signature)
+        inputs, outputs = runner.get_input_details(), runner.get_output_details()
+        return (
+            {name: d["shape_signature"].tolist() for name, d in inputs.items()},
+            {name: d["shape_signature"].tolist() for name, d in outputs.items()},
+        )
 
-def unreadable_model(path: Path, runtime: str, error: Exception) -> ModelFileError:
-    return ModelFileError(
-        f"{path}: {runtime} cannot load this file ({one_line(error)}); it is damaged or not "
-        "an export of this project: export the model again (python -m whispersign_jax.export)."
-    )
+    def __call__(self, signature: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        runner = self.runner(signature)
+        try:
+            return runner(**inputs)
+        except Exception as error:  # the interpreter's own types
+            raise failed_run(self.path, "TFLite", error) from error
 
 
 class OnnxModel:
@@ -70,6 +109,7 @@ class OnnxModel:
             raise ImportError(
                 f"{path}: running an ONNX export needs onnxruntime (pip install onnxruntime)."
             ) from None
+        self.path = path
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3  # errors only
@@ -85,9 +125,20 @@ class OnnxModel:
             raise unreadable_model(path, "ONNX Runtime", error) from error
         self.names = [output.name for output in self.session.get_outputs()]
 
+    def shapes(self, signature: str) -> tuple[Shapes, Shapes]:
+        """The declared shapes of the inputs and outputs (``signature`` is ignored)."""
+        return (
+            {node.name: list(node.shape) for node in self.session.get_inputs()},
+            {node.name: list(node.shape) for node in self.session.get_outputs()},
+        )
+
     def __call__(self, signature: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         """``signature`` is ignored: an ONNX file holds one function."""
-        return dict(zip(self.names, self.session.run(None, inputs), strict=True))
+        try:
+            outputs = self.session.run(None, inputs)
+        except Exception as error:  # onnxruntime's own types
+            raise failed_run(self.path, "ONNX Runtime", error) from error
+        return dict(zip(self.names, outputs, strict=True))
 
 
 class SavedModel:
@@ -96,13 +147,30 @@ class SavedModel:
     def __init__(self, path: Path, threads: int, spinning: bool = False):
         import tensorflow as tf
 
+        self.path = path
         with contextlib.suppress(RuntimeError):  # TF already ran in this process: keep its pool
             tf.config.threading.set_intra_op_parallelism_threads(threads)
-        self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        try:
+            self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        except Exception as error:  # TensorFlow's own types, or no such signature
+            raise unreadable_model(path, "TensorFlow", error) from error
+
+    def shapes(self, signature: str) -> tuple[Shapes, Shapes]:
+        """The declared shapes of the inputs and outputs (``signature`` is ignored)."""
+        _, inputs = self.signature.structured_input_signature
+        outputs = self.signature.structured_outputs
+        return (
+            {name: spec.shape.as_list() for name, spec in inputs.items()},
+            {name: spec.shape.as_list() for name, spec in outputs.items()},
+        )
 
     def __call__(self, signature: str, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         """``signature`` is ignored: a SavedModel export serves one function."""
-        return {name: value.numpy() for name, value in self.signature(**inputs).items()}
+        try:
+            outputs = self.signature(**inputs)
+        except Exception as error:  # TensorFlow's own types
+            raise failed_run(self.path, "TensorFlow", error) from error
+        return {name: value.numpy() for name, value in outputs.items()}
 
 
 RUNTIMES = {"tflite": TfliteModel, "onnx": OnnxModel, "saved_model": SavedModel}
@@ -110,24 +178,40 @@ RUNTIMES = {"tflite": TfliteModel, "onnx": OnnxModel, "saved_model": SavedModel}
 
 class ExportedModel:
     """The two exported functions of a folder (docs/deployment.md): ``encode`` and ``score``.
-    The scorer (the attention decoder) is opened on first use. ``spinning``: the runtime's
-    idle threads may busy-wait for the next call (ONNX Runtime; faster back-to-back encoder
-    calls, but they slow NumPy work between calls; off when a scorer is used)."""
+    The scorer (the attention decoder) is opened on first use; each model is opened only when
+    its files have their recorded SHA-256, and checked against the metadata's shapes.
+    ``spinning``: the runtime's idle threads may busy-wait for the next call (ONNX Runtime;
+    faster back-to-back encoder calls, but they slow NumPy work between calls; off when a
+    scorer is used)."""
 
     def __init__(self, folder: str | Path, threads: int | None = None, spinning: bool = False):
         self.folder = Path(folder)
         self.bundle = ExportBundle.load(self.folder)
         self.folder = self.folder if self.folder.is_dir() else self.folder.parent
+        self.metadata = self.folder / schema.METADATA_FILE
         self.threads = threads or default_threads()
         self.spinning = spinning
         self.encoder = self._open(self.bundle.encoder_file)
+        path = self.folder / self.bundle.encoder_file
+        schema.check_encoder(self.bundle, self.metadata, path, *self.encoder.shapes("encode"))
         self._scorer = None
 
     def _open(self, name: str):
-        path = self.folder / name
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: the export in {self.folder} is incomplete.")
-        return RUNTIMES[self.bundle.format](path, self.threads, self.spinning)
+        """Model ``name`` in its runtime, once its files have their recorded SHA-256."""
+        self.bundle.check_files(self.folder, name)
+        return RUNTIMES[self.bundle.format](self.folder / name, self.threads, self.spinning)
+
+    @property
+    def scorer(self):
+        """The scorer's runtime, opened and checked against the metadata on first use."""
+        if self._scorer is None:
+            scorer = self._open(self.bundle.scorer_file)
+            path = self.folder / self.bundle.scorer_file
+            for length in self.bundle.scorer_lengths or [None]:
+                inputs, _ = scorer.shapes(scorer_signature(length))
+                schema.check_scorer(self.bundle, self.metadata, path, length, inputs)
+            self._scorer = scorer
+        return self._scorer
 
     def encode(self, keypoints: np.ndarray, frame_mask: np.ndarray) -> dict[str, np.ndarray]:
         """keypoints (1, T, J, 7) float32, frame_mask (1, T) bool -> ``ctc_logits`` (1, P, C),
@@ -139,8 +223,7 @@ class ExportedModel:
         scorer takes ``bundle.beam_size`` hypotheses at one of ``bundle.scorer_lengths``:
         the shortest that holds the longest hypothesis; rows and columns are padded or cut
         here (padding never changes a score)."""
-        if self._scorer is None:
-            self._scorer = self._open(self.bundle.scorer_file)
+        scorer = self.scorer  # opened first: its checks explain a scorer that disagrees
         ids, lengths = np.asarray(ids, np.int32), np.asarray(lengths, np.int32)
         beam, signature = len(ids), scorer_signature(None)
         if self.bundle.scorer_lengths is not None:
@@ -157,7 +240,7 @@ class ExportedModel:
             padded[:beam, : min(width, ids.shape[1])] = ids[:, :width]
             ids, lengths = padded, np.pad(lengths, (0, self.bundle.beam_size - beam))
             signature = scorer_signature(width)
-        scores = self._scorer(
+        scores = scorer(
             signature,
             ids=ids,
             lengths=lengths,
@@ -201,6 +284,11 @@ class ExportedRecognizer:
         encoded = self.model.encode(batch, frame_mask)
         log_probs = numpy_decoders.log_softmax(encoded["ctc_logits"][0])  # (P, C)
         valid = np.asarray(encoded["encoder_mask"][0], bool)
+        if not np.isfinite(log_probs[valid]).all():
+            raise ModelFileError(
+                f"{self.model.folder / self.bundle.encoder_file}: gave non-finite CTC logits for "
+                f"{source}; the model is damaged: {schema.AGAIN}."
+            )
 
         def attention_scores(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
             return self.model.score(ids, lengths, encoded["encoder_out"], encoded["encoder_mask"])

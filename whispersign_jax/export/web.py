@@ -8,7 +8,8 @@ A web export folder::
     encoder.onnx, scorer.onnx the recogniser, float32, on the fixed streaming window
     features.onnx             camera-frame hand tracks -> the window's keypoints and model
                               input (``live_features.window_features``, traced by JAX)
-    whispersign_web.json      what the page reads: files, shapes, decoder, stream, slot and
+    whispersign_web.json      what the page reads: files and their SHA-256 (the page checks
+                              each file it fetches), shapes, decoder, stream, slot and
                               vocabulary settings
 
 ``ensure_web_export`` writes it when missing or made from another checkpoint.
@@ -28,7 +29,7 @@ from whispersign_jax import keypoints as kp
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.decoding.options import BUCKET_FRAMES, POSITIONS_PER_GLOSS, DecodeOptions
 from whispersign_jax.export import convert
-from whispersign_jax.export.bundle import ExportBundle
+from whispersign_jax.export.bundle import ExportBundle, sha256_of
 from whispersign_jax.extraction import slots
 from whispersign_jax.extraction.tracks import MAX_INTERPOLATION_GAP_S
 from whispersign_jax.inference import streaming
@@ -38,7 +39,7 @@ from whispersign_jax.vocab import BLANK_ID
 
 WEB_FILE = "whispersign_web.json"
 FEATURES_FILE = "features.onnx"
-WEB_FORMAT_VERSION = 2
+WEB_FORMAT_VERSION = 3  # 3: the SHA-256 of every file (``sha256``)
 # Camera frames one window's features see: its 3 s plus context and a neighbour on each side
 # at up to 75 frames per second. Faster cameras are thinned by the page.
 MAX_CAMERA_FPS = 75
@@ -107,15 +108,20 @@ def page_constants(options: DecodeOptions, window_s: float = streaming.DEFAULT_W
     }
 
 
-def web_settings(model: trained.TrainedModel, bundle: ExportBundle, options: DecodeOptions) -> dict:
-    """The page's settings: every number and name it needs, from the Python that owns it."""
+def web_settings(
+    model: trained.TrainedModel, bundle: ExportBundle, options: DecodeOptions, out: Path
+) -> dict:
+    """The page's settings: every number and name it needs, from the Python that owns it, and
+    the SHA-256 of each file in ``out`` that it loads."""
+    files = {
+        "features": FEATURES_FILE,
+        "encoder": bundle.encoder_file,
+        "scorer": bundle.scorer_file,
+    }
     return {
         "format_version": WEB_FORMAT_VERSION,
-        "files": {
-            "features": FEATURES_FILE,
-            "encoder": bundle.encoder_file,
-            "scorer": bundle.scorer_file,
-        },
+        "files": files,
+        "sha256": {name: sha256_of(out / name) for name in files.values()},
         "source": bundle.source,
         **page_constants(options, bundle.window_frames / kp.FPS),
         "window_frames": bundle.window_frames,
@@ -148,14 +154,25 @@ def export_web(
     with tempfile.TemporaryDirectory(dir=out) as staging:
         export_features(model.preprocessor, bundle.window_frames, Path(staging) / FEATURES_FILE)
         (Path(staging) / FEATURES_FILE).replace(out / FEATURES_FILE)
-    settings = web_settings(model, bundle, options)
-    (out / WEB_FILE).write_text(json.dumps(settings, ensure_ascii=False, indent=1), "utf-8")
+    settings = web_settings(model, bundle, options, out)
+    text = json.dumps(settings, ensure_ascii=False, indent=1, allow_nan=False)
+    (out / WEB_FILE).write_text(text, "utf-8")
     return settings
+
+
+def intact(out: Path, settings: dict) -> bool:
+    """Every file the page loads is in ``out`` with the SHA-256 its settings record."""
+    digests = settings.get("sha256", {})
+    files = settings.get("files", {}).values()
+    return all(
+        (out / name).is_file() and digests.get(name) == sha256_of(out / name) for name in files
+    )
 
 
 def ensure_web_export(workdir: str | Path, out: str | Path, stage: str | None = None) -> Path:
     """The web export of ``workdir``'s best checkpoint in ``out``: reused when it was made from
-    the same checkpoint (path, stage and step), written otherwise. Returns ``out``."""
+    the same checkpoint (path, stage and step) and its files have their recorded SHA-256,
+    written otherwise. Returns ``out``."""
     out = Path(out)
     model = trained.load(workdir, stage, dtype="float32")
     wanted = {"path": str(workdir), "stage": model.stage, "step": model.step}
@@ -165,9 +182,8 @@ def ensure_web_export(workdir: str | Path, out: str | Path, stage: str | None = 
             settings = json.loads(settings_file.read_text("utf-8"))
         except json.JSONDecodeError:
             settings = {}
-        files = settings.get("files", {}).values()
         current = settings.get("format_version") == WEB_FORMAT_VERSION
-        if current and settings.get("source") == wanted and all((out / f).is_file() for f in files):
+        if current and settings.get("source") == wanted and intact(out, settings):
             return out
     settings_file.unlink(missing_ok=True)  # a half-made export is never taken for a whole one
     export_web(model, out, source=str(workdir))

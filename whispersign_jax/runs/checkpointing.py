@@ -8,12 +8,18 @@ so that any checkpoint decodes to gloss names on its own, plus a fingerprint of 
 
 Every restore checks those fingerprints; a step that cannot be read or does not match them is
 corrupt or incomplete, and the restore falls back to the newest intact step with a warning
-naming both (``latest`` keeps two steps, ``best`` the last two bests).
+naming both (``latest`` keeps two steps, ``best`` the last two bests). Training's restore also
+moves the damaged steps aside, to ``<folder>/quarantine/<step>-<time>/`` with a note saying why
+(``quarantine``), so that it can save those steps again; nothing is ever deleted.
 """
 
 from __future__ import annotations
 
+import datetime
+import gc
 import logging
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from whispersign_jax.errors import WhisperSignError
 from whispersign_jax.runs.record import CheckpointRecord
@@ -77,6 +84,20 @@ class CorruptCheckpointError(WhisperSignError, RuntimeError):
     """A checkpoint step that cannot be read or does not match its fingerprints."""
 
 
+def settle_failed_read(seconds: float = 0.2) -> None:
+    """After a restore that failed part-way: Orbax's reads still in flight finish after its
+    event loop closed, and Python would print their ``Event loop is closed`` tracebacks (as
+    unraisable exceptions) after the command's one-line error. They are waited for and
+    collected here, with those reports silenced; the failure itself is already reported."""
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        time.sleep(seconds)
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+
+
 def read_step(manager, step: int, model_target, train_target=None):
     """``(model_vars, train_vars or None, metadata)`` of ``step``, verified against its
     fingerprints. ``model_target`` may be a function of the metadata (its model config).
@@ -84,6 +105,7 @@ def read_step(manager, step: int, model_target, train_target=None):
     where = f"{manager.directory}/{step}"
 
     def unreadable(error: Exception) -> CorruptCheckpointError:
+        settle_failed_read()
         reason = (str(error).strip().splitlines() or [""])[0][:300]
         return CorruptCheckpointError(f"{where} is unreadable ({type(error).__name__}: {reason})")
 
@@ -120,18 +142,22 @@ def read_step(manager, step: int, model_target, train_target=None):
 
 
 def restore_newest_intact(
-    manager, model_target: Any | Callable[[dict], Any], train_target=None
+    manager,
+    model_target: Any | Callable[[dict], Any],
+    train_target=None,
+    quarantine_damaged: bool = False,
 ) -> tuple[Any, Any, dict] | None:
     """The newest step of ``manager`` that reads and matches its fingerprints; None when the
     manager has no step. Skipped steps get a warning; if none is intact, a
-    CorruptCheckpointError lists each."""
-    problems = []
+    CorruptCheckpointError lists each. With ``quarantine_damaged`` (training, which will save
+    those steps again) the skipped steps are moved aside (``quarantine``)."""
+    problems = {}
     for step in sorted(manager.all_steps(), reverse=True):
         try:
             restored = read_step(manager, step, model_target, train_target)
         except CorruptCheckpointError as error:
             logging.warning("%s; trying the checkpoint before it.", error)
-            problems.append(str(error))
+            problems[step] = str(error)
             continue
         if problems:
             logging.warning(
@@ -139,13 +165,53 @@ def restore_newest_intact(
                 manager.directory,
                 step,
             )
+            if quarantine_damaged:
+                quarantine(manager, problems, f"The run went on from step {step}.")
         return restored
     if problems:
         raise CorruptCheckpointError(
-            f"No intact checkpoint in {manager.directory}: {'; '.join(problems)}. Delete that "
-            "folder to train this stage again from its start, or restore it from a backup."
+            f"No intact checkpoint in {manager.directory}: {'; '.join(problems.values())}. "
+            "Delete that folder to train this stage again from its start, or restore it from "
+            "a backup."
         )
     return None
+
+
+QUARANTINE = "quarantine"  # <checkpoint folder>/quarantine/<step>-<time>/{<step>/, NOTE}
+NOTE = "why.txt"
+
+
+def quarantine(manager, reasons: dict[int, str], outcome: str) -> None:
+    """Moves each step of ``reasons`` (step -> why) out of ``manager``'s folder, whole, to
+    ``quarantine/<step>-<UTC time>/<step>`` beside a plain-text note saying why, and warns
+    in one line each; ``manager`` then no longer sees them. Process 0 moves; every process
+    waits for it, then re-reads its steps."""
+    directory = Path(str(manager.directory))
+    if jax.process_index() == 0:
+        moved_at = datetime.datetime.now(datetime.UTC)
+        for step, reason in sorted(reasons.items()):
+            destination = _free_folder(directory / QUARANTINE, f"{step}-{moved_at:%Y%m%dT%H%M%SZ}")
+            destination.mkdir(parents=True)
+            (destination / NOTE).write_text(
+                f"Step {step} of {directory} was moved here on {moved_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"by a training run that could not use it:\n{reason}\n{outcome} Nothing reads "
+                "this folder; delete it once you no longer need it.\n"
+            )
+            (directory / str(step)).rename(destination / str(step))
+            logging.warning("Moved step %d of %s to %s (%s says why).", step, directory,
+                            destination, NOTE)  # fmt: skip
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"quarantine {directory}")
+    manager.reload()
+
+
+def _free_folder(parent: Path, name: str) -> Path:
+    """``parent / name``, or ``name-2``, ``name-3`` ... when that exists."""
+    candidate, number = parent / name, 1
+    while candidate.exists():
+        number += 1
+        candidate = parent / f"{name}-{number}"
+    return candidate
 
 
 class StageCheckpoints:
@@ -179,6 +245,12 @@ class StageCheckpoints:
             **metadata,
             "fingerprints": {"model": fingerprints(model_vars), "train": fingerprints(train_vars)},
         }
+        if step in manager.all_steps():  # from before a resume at an earlier step
+            reason = (
+                f"{manager.directory}/{step} was saved before training went back to an earlier "
+                "step (a damaged newer checkpoint, or another machine's numbers)"
+            )
+            quarantine(manager, {step: reason}, f"Step {step} was saved again in its place.")
         manager.save(
             step,
             args=ocp.args.Composite(
@@ -199,15 +271,24 @@ class StageCheckpoints:
         self.best.wait_until_finished()
 
     @staticmethod
-    def restore(manager: ocp.CheckpointManager, model_target, train_target=None):
+    def restore(
+        manager: ocp.CheckpointManager, model_target, train_target=None, quarantine_damaged=False
+    ):
         """(model_vars, train_vars or None, metadata) of the newest intact step, or None if
         there is none. Pass ``train_target=None`` to read only the model (a new stage,
-        inference)."""
-        return restore_newest_intact(manager, model_target, train_target)
+        inference); training passes ``quarantine_damaged`` to move skipped steps aside."""
+        return restore_newest_intact(manager, model_target, train_target, quarantine_damaged)
 
     @staticmethod
-    def record(manager: ocp.CheckpointManager) -> CheckpointRecord | None:
-        """The newest readable step's record (None: no step)."""
+    def record(manager: ocp.CheckpointManager, step: int | None = None) -> CheckpointRecord | None:
+        """The record of ``step``, or (None) of the newest readable step; None: no such step."""
+        if step is not None:
+            if step not in manager.all_steps():
+                return None
+            metadata = manager.restore(
+                step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
+            ).metadata
+            return CheckpointRecord.from_json(metadata)
         for step in sorted(manager.all_steps(), reverse=True):
             try:
                 metadata = manager.restore(

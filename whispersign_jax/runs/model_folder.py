@@ -24,6 +24,7 @@ import numpy as np
 
 from whispersign_jax import __version__
 from whispersign_jax import keypoints as kp
+from whispersign_jax.cli import strict_json
 from whispersign_jax.model import hub
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def write(model: TrainedModel, out: str | Path, training: dict[str, Any] | None 
     partial = out / (WEIGHTS_FILE + ".partial")
     save_file(arrays, str(partial), metadata={"format": FORMAT})
     partial.replace(out / WEIGHTS_FILE)
-    _write_text(out / SETTINGS_FILE, json.dumps(values, ensure_ascii=False, indent=1))
+    _write_text(out / SETTINGS_FILE, strict_json.dumps(values, ensure_ascii=False, indent=1))
     _write_text(out / CARD_FILE, model_card(values, arrays))
     return out
 

@@ -19,12 +19,23 @@ from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.runs import model_folder
 from whispersign_jax.runs.checkpointing import StageCheckpoints, read_step
-from whispersign_jax.runs.record import CheckpointRecord
+from whispersign_jax.runs.record import (
+    CheckpointMismatchError,
+    CheckpointRecord,
+    describe_label_maps,
+)
 from whispersign_jax.runs.trained_model import TrainedModel, inference_variables
 from whispersign_jax.runs.workdir import CONFIG_FILE
 from whispersign_jax.vocab import Vocabulary
 
-__all__ = ["TrainedModel", "inference_variables", "load", "load_trained", "read_config"]
+__all__ = [
+    "TrainedModel",
+    "inference_variables",
+    "load",
+    "load_data_splits",
+    "load_trained",
+    "read_config",
+]
 
 
 def read_config(workdir: Path) -> ml_collections.ConfigDict:
@@ -67,6 +78,38 @@ def load_trained(
     raise FileNotFoundError(
         f"No best checkpoint for {candidates} under {workdir}: train first, or pass --stage."
     )
+
+
+def load_data_splits(run: TrainedModel, workdir: str | Path) -> dict[str, Any]:
+    """The splits of ``run.config.data`` (the workdir's ``config.json``), refused
+    (``CheckpointMismatchError``, one line naming both sides) when they are not the data the
+    checkpoint knows: another joint set, or another vocabulary. A vocabulary must be the
+    checkpoint's label map exactly, a subset too: scores and the confusion matrix name the
+    model's glosses by id, and one equal map is the only check that needs no trust in how
+    another dataset numbered its glosses."""
+    from whispersign_jax.data.sources import config_joint_set, load_splits
+
+    checkpoint = f"{workdir}: the {run.stage} checkpoint at step {run.step}"
+    fix = (
+        "Evaluate on the data it was trained with (restore the workdir's config.json), or "
+        "train a new --workdir on this data."
+    )
+    data_joint_set = config_joint_set(run.config.data)
+    if data_joint_set != run.joint_set:
+        raise CheckpointMismatchError(
+            f"{checkpoint} was trained on {run.joint_set} keypoints but the workdir's "
+            f"config.data has {data_joint_set} keypoints. {fix}"
+        )
+    vocabulary, splits = load_splits(run.config.data)
+    if vocabulary.label_map() != run.vocabulary.label_map():
+        trained_with, data_has = describe_label_maps(
+            run.vocabulary.label_map(), vocabulary.label_map()
+        )
+        raise CheckpointMismatchError(
+            f"{checkpoint} was trained with labels {trained_with} but the workdir's "
+            f"config.data has {data_has}. {fix}"
+        )
+    return splits
 
 
 def load(path: str | Path, stage: str | None = None, dtype: str | None = None) -> TrainedModel:

@@ -4,17 +4,20 @@
 run on the same folder fails at once and names the holder; the operating system releases the
 lock when the holder exits, however it exits, so a killed run never leaves a stale lock.
 ``check_config`` refuses a run whose config differs from the one the workdir was trained with
-in anything but the fields that only steer a run (``RUN_ONLY_FIELDS``).
+in anything but the fields that only steer a run (``RUN_ONLY_FIELDS``) and the settings of
+stages that nothing in the workdir was trained with yet (``untrained_stages``).
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import json
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +53,27 @@ class WorkdirInUseError(WhisperSignError, RuntimeError):
     """Another run holds the workdir's lock."""
 
 
+class UnsafeLockFileError(WhisperSignError):
+    """The workdir's lock file is a symbolic link, which locking would write through."""
+
+
 class ConfigMismatchError(ValueError):
     """The run's config differs from the one the workdir was trained with."""
+
+
+def open_lock_file(path: Path):
+    """``path`` opened for reading and writing, created if missing, untruncated; a symbolic
+    link is refused, so locking never writes into a file elsewhere that the link points to."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise UnsafeLockFileError(
+            f"{path} is a symbolic link (to {os.readlink(path)}); a workdir's lock file must be "
+            "a plain file. Remove the link (the file it points to is left as it is) and rerun."
+        ) from None
+    return os.fdopen(descriptor, "r+")
 
 
 class WorkdirLock:
@@ -64,7 +86,7 @@ class WorkdirLock:
 
     def __enter__(self) -> WorkdirLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = open(self.path, "a+")
+        file = open_lock_file(self.path)
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -76,7 +98,7 @@ class WorkdirLock:
                 "it), or pass another --workdir."
             ) from None
         file.seek(0)
-        file.truncate()
+        file.truncate()  # the lock file itself, never a link's target: see open_lock_file
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         file.write(
             f"process {os.getpid()} on {socket.gethostname()} since {started} "
@@ -105,10 +127,15 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``field: saved -> current`` for every field outside ``RUN_ONLY_FIELDS`` that differs."""
+def config_differences(
+    saved: dict[str, Any], current: dict[str, Any], untrained: Sequence[str] = ()
+) -> list[str]:
+    """``field: saved -> current`` for every field that differs, outside ``RUN_ONLY_FIELDS``
+    and the settings (``stages.<name>.*``) of the ``untrained`` stages."""
 
     def run_only(name: str) -> bool:
+        if any(name.startswith(f"stages.{stage}.") for stage in untrained):
+            return True
         return any(name == field or name.startswith(f"{field}.") for field in RUN_ONLY_FIELDS)
 
     saved, current = {**ADDED_FIELDS, **flatten(saved)}, {**ADDED_FIELDS, **flatten(current)}
@@ -125,10 +152,24 @@ def has_checkpoints(workdir: str | Path) -> bool:
     return any(step.name.isdigit() for step in Path(workdir).glob("*/checkpoints/*/*"))
 
 
+def untrained_stages(workdir: str | Path, stage_order: Sequence[str]) -> list[str]:
+    """The stages at the end of ``stage_order`` that have no checkpoint in ``workdir``, nor
+    any stage after them: nothing there was trained with their settings (or, through their
+    best, from them), so those may change (a stage moved aside after it diverged trains
+    again with a lower ``lr``)."""
+    untrained = []
+    for stage in reversed(list(stage_order)):
+        if any(step.name.isdigit() for step in (Path(workdir) / stage).glob("checkpoints/*/*")):
+            break
+        untrained.append(stage)
+    return untrained
+
+
 def check_config(workdir: str | Path, config_json: str) -> None:
     """Refuses ``config_json`` (the run's config as JSON) when ``workdir`` was trained with a
-    config that differs in a field that shapes the result. A workdir without checkpoints (a
-    start that failed before its first save) takes the new config."""
+    config that differs in a field that shapes the result (``config_differences``). A workdir
+    without checkpoints (a start that failed before its first save) takes the new config, and
+    so do the settings of stages without checkpoints (``untrained_stages``)."""
     path = Path(workdir) / CONFIG_FILE
     if not path.is_file() or not has_checkpoints(workdir):
         return
@@ -139,7 +180,9 @@ def check_config(workdir: str | Path, config_json: str) -> None:
             f"{path} is unreadable ({error}); it records the config this workdir was trained "
             "with. Restore it, or train in a new --workdir."
         ) from error
-    differences = config_differences(saved, json.loads(config_json))
+    current = json.loads(config_json)
+    untrained = untrained_stages(workdir, current.get("stage_order") or ())
+    differences = config_differences(saved, current, untrained)
     if differences:
         shown = "; ".join(differences[:8]) + (" ..." if len(differences) > 8 else "")
         raise ConfigMismatchError(

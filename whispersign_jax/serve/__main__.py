@@ -2,6 +2,7 @@
 
     python -m whispersign_jax.serve --workdir=runs/demo [--port=8000] [--host=127.0.0.1]
         [--export_dir=runs/demo/export/web] [--hand_model=hand_landmarker.task] [--assets=DIR]
+        [--allow_host=NAME[,NAME...]]
 
 ``--workdir`` is a training workdir, a model folder or the hub id of one (whose web export goes
 to $WHISPERSIGN_CACHE/web_exports unless ``--export_dir`` says where).
@@ -9,7 +10,8 @@ The model is exported for the web into ``--export_dir`` first when that export i
 stale. MediaPipe's tasks-vision and onnxruntime-web are downloaded from npm once into
 $WHISPERSIGN_CACHE/web (``--assets=DIR`` serves a copy of that folder instead, offline), the
 hand landmarker once into $WHISPERSIGN_CACHE. Browsers allow the camera only on localhost or
-https.
+https. The server answers only to the loopback names and ``--host``; a page reached under
+another name (a proxy's, this machine's on the network) needs ``--allow_host=NAME``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ def define_flags() -> None:
     )
     flags.DEFINE_integer("port", 8000, "Port to listen on (0: any free port).")
     flags.DEFINE_string("host", "127.0.0.1", "Address to listen on.")
+    flags.DEFINE_multi_string(
+        "allow_host",
+        [],
+        "Host names (repeat the flag or separate them with commas) the server answers to "
+        "besides localhost, 127.0.0.1, [::1] and --host: the name of a proxy or of this "
+        "machine on the network.",
+    )
     flags.DEFINE_string("export_dir", "", "Web export folder (default: WORKDIR/export/web).")
     flags.DEFINE_string(
         "hand_model", "", "MediaPipe hand_landmarker.task (default: the cached one, downloaded)."
@@ -52,6 +61,7 @@ def start_server(
     host: str = "127.0.0.1",
     port: int = 8000,
     verbose: bool = False,
+    allowed_hosts: Sequence[str] = (),
 ) -> StaticServer:
     """Everything before serving: the hand model, the vendored libraries and the web export
     (made when missing or stale), then the bound server."""
@@ -64,7 +74,15 @@ def start_server(
 
     export_dir = ensure_web_export(workdir, export_dir or default_export_dir(workdir))
     try:
-        return serve(export_dir, hand_model, vendored, host=host, port=port, verbose=verbose)
+        return serve(
+            export_dir,
+            hand_model,
+            vendored,
+            host=host,
+            port=port,
+            verbose=verbose,
+            allowed_hosts=allowed_hosts,
+        )
     except FileNotFoundError:
         raise
     except OSError as error:  # the port is taken, or needs privileges
@@ -92,6 +110,7 @@ def main(argv: Sequence[str]) -> None:
         host=FLAGS.host,
         port=FLAGS.port,
         verbose=FLAGS.verbose,
+        allowed_hosts=[name for name in ",".join(FLAGS.allow_host).split(",") if name.strip()],
     )
     print(f"Open {server.url} in a browser (Ctrl+C stops the server).")
     print(

@@ -5,6 +5,7 @@ stopping, the latest checkpoint, the watch on skipped steps and the stop on a si
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ import jax
 import numpy as np
 from clu import metrics as clu_metrics
 
+from whispersign_jax.runs import checkpointing
 from whispersign_jax.training import distributed, metric_writers
 from whispersign_jax.training.compile_log import FirstCompiles
 from whispersign_jax.training.eval_report import confusion_image
@@ -78,10 +80,12 @@ class LogWindow:
 class Validation:
     """Every ``plan.eval_every`` steps (and at the last): the evaluator on the validation
     split; a better result (``config.best_metric``) becomes the best checkpoint with its
-    confusion matrix; the validation loss feeds early stopping."""
+    confusion matrix; the validation loss feeds early stopping. A result that is not finite
+    (``unusable``) never becomes the best; ``unusable_steps`` lists those validations."""
 
     def __init__(self, plan: StagePlan, evaluator: Evaluator, writer, best: dict | None):
         self.plan, self.evaluator, self.writer, self.best = plan, evaluator, writer, best
+        self.unusable_steps: list[int] = []
 
     def due(self, done: int) -> bool:
         return done % self.plan.eval_every == 0 or done == self.plan.total_steps
@@ -89,12 +93,21 @@ class Validation:
     def __call__(self, done: int, state: TrainState) -> bool:
         """Validates at ``done``; True when early stopping ends the stage there."""
         plan = self.plan
-        val, alignments = self.evaluator(state.model_vars())
+        model_vars = state.model_vars()
+        val, alignments = self.evaluator(model_vars)
         self.writer.write_scalars(done, {f"val/{k}": v for k, v in val.items()})
-        better = is_better(plan.config.best_metric, val, self.best)
+        why_not = unusable(val, model_vars)
+        better = not why_not and is_better(plan.config.best_metric, val, self.best)
         shown = metric_writers.format_scalars(val)
         marker = " (best so far)" if better else ""
         logging.info("%s step %d: val %s%s", plan.name, done, shown, marker)
+        if why_not:
+            self.unusable_steps.append(done)
+            logging.warning(
+                "%s step %d: %s, so these weights can never be the best checkpoint (a learning "
+                "rate too high for the stage, config.stages.%s.lr=%g?).",
+                plan.name, done, why_not, plan.name, plan.stage.lr,
+            )  # fmt: skip
         if better:
             self.best = val
             if distributed.is_main_process():  # the new best's confusions
@@ -104,6 +117,42 @@ class Validation:
                 done, state.model_vars(), state.train_vars(), plan.record(done, val).to_json()
             )
         return plan.early_stopping.update(val["loss/total"], done)
+
+
+def unusable(metrics: dict[str, Any], model_vars) -> str:
+    """Why a validation cannot make its weights the best checkpoint ("" when it can): weights,
+    or outputs on the validation split (its loss, its metrics), that are not finite."""
+    if not checkpointing.all_finite(model_vars):
+        return "the weights hold NaN or infinite values"
+    bad = {k: v for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)}
+    if bad:
+        return f"the validation gave non-finite {metric_writers.format_scalars(bad)}"
+    return ""
+
+
+def diverged_advice(plan: StagePlan) -> str:
+    """What to do when a stage diverged: train it again, from its start, with a lower learning
+    rate in the same workdir (``workdir.check_config`` lets an untrained stage's settings
+    change; the stages before it are kept)."""
+    return (
+        f"To train {plan.name} again with a lower learning rate, move its folder aside (mv "
+        f"{plan.dir} {plan.dir}.diverged) and rerun the same command with "
+        f"--config.stages.{plan.name}.lr=<a value below {plan.stage.lr:g}>."
+    )
+
+
+def no_best_error(plan: StagePlan, unusable_steps: list[int]) -> FloatingPointError:
+    """A stage that ended without a best checkpoint: its next stage would start from nothing."""
+    if unusable_steps:
+        steps = ", ".join(map(str, unusable_steps))
+        at = f"at step {steps}" if len(unusable_steps) == 1 else f"at steps {steps}"
+        why = f"its validation {at} was not finite"
+    else:
+        why = "its validations were not finite, or its best checkpoints were removed"
+    return FloatingPointError(
+        f"{plan.name} has no best checkpoint in {plan.checkpoints.best.directory}: {why}, so no "
+        f"weights of it are fit to use. {diverged_advice(plan)}"
+    )
 
 
 def save_latest(plan: StagePlan, done: int, state: TrainState, stopped_early: bool) -> None:
@@ -134,15 +183,16 @@ def stop_if_asked(
 
 
 class NonFiniteSteps:
-    """Counts consecutive train steps that the jitted step skipped for a non-finite loss or
-    gradient; after ``limit`` of them in a row, stops training with the steps and samples.
+    """Counts consecutive train steps that the jitted step skipped for a non-finite loss,
+    gradient or update; after ``limit`` of them in a row, stops training with the steps and
+    samples and ``advice`` (``diverged_advice``).
 
     Each step's flag is read one step later, when it is ready, so the device never waits."""
 
-    def __init__(self, limit: int, describe_batch: Callable[[int], str]):
+    def __init__(self, limit: int, describe_batch: Callable[[int], str], advice: str = ""):
         if limit < 1:
             raise ValueError(f"config.max_consecutive_nonfinite must be >= 1, got {limit}.")
-        self.limit, self.describe_batch = limit, describe_batch
+        self.limit, self.describe_batch, self.advice = limit, describe_batch, advice
         self.pending: tuple[int, Any] | None = None
         self.streak: list[int] = []  # the steps of the current run of skipped steps
 
@@ -163,15 +213,17 @@ class NonFiniteSteps:
             return
         self.streak.append(step)
         logging.warning(
-            "step %d skipped: non-finite loss or gradient (%s)", step + 1, self.describe_batch(step)
+            "step %d skipped: non-finite loss, gradient or update (%s)",
+            step + 1,
+            self.describe_batch(step),
         )
         if len(self.streak) >= self.limit:
             raise FloatingPointError(
                 f"{len(self.streak)} consecutive steps ({self.streak[0] + 1} to {step + 1}) had a "
-                f"non-finite loss or gradient and were skipped; the last batch held "
-                f"{self.describe_batch(step)}. No checkpoint holds a non-finite value, so a rerun "
-                "resumes from the last good one: lower the stage's lr, or check those samples "
-                "for extreme values."
+                f"non-finite loss, gradient or update and were skipped; the last batch held "
+                f"{self.describe_batch(step)}. No checkpoint holds a non-finite value, but the "
+                "same rerun would diverge the same way. If those samples hold no extreme "
+                f"values, the learning rate is too high. {self.advice}".strip()
             )
 
 

@@ -57,8 +57,10 @@ class EarlyStopping:
             )
 
     def update(self, loss: float, step: int) -> bool:
-        """Records one validation loss; True when the stage should stop now."""
-        if not math.isfinite(self.best_loss) or loss < self.best_loss * (1.0 - self.min_delta):
+        """Records one validation loss; True when the stage should stop now. A non-finite loss
+        is no improvement."""
+        first = math.isinf(self.best_loss)
+        if math.isfinite(loss) and (first or loss < self.best_loss * (1.0 - self.min_delta)):
             self.best_loss, self.best_step, self.stale = float(loss), step, 0
         else:
             self.stale += 1

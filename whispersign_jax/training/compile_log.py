@@ -3,7 +3,9 @@
 The first call of a jitted step with batch shapes it has not seen compiles it (20-35 s for a
 base-size train step on CPU, or a load from the persistent cache): ``FirstCompiles`` logs
 ``compiling the stage2 train step (first run of these shapes: ...)...`` before that call and
-``compiled in 12.3 s`` once its result is ready. Later calls go straight through.
+``compiled in 12.3 s`` once its result is ready; a first run that fails on a program loaded
+from the persistent cache names the cache (``compile_cache.naming_the_cache``). Later calls go
+straight through.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+
+from whispersign_jax.cli import compile_cache
 
 
 class FirstCompiles:
@@ -42,7 +46,8 @@ class FirstCompiles:
                 describe_batch(batch),
             )
             start = time.perf_counter()
-            result = jax.block_until_ready(step(*args))
+            with compile_cache.naming_the_cache(f"{self.stage_name} {what}"):
+                result = jax.block_until_ready(step(*args))
             seconds = time.perf_counter() - start
             self.seconds += seconds
             logging.info("%s %s compiled in %.1f s", self.stage_name, what, seconds)

@@ -3,11 +3,11 @@ matrix), ``confusion.png`` and TensorBoard events, in ``<workdir>/eval/<split>-<
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from whispersign_jax.cli import strict_json
 from whispersign_jax.training.metrics import RecognitionMetrics
 from whispersign_jax.vocab import Vocabulary
 
@@ -48,7 +48,8 @@ def write_report_files(
             "counts": matrix.tolist(),
         },
     }
-    (directory / "metrics.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    text = strict_json.dumps(report, indent=1, ensure_ascii=False)  # a NaN metric: null
+    (directory / "metrics.json").write_text(text)
     image = confusion_image(metrics, vocabulary)  # (height, width, 3) uint8
     from PIL import Image
 

@@ -166,14 +166,13 @@ def evaluate_workdir(
     with ``write_report`` also the files under ``<workdir>/eval/<split>-<decoder>/``
     (``eval_report.py``). ``options`` default: the default decoder (attention rescoring of
     the CTC n-best)."""
-    from whispersign_jax.data.sources import load_splits
     from whispersign_jax.runs import trained
 
     if split not in SPLITS:
         raise ValueError(f"--split={split!r} is not a split; choose one of {', '.join(SPLITS)}.")
     options = options or DecodeOptions()
     run = trained.load_trained(workdir, stage, dtype)
-    _, splits = load_splits(run.config.data)
+    splits = trained.load_data_splits(run, workdir)  # refused when not the model's data
     if not splits[split]:
         raise ValueError(
             f"The {split} split of the workdir's data (config.data.source="

@@ -17,11 +17,14 @@ import ml_collections
 from whispersign_jax.data import input_pipeline
 from whispersign_jax.model.config import ModelConfig
 from whispersign_jax.pictures import rendering
+from whispersign_jax.runs.checkpointing import StageCheckpoints
 from whispersign_jax.training import compile_log, distributed, metric_writers, sharding
 from whispersign_jax.training.actions import (
     LogWindow,
     NonFiniteSteps,
     Validation,
+    diverged_advice,
+    no_best_error,
     save_latest,
     stop_if_asked,
 )
@@ -36,13 +39,16 @@ def train_stage(plan: StagePlan, previous: str | None, stop: StopSignals) -> dic
     """Trains ``plan``'s stage from where it stands (``resume.starting_state``) to its last
     step or an early stop; returns its best validation metrics."""
     if plan.finished():
+        if not plan.checkpoints.best.all_steps():  # the next stage would start from nothing
+            raise no_best_error(plan, [])
         logging.info("%s: already finished (%d steps), skipping.", plan.name, plan.total_steps)
         return best_metrics(plan)
     state, origin = starting_state(plan, previous)
     start_step = int(state.step)
     logging.info("%s: %s %s", plan.name, "resuming at" if start_step else "starting from", origin)
-    latest = plan.latest_record() if start_step else None
-    plan.early_stopping.restore(latest.early_stopping if latest else None)
+    # The early-stopping state of the step resumed from (not of a newer, damaged one).
+    resumed = StageCheckpoints.record(plan.checkpoints.latest, start_step) if start_step else None
+    plan.early_stopping.restore(resumed.early_stopping if resumed else None)
 
     state_shardings = jax.tree.map(lambda x: x.sharding, state)
     base_rng = jax.random.key(plan.config.seed + 1)
@@ -73,7 +79,9 @@ def train_stage(plan: StagePlan, previous: str | None, stop: StopSignals) -> dic
     best = best_metrics(plan) or None
     log_window = LogWindow(plan, writer, compiles)
     validation = Validation(plan, evaluator, writer, best)
-    nonfinite = NonFiniteSteps(plan.config.max_consecutive_nonfinite, plan.describe_batch)
+    nonfinite = NonFiniteSteps(
+        plan.config.max_consecutive_nonfinite, plan.describe_batch, diverged_advice(plan)
+    )
     batches = training_batches(plan, start_step)
     with contextlib.closing(batches):  # an early stop cancels the batches ahead
         for step, host_batch in zip(range(start_step, plan.total_steps), batches, strict=True):
@@ -98,6 +106,8 @@ def train_stage(plan: StagePlan, previous: str | None, stop: StopSignals) -> dic
             stop_if_asked(plan, stop, done, state, nonfinite)
     plan.checkpoints.wait()
     writer.flush()
+    if not plan.checkpoints.best.all_steps():
+        raise no_best_error(plan, validation.unusable_steps)
     return best_metrics(plan)
 
 

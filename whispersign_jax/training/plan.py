@@ -13,10 +13,10 @@ import ml_collections
 from whispersign_jax.data import augment
 from whispersign_jax.data.batching import TrainBatches
 from whispersign_jax.data.normalize import Preprocessor
-from whispersign_jax.keypoints import FPS
-from whispersign_jax.model import WhisperSign, init_variables
+from whispersign_jax.keypoints import FPS, recorded_joint_set
+from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.runs.checkpointing import StageCheckpoints
-from whispersign_jax.runs.record import CheckpointRecord
+from whispersign_jax.runs.record import CheckpointMismatchError, CheckpointRecord
 from whispersign_jax.training import budget, optim, sharding
 from whispersign_jax.vocab import Vocabulary
 
@@ -65,7 +65,7 @@ class StagePlan:
             step=step,
             total_steps=self.total_steps,
             model_config=self.model.config.to_dict(),
-            joint_set=self.config.data.keypoints,
+            joint_set=self.joint_set,
             label_map=self.vocabulary.label_map(),
             preprocessing=self.preprocessor.to_dict(),
             metrics=metrics,
@@ -74,6 +74,10 @@ class StagePlan:
             data_fingerprint=self.data_fingerprint,
         )
 
+    @property
+    def joint_set(self) -> str:
+        return recorded_joint_set(self.config.data.get("keypoints"))
+
     def latest_record(self) -> CheckpointRecord | None:
         return StageCheckpoints.record(self.checkpoints.latest)
 
@@ -81,7 +85,12 @@ class StagePlan:
         return StageCheckpoints.record(self.checkpoints.best)
 
     def finished(self) -> bool:
-        """Whether the stage ran all its steps or stopped early (a rerun skips it)."""
+        """Whether the stage ran all its steps or stopped early (a rerun skips it); a
+        ``CheckpointMismatchError`` when its checkpoints are another run's
+        (``refuse_other_checkpoints``), so that no other model passes for this run's."""
+        refuse_other_checkpoints(
+            self.checkpoints, self.model.config, self.vocabulary, self.joint_set, self.preprocessor
+        )
         latest = self.latest_record()
         return latest is not None and (latest.step >= self.total_steps or latest.stopped_early)
 
@@ -92,6 +101,50 @@ class StagePlan:
     def close(self) -> None:
         self.checkpoints.wait()
         self.checkpoints.close()
+
+
+def refuse_other_checkpoints(
+    checkpoints: StageCheckpoints,
+    model_config: ModelConfig,
+    vocabulary: Vocabulary,
+    joint_set: str,
+    preprocessor: Preprocessor,
+) -> None:
+    """A ``CheckpointMismatchError`` naming both sides when the newest ``latest`` or ``best``
+    checkpoint of a stage was trained with another model config, label map, joint set or
+    preprocessing than this run's: its own record decides, with or without the workdir's
+    ``config.json`` (which a rerun rewrites). Fields an older record lacks are not compared."""
+    for kind in ("latest", "best"):
+        manager = getattr(checkpoints, kind)
+        record = StageCheckpoints.record(manager)
+        mismatch = record and record.mismatch(
+            model_config.to_dict(), vocabulary.label_map(), joint_set, preprocessor.to_dict()
+        )
+        if mismatch:
+            raise CheckpointMismatchError(
+                f"{manager.directory}: {mismatch}. This workdir holds another run: train in a "
+                "new --workdir, or rerun with the config and data it was trained with."
+            )
+
+
+def refuse_other_workdir_checkpoints(
+    config: ml_collections.ConfigDict,
+    workdir: Path,
+    model_config: ModelConfig,
+    vocabulary: Vocabulary,
+    preprocessor: Preprocessor,
+) -> None:
+    """``refuse_other_checkpoints`` for every stage of ``config.stage_order`` that has
+    checkpoints in ``workdir``: run before the workdir's ``config.json`` is written."""
+    joint_set = recorded_joint_set(config.data.get("keypoints"))
+    for name in config.stage_order:
+        if not (Path(workdir) / name / "checkpoints").is_dir():
+            continue  # a stage not trained yet: no folders created for it here
+        checkpoints = StageCheckpoints(Path(workdir) / name)
+        try:
+            refuse_other_checkpoints(checkpoints, model_config, vocabulary, joint_set, preprocessor)
+        finally:
+            checkpoints.close()
 
 
 def train_batches(

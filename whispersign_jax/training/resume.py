@@ -25,7 +25,8 @@ def starting_state(plan: StagePlan, previous: str | None) -> tuple[TrainState, s
     """The state a stage starts from, and where it came from, in this order (big_vision's):
 
     1. the stage's own newest intact ``latest`` checkpoint: an exact resume (step, optimizer
-       state; the RNG and the data position are functions of the step);
+       state; the RNG and the data position are functions of the step); newer steps that are
+       damaged are moved to the folder's quarantine, so that training saves them again;
     2. else the best parameters of ``previous`` (the stage before it) in this workdir;
     3. else the best parameters of ``config.init_checkpoint`` (another workdir's stage);
     4. else Whisper's weights from ``config.pretrained``;
@@ -40,6 +41,7 @@ def starting_state(plan: StagePlan, previous: str | None) -> tuple[TrainState, s
         plan.checkpoints.latest,
         abstract_sharded(target, plan.mesh),
         abstract_sharded(train_target(plan.optimizer.optimizer, target["params"]), plan.mesh),
+        quarantine_damaged=True,
     )
     if restored is not None:
         model_vars, train_vars, _ = restored

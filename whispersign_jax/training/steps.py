@@ -28,8 +28,9 @@ def make_train_step(
 ) -> Callable:
     """The train step of stage config ``stage`` (``config.stages.<name>``): the hybrid loss
     with its ``alpha`` (the decoder runs only when the loss uses it), dropout keyed by
-    ``(base_rng, step)``, frozen parameters held still. A non-finite loss or gradient changes
-    nothing but the step (the batch is consumed; ``metrics["nonfinite"]`` is 1)."""
+    ``(base_rng, step)``, frozen parameters held still. A non-finite loss or gradient, or an
+    update that would make a parameter non-finite, changes nothing but the step (the batch is
+    consumed; ``metrics["nonfinite"]`` is 1)."""
     alpha = float(stage.alpha)
     num_glosses = model.config.num_glosses
     run_decoder = losses.uses_decoder(alpha)
@@ -65,6 +66,7 @@ def make_train_step(
             batch_stats = state.batch_stats
         grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(metrics["loss/total"]) & jnp.isfinite(grad_norm)
+        finite &= jnp.all(jnp.stack([jnp.isfinite(p).all() for p in jax.tree.leaves(params)]))
         keep = functools.partial(jax.tree.map, lambda new, old: jnp.where(finite, new, old))
         metrics = {**metrics, "grad_norm": grad_norm, "nonfinite": 1 - finite.astype(jnp.int32)}
         metrics["valid_frames"] = batch["frame_mask"].sum()

@@ -7,23 +7,24 @@ Each stage has its own folder in the workdir with Orbax checkpoints and TensorBo
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import jax
 import ml_collections
 
+from whispersign_jax.cli import strict_json
 from whispersign_jax.data.sources import fit_preprocessor, load_splits
 from whispersign_jax.keypoints import joint_set
 from whispersign_jax.model import ModelConfig, WhisperSign
 from whispersign_jax.model.config import SIZE_FIELDS
-from whispersign_jax.runs.workdir import CONFIG_FILE, WorkdirLock, check_config
+from whispersign_jax.runs.workdir import CONFIG_FILE, WorkdirLock, check_config, flatten
 from whispersign_jax.training import distributed, sharding
 from whispersign_jax.training.actions import BEST_METRICS
 from whispersign_jax.training.loop import train_stage
-from whispersign_jax.training.plan import StagePlan
+from whispersign_jax.training.plan import StagePlan, refuse_other_workdir_checkpoints
 from whispersign_jax.training.stop_signals import StopSignals
 
 
@@ -40,13 +41,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     main = distributed.is_main_process()
     lock = WorkdirLock(workdir) if main else contextlib.nullcontext()
     with lock, StopSignals(install=jax.process_count() == 1) as stop:
-        check_config(workdir, config.to_json_best_effort())
+        check_config(workdir, config_json(config))
         vocabulary, splits = load_splits(config.data)
         logging.info("data: %s", {name: len(samples) for name, samples in splits.items()})
         preprocessor = fit_preprocessor(config.data, splits["train"])
+        model = WhisperSign(build_model_config(config, vocabulary.num_glosses))
+        # The checkpoints' own records, before config.json (which may be missing) is written.
+        refuse_other_workdir_checkpoints(config, workdir, model.config, vocabulary, preprocessor)
         if main:
             save_config(config, workdir)
-        model = WhisperSign(build_model_config(config, vocabulary.num_glosses))
         mesh = sharding.make_mesh(config.mesh.data, config.mesh.fsdp)
         check_batch_sizes(config, mesh.size)
         results = {}
@@ -57,7 +60,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             finally:
                 plan.close()
         if main:
-            (workdir / "results.json").write_text(json.dumps(results, indent=1))
+            # strict JSON: a metric that is not finite (never a best's) would be null
+            (workdir / "results.json").write_text(strict_json.dumps(results, indent=1))
     return results
 
 
@@ -77,7 +81,17 @@ def build_model_config(config: ml_collections.ConfigDict, num_glosses: int) -> M
 def save_config(config: ml_collections.ConfigDict, workdir: Path) -> None:
     """The run's config; the label map and preprocessing travel in every checkpoint."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / CONFIG_FILE).write_text(config.to_json_best_effort(indent=1))
+    (workdir / CONFIG_FILE).write_text(config_json(config, indent=1))
+
+
+def config_json(config: ml_collections.ConfigDict, **kwargs) -> str:
+    """The config as strict JSON; a ValueError naming any setting that is not finite."""
+    flat = flatten(config.to_dict())
+    bad = [f"config.{name}={value}" for name, value in flat.items()
+           if isinstance(value, float) and not math.isfinite(value)]  # fmt: skip
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: every setting must be a finite number.")
+    return config.to_json_best_effort(allow_nan=False, **kwargs)
 
 
 def stage_sequence(config: ml_collections.ConfigDict) -> list[tuple[str, str | None]]:

@@ -59,7 +59,7 @@ class ClipJob:
     index: int = -1  # synthetic: the sample's index in its split
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> ClipJob:

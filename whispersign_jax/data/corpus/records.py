@@ -36,7 +36,7 @@ def encode_clip(clip: CorpusClip) -> bytes:
     if clip.spans is not None:
         tensors["spans"] = np.ascontiguousarray(clip.spans, np.int64).reshape(-1, 2)
     metadata = {
-        "glosses": json.dumps(list(clip.glosses), ensure_ascii=False),
+        "glosses": json.dumps(list(clip.glosses), ensure_ascii=False, allow_nan=False),
         "origin": clip.origin,
         "recording": clip.recording,
         "signer": str(int(clip.signer)),

@@ -209,7 +209,8 @@ async function main() {
       `${s.window_frames / s.fps} s windows, decoder ${s.decoder}`;
     setStatus("ready");
   } catch (error) {
-    setStatus(`error: ${error.message}`);
+    $("model").textContent = "the model could not be loaded";
+    setStatus(`error: ${error.message}`); // a file refused by its SHA-256 says which and why
     throw error;
   }
 }

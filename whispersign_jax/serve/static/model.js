@@ -1,9 +1,11 @@
 // The exported recogniser in ONNX Runtime Web: features.onnx (camera tracks -> the window's
 // keypoints and model input), encoder.onnx (-> CTC logits) and scorer.onnx (attention
 // rescoring), decoded as ExportedRecognizer.recognize decodes (runtime.js). Settings:
-// whispersign_web.json.
+// whispersign_web.json, which also holds each file's SHA-256, checked before a session opens
+// it (integrity.js).
 import * as ort from "/vendor/onnxruntime-web/dist/ort.wasm.min.mjs";
 
+import {fetchVerified} from "./integrity.js";
 import {recognizeLogits, scorerInputs} from "./runtime.js";
 
 const MODEL = "/model/";
@@ -19,7 +21,7 @@ export class WebModel {
     this.sessions = sessions;
   }
 
-  /** Loads the settings and the three models. */
+  /** Loads the settings and the three models, each once its SHA-256 is checked. */
   static async load() {
     const response = await fetch(`${MODEL}whispersign_web.json`);
     if (!response.ok) throw new Error(`${MODEL}whispersign_web.json: HTTP ${response.status}`);
@@ -27,7 +29,8 @@ export class WebModel {
     ort.env.wasm.numThreads = self.crossOriginIsolated ? navigator.hardwareConcurrency || 1 : 1;
     const sessions = {};
     for (const [name, file] of Object.entries(settings.files)) {
-      sessions[name] = await ort.InferenceSession.create(`${MODEL}${file}`, {
+      const bytes = await fetchVerified(MODEL, file, settings);
+      sessions[name] = await ort.InferenceSession.create(bytes, {
         executionProviders: ["wasm"],
         graphOptimizationLevel: "all",
       });
