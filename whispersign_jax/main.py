@@ -16,7 +16,7 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from whispersign_jax import cli
+from whispersign_jax import cli, storage
 from whispersign_jax.cli import compile_cache, config_files
 from whispersign_jax.errors import one_line
 
@@ -136,7 +136,7 @@ def closing_summary(
         )
     model_dir = Path("models") / Path(workdir).name
     lines += [
-        f"Model: {Path(workdir) / last / 'checkpoints' / 'best'} ({last}'s best validation "
+        f"Model: {storage.path(workdir) / last / 'checkpoints' / 'best'} ({last}'s best validation "
         f"{config.best_metric})",
         test_line(test),
         "Next:",

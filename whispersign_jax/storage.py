@@ -5,8 +5,25 @@ system's calls (locks, atomic renames), which object stores do not have."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 def is_remote(path: str | os.PathLike) -> bool:
     """True for a URI with a scheme (``gs://bucket/x``), False for a local path."""
     return "://" in os.fspath(path)
+
+
+def path(location: str | os.PathLike):
+    """``location`` as a path object with pathlib's methods: ``pathlib.Path`` for a local
+    path, ``etils.epath.Path`` (imported only then) for cloud storage."""
+    if is_remote(location):
+        from etils import epath
+
+        return epath.Path(location)
+    return Path(location)
+
+
+def absolute_path(location: str | os.PathLike):
+    """``path(location)``, made absolute where it is local (a cloud URI already is)."""
+    found = path(location)
+    return found if is_remote(location) else found.absolute()

@@ -15,11 +15,13 @@ moves the damaged steps aside, to ``<folder>/quarantine/<step>-<time>/`` with a 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gc
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from whispersign_jax import storage
 from whispersign_jax.errors import WhisperSignError
 from whispersign_jax.runs.record import CheckpointRecord
 
@@ -84,18 +87,54 @@ class CorruptCheckpointError(WhisperSignError, RuntimeError):
     """A checkpoint step that cannot be read or does not match its fingerprints."""
 
 
-def settle_failed_read(seconds: float = 0.2) -> None:
-    """After a restore that failed part-way: Orbax's reads still in flight finish after its
-    event loop closed, and Python would print their ``Event loop is closed`` tracebacks (as
-    unraisable exceptions) after the command's one-line error. They are waited for and
-    collected here, with those reports silenced; the failure itself is already reported."""
-    hook = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: None
+class _HeldReports:
+    """Python's reports of exceptions it cannot raise (``sys.unraisablehook``) and asyncio's
+    error log, held as text while a step is read (``reading_quietly``)."""
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def unraisable(self, report) -> None:  # as Python's own hook words it
+        message = report.err_msg or "Exception ignored in"
+        where = f"{message}: {report.object!r}\n" if report.object is not None else ""
+        lines = traceback.format_exception(report.exc_type, report.exc_value, report.exc_traceback)
+        self.texts.append(where + "".join(lines))
+
+    def record(self, record: logging.LogRecord) -> bool:
+        self.texts.append(logging.Formatter().format(record) + "\n")
+        return False  # held, not logged
+
+
+@contextlib.contextmanager
+def reading_quietly(seconds: float = 0.2):
+    """Around one read of a step. When it fails part-way, Orbax's reads of the other arrays
+    stay suspended, held by the frames of the error's traceback, and its reads still in flight
+    end after its event loop closed; Python would print a traceback for each (``Event loop is
+    closed``, ``Exception ignored in <coroutine ...>``, asyncio's ``exception was never
+    retrieved``), before and long after the one-line warning or error. Here those reports are
+    held from the start of the read; after a failure the traceback's frames let go of the
+    reads (its lines stay), which are waited for and collected, and the reports are dropped
+    (the caller reports the failure). After a read that succeeds they are printed as usual."""
+    held = _HeldReports()
+    hook, asyncio_log = sys.unraisablehook, logging.getLogger("asyncio")
+    sys.unraisablehook = held.unraisable
+    asyncio_log.addFilter(held.record)
     try:
+        yield
+    except BaseException as error:
+        cause, seen = error, set()
+        while cause is not None and id(cause) not in seen:  # the error and its causes
+            seen.add(id(cause))
+            traceback.clear_frames(cause.__traceback__)
+            cause = cause.__cause__ or cause.__context__
         time.sleep(seconds)
         gc.collect()
+        held.texts.clear()
+        raise
     finally:
         sys.unraisablehook = hook
+        asyncio_log.removeFilter(held.record)
+        sys.stderr.write("".join(held.texts))
 
 
 def read_step(manager, step: int, model_target, train_target=None):
@@ -105,14 +144,14 @@ def read_step(manager, step: int, model_target, train_target=None):
     where = f"{manager.directory}/{step}"
 
     def unreadable(error: Exception) -> CorruptCheckpointError:
-        settle_failed_read()
         reason = (str(error).strip().splitlines() or [""])[0][:300]
         return CorruptCheckpointError(f"{where} is unreadable ({type(error).__name__}: {reason})")
 
     try:
-        metadata = manager.restore(
-            step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
-        ).metadata
+        with reading_quietly():
+            metadata = manager.restore(
+                step, args=ocp.args.Composite(metadata=ocp.args.JsonRestore())
+            ).metadata
     except Exception as error:  # any failure to read a step means it is damaged or partial
         raise unreadable(error) from error
     if callable(model_target):  # may also refuse a checkpoint of another model (ValueError)
@@ -121,7 +160,8 @@ def read_step(manager, step: int, model_target, train_target=None):
     if train_target is not None:
         items["train"] = ocp.args.StandardRestore(abstract_like(train_target))
     try:
-        restored = manager.restore(step, args=ocp.args.Composite(**items))
+        with reading_quietly():
+            restored = manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as error:
         raise unreadable(error) from error
     trees = {"model": restored.model}
@@ -186,7 +226,7 @@ def quarantine(manager, reasons: dict[int, str], outcome: str) -> None:
     ``quarantine/<step>-<UTC time>/<step>`` beside a plain-text note saying why, and warns
     in one line each; ``manager`` then no longer sees them. Process 0 moves; every process
     waits for it, then re-reads its steps."""
-    directory = Path(str(manager.directory))
+    directory = storage.path(str(manager.directory))
     if jax.process_index() == 0:
         moved_at = datetime.datetime.now(datetime.UTC)
         for step, reason in sorted(reasons.items()):
@@ -216,7 +256,7 @@ def _free_folder(parent: Path, name: str) -> Path:
 
 class StageCheckpoints:
     def __init__(self, stage_dir: str | Path, keep_latest: int = 2):
-        root = Path(stage_dir).absolute() / "checkpoints"
+        root = storage.absolute_path(stage_dir) / "checkpoints"
         self.latest = self._manager(root / "latest", keep_latest)
         self.best = self._manager(root / "best", 2)  # the previous best: a fallback
 

@@ -15,6 +15,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from whispersign_jax import storage
 from whispersign_jax.data.normalize import Preprocessor
 from whispersign_jax.model import ModelConfig, WhisperSign, init_variables
 from whispersign_jax.runs import model_folder
@@ -54,7 +55,7 @@ def load_trained(
     """The best checkpoint of ``stage``, by default the last stage (in ``config.stage_order``)
     that has one, with a warning naming any later stage of the run without one; ``dtype``
     overrides the compute dtype it was trained with (parameters stay float32)."""
-    workdir = Path(workdir)
+    workdir = storage.path(workdir)
     config = read_config(workdir)
     order = config.get("stage_order", config.run_stages)
     candidates = [stage] if stage else list(reversed(order))
@@ -119,7 +120,7 @@ def load(path: str | Path, stage: str | None = None, dtype: str | None = None) -
     ``dtype`` (``float32`` / ``bfloat16``) overrides the compute dtype."""
     if model_folder.looks_like_hub_id(path):
         path = model_folder.resolve(path)
-    path = Path(path)
+    path = storage.path(path)
     if not path.exists():
         raise FileNotFoundError(
             f"{path} does not exist: pass a training workdir, a checkpoint, a model folder or "
@@ -144,7 +145,9 @@ def load(path: str | Path, stage: str | None = None, dtype: str | None = None) -
             f"{path} is neither a training workdir (no {CONFIG_FILE}) nor a checkpoint folder "
             "(no numbered step folders); pass runs/NAME or runs/NAME/stage3/checkpoints/best."
         )
-    manager = ocp.CheckpointManager(directory.absolute())
+    manager = ocp.CheckpointManager(
+        directory if storage.is_remote(directory) else directory.absolute()
+    )
     try:
         if step is None:
             restored = StageCheckpoints.restore(manager, _model_target(dtype))

@@ -14,6 +14,7 @@ import datetime
 import errno
 import fcntl
 import json
+import logging
 import os
 import socket
 import sys
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from whispersign_jax import storage
 from whispersign_jax.errors import WhisperSignError
 
 CONFIG_FILE = "config.json"
@@ -78,13 +80,22 @@ def open_lock_file(path: Path):
 
 class WorkdirLock:
     """Context manager: an exclusive ``flock`` on ``<workdir>/.lock`` with the holder's pid,
-    host, start time and command written inside."""
+    host, start time and command written inside. Cloud storage has no locks: a workdir there
+    is not locked (a warning says so), and one run at a time is the user's to keep."""
 
     def __init__(self, workdir: str | Path):
+        self.workdir = workdir
         self.path = Path(workdir) / LOCK_FILE
         self.file = None
 
     def __enter__(self) -> WorkdirLock:
+        if storage.is_remote(self.workdir):
+            logging.warning(
+                "%s is on cloud storage, which has no file locks: nothing stops a second run "
+                "in it; start one run per workdir.",
+                self.workdir,
+            )
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         file = open_lock_file(self.path)
         try:
@@ -149,7 +160,8 @@ def config_differences(
 
 def has_checkpoints(workdir: str | Path) -> bool:
     """Whether some stage of ``workdir`` saved a checkpoint (``<stage>/checkpoints/*/<step>``)."""
-    return any(step.name.isdigit() for step in Path(workdir).glob("*/checkpoints/*/*"))
+    steps = storage.path(workdir).glob("*/checkpoints/*/*")
+    return any(step.name.isdigit() for step in steps)
 
 
 def untrained_stages(workdir: str | Path, stage_order: Sequence[str]) -> list[str]:
@@ -159,7 +171,8 @@ def untrained_stages(workdir: str | Path, stage_order: Sequence[str]) -> list[st
     again with a lower ``lr``)."""
     untrained = []
     for stage in reversed(list(stage_order)):
-        if any(step.name.isdigit() for step in (Path(workdir) / stage).glob("checkpoints/*/*")):
+        steps = (storage.path(workdir) / stage).glob("checkpoints/*/*")
+        if any(step.name.isdigit() for step in steps):
             break
         untrained.append(stage)
     return untrained
@@ -170,7 +183,7 @@ def check_config(workdir: str | Path, config_json: str) -> None:
     config that differs in a field that shapes the result (``config_differences``). A workdir
     without checkpoints (a start that failed before its first save) takes the new config, and
     so do the settings of stages without checkpoints (``untrained_stages``)."""
-    path = Path(workdir) / CONFIG_FILE
+    path = storage.path(workdir) / CONFIG_FILE
     if not path.is_file() or not has_checkpoints(workdir):
         return
     try:

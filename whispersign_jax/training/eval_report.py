@@ -53,7 +53,8 @@ def write_report_files(
     image = confusion_image(metrics, vocabulary)  # (height, width, 3) uint8
     from PIL import Image
 
-    Image.fromarray(image).save(directory / "confusion.png")
+    with (directory / "confusion.png").open("wb") as f:  # a local or a cloud folder
+        Image.fromarray(image).save(f, format="PNG")
     for old in directory.glob("events.out.tfevents.*"):
         old.unlink()  # the report is of this evaluation only
     writer = metric_writers.create_writer(str(directory), log_values=False)  # in metrics.json

@@ -7,11 +7,10 @@ teacher-forced loss step."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import jax
 
-from whispersign_jax import decoding
+from whispersign_jax import decoding, storage
 from whispersign_jax.data.batching import eval_batches
 from whispersign_jax.data.clips import ClipSource, clip_source, preprocessed
 from whispersign_jax.data.contract import SPLITS
@@ -193,7 +192,7 @@ def evaluate_workdir(
         from whispersign_jax.training.eval_report import write_report_files
 
         name = f"{split}-{options.decoder}" + ("-" + dtype if dtype else "")
-        report_dir = Path(workdir) / "eval" / name
+        report_dir = storage.path(workdir) / "eval" / name
         write_report_files(report_dir, summary, alignments, run.vocabulary, run.step)
         summary["report"] = str(report_dir)
     return summary

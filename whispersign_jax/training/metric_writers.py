@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from whispersign_jax import storage
+
 
 class MetricWriter(Protocol):
     """The methods of a CLU ``MetricWriter`` that this project uses."""
@@ -123,10 +125,11 @@ class EventFile:
         from tensorboard.compat.proto import event_pb2
         from tensorboard.summary.writer.record_writer import RecordWriter
 
-        os.makedirs(logdir, exist_ok=True)
+        folder = storage.path(logdir)  # a local folder, or cloud storage through epath
+        folder.mkdir(parents=True, exist_ok=True)
         host, pid, uid = socket.gethostname(), os.getpid(), next(self._uids)
         name = f"events.out.tfevents.{int(time.time()):010d}.{host}.{pid}.{uid}"
-        self._file = open(os.path.join(logdir, name), "wb")  # noqa: SIM115 (closed by close)
+        self._file = (folder / name).open("wb")
         self._records = RecordWriter(self._file)
         self.add_event(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
 

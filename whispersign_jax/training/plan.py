@@ -10,6 +10,7 @@ from typing import Any
 import jax
 import ml_collections
 
+from whispersign_jax import storage
 from whispersign_jax.data import augment
 from whispersign_jax.data.batching import TrainBatches
 from whispersign_jax.data.normalize import Preprocessor
@@ -39,7 +40,7 @@ class StagePlan:
         self.stage = config.stages[name]
         self.vocabulary, self.splits = vocabulary, splits
         self.preprocessor = preprocessor or Preprocessor()
-        self.dir = Path(workdir) / name
+        self.dir = storage.path(workdir) / name
         self.batches = train_batches(config, name, splits["train"], self.preprocessor)
         self.data_fingerprint = self.batches.source.index.fingerprint()  # exact resume needs it
         per_epoch = self.batches.steps_per_epoch
@@ -138,9 +139,9 @@ def refuse_other_workdir_checkpoints(
     checkpoints in ``workdir``: run before the workdir's ``config.json`` is written."""
     joint_set = recorded_joint_set(config.data.get("keypoints"))
     for name in config.stage_order:
-        if not (Path(workdir) / name / "checkpoints").is_dir():
+        if not (storage.path(workdir) / name / "checkpoints").is_dir():
             continue  # a stage not trained yet: no folders created for it here
-        checkpoints = StageCheckpoints(Path(workdir) / name)
+        checkpoints = StageCheckpoints(storage.path(workdir) / name)
         try:
             refuse_other_checkpoints(checkpoints, model_config, vocabulary, joint_set, preprocessor)
         finally:

@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import ml_collections
 
+from whispersign_jax import storage
 from whispersign_jax.cli import strict_json
 from whispersign_jax.data.sources import fit_preprocessor, load_splits
 from whispersign_jax.keypoints import joint_set
@@ -37,7 +38,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         raise ValueError(
             f"config.best_metric={config.best_metric!r}; choose one of {sorted(BEST_METRICS)}."
         )
-    workdir = Path(workdir)
+    workdir = storage.path(workdir)
     main = distributed.is_main_process()
     lock = WorkdirLock(workdir) if main else contextlib.nullcontext()
     with lock, StopSignals(install=jax.process_count() == 1) as stop:
