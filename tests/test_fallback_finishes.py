@@ -10,6 +10,7 @@ import signal
 import jax
 import numpy as np
 import pytest
+from checkpoint_damage import damage
 from conftest import tiny_training_config
 
 from whispersign_jax.data import input_pipeline
@@ -74,18 +75,6 @@ def stopped(tmp_path_factory):
     assert checkpoints.latest.all_steps() == [6, STOP_AT]
     checkpoints.close()
     return workdir
-
-
-def damage(step_dir, how: str) -> None:
-    """Truncates the largest file of a step to a third, or overwrites 4 KB in its middle."""
-    target = max((p for p in step_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
-    data = bytearray(target.read_bytes())
-    if how == "truncate":
-        data = data[: len(data) // 3]
-    else:
-        middle = len(data) // 2
-        data[middle : middle + 4096] = np.random.default_rng(0).bytes(4096)
-    target.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize("how", ["truncate", "overwrite"])

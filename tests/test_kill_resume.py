@@ -30,6 +30,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from checkpoint_damage import damage
 from demo_corpus import write_demo_corpus
 
 from whispersign_jax.runs import trained
@@ -110,18 +111,6 @@ def damage_target(workdir: Path) -> tuple[str, int] | None:
             continue  # finished: a rerun reads only its best
         return (stage, steps[-1]) if len(steps) >= 2 else None
     return None
-
-
-def damage(step_dir: Path, how: str) -> None:
-    """Truncates the largest file of a step to a third, or overwrites 4 KB in its middle."""
-    target = max((p for p in step_dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
-    data = bytearray(target.read_bytes())
-    if how == "truncate":
-        data = data[: len(data) // 3]
-    else:
-        middle = len(data) // 2
-        data[middle : middle + 4096] = np.random.default_rng(SEED).bytes(4096)
-    target.write_bytes(bytes(data))
 
 
 def snapshot(root: Path, leave_out: tuple[Path, ...]) -> dict[str, tuple[int, int]]:
@@ -230,7 +219,7 @@ class Soak:
         if pending and target:
             stage, step = target
             how = pending.pop(0)
-            damage(self.workdir / stage / "checkpoints" / "latest" / str(step), how)
+            damage(self.workdir / stage / "checkpoints" / "latest" / str(step), how, SEED)
             self.damaged.append(target)
             self.note(f"  {how} {stage} latest/{step}")
 
