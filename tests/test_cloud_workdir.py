@@ -4,8 +4,10 @@ events there (etils.epath), a rerun finds it finished, and evaluation reads it b
 
 import json
 import logging
+import os
 
 import numpy as np
+import pytest
 from conftest import tiny_training_config
 from etils import epath
 from gcs_emulator import gcs_emulator
@@ -15,6 +17,14 @@ from whispersign_jax.training import train
 from whispersign_jax.training.evaluator import evaluate_workdir
 
 WORKDIR = "gs://bucket/runs/tiny"
+
+# Opt-in: TensorStore's OCDBT writes through the emulator fail now and then ("Malformed
+# StorageGeneration" on manifest.ocdbt: the emulator's object generations are not what
+# TensorStore expects), so this cannot be a must-pass CI test. Passed 2 of 3 runs, 2026-12-07.
+pytestmark = pytest.mark.skipif(
+    os.environ.get("WHISPERSIGN_GCS_EMULATOR_TRAINING") != "1",
+    reason="opt-in (WHISPERSIGN_GCS_EMULATOR_TRAINING=1): the GCS emulator is flaky under Orbax",
+)
 
 
 def test_a_workdir_on_gcs_trains_resumes_and_evaluates(tmp_path, monkeypatch, caplog):
