@@ -1,9 +1,10 @@
 """A Google Cloud Storage emulator on localhost (the ``gcp-storage-emulator`` package) that
-gcsfs (``etils.epath``'s ``gs://`` backend) and TensorStore (Orbax's array writes) both talk
-to, so that ``gs://`` workdirs and corpora are tested without a network or an account.
+gcsfs (``etils.epath``'s ``gs://`` backend), TensorStore (Orbax's array writes) and
+ArrayRecord's GCS reader (google-cloud-cpp, corpus shards) all talk to, so that ``gs://``
+workdirs and corpora are tested without a network or an account.
 
-Not reached: ArrayRecord's own GCS reader (``gs://`` shards) and TensorFlow's ``tf.io.gfile``
-(which etils prefers when TensorFlow is installed; the tests switch etils to gcsfs)."""
+Not reached: TensorFlow's ``tf.io.gfile`` (which etils prefers when TensorFlow is installed;
+the tests switch etils to gcsfs with ``EPATH_USE_TF=false``)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,10 @@ def gcs_emulator(monkeypatch, bucket: str = "bucket"):
     url = f"http://127.0.0.1:{port}"
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)  # gcsfs
     monkeypatch.setenv("TENSORSTORE_GCS_HTTP_URL", url)  # TensorStore's gcs driver
+    monkeypatch.setenv("CLOUD_STORAGE_EMULATOR_ENDPOINT", url)  # ArrayRecord (google-cloud-cpp)
     monkeypatch.setenv("GOOGLE_AUTH_TOKEN_FOR_TESTING", "emulator")  # TensorStore: no account
-    monkeypatch.setattr(gpath, "_is_tf_installed", lambda: False)  # etils: gcsfs, not tf.io
+    monkeypatch.setenv("EPATH_USE_TF", "false")  # etils: gcsfs, not tf.io, in new processes
+    monkeypatch.setattr(gpath, "_is_tf_installed", lambda: False)  # and here (a cached answer)
     for name in ("gcp_storage_emulator", "gcsfs", "google"):
         monkeypatch.setattr(logging.getLogger(name), "level", logging.ERROR)
     server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)

@@ -20,7 +20,7 @@ WORKDIR = "gs://bucket/runs/tiny"
 
 # Opt-in: TensorStore's OCDBT writes through the emulator fail now and then ("Malformed
 # StorageGeneration" on manifest.ocdbt: the emulator's object generations are not what
-# TensorStore expects), so this cannot be a must-pass CI test. Passed 2 of 3 runs, 2026-12-07.
+# TensorStore expects), so this cannot be a must-pass CI test. Passed 5 of 6 runs, 2026-12-07.
 pytestmark = pytest.mark.skipif(
     os.environ.get("WHISPERSIGN_GCS_EMULATOR_TRAINING") != "1",
     reason="opt-in (WHISPERSIGN_GCS_EMULATOR_TRAINING=1): the GCS emulator is flaky under Orbax",

@@ -237,7 +237,7 @@ def quarantine(manager, reasons: dict[int, str], outcome: str) -> None:
                 f"by a training run that could not use it:\n{reason}\n{outcome} Nothing reads "
                 "this folder; delete it once you no longer need it.\n"
             )
-            (directory / str(step)).rename(destination / str(step))
+            storage.move_folder(directory / str(step), destination / str(step))
             logging.warning("Moved step %d of %s to %s (%s says why).", step, directory,
                             destination, NOTE)  # fmt: skip
     if jax.process_count() > 1:
