@@ -4,12 +4,15 @@
 ```
 <root>/{train,val,test}/features/sample_00000.npy   (T, J, 7) float32
 <root>/{train,val,test}/labels/sample_00000.npy     (L,) int64 gloss ids 1..N
+<root>/{train,val,test}/spans/sample_00000.npy      optional (L, 2) int64 [start, end) frames
 <root>/{train,val,test}/manifest.csv                sample, recording, origin, glosses
 <root>/label_map.json                               {"<blank>": 0, gloss: 1..N}
 <root>/keypoints.json                               {"joint_set": "hands"}
 ```
 `keypoints.json` names the joint set of every feature file (J joints, `keypoints.JOINT_SETS`);
-a folder without it (written before joint sets existed) holds `hands`.
+a folder without it (written before joint sets existed) holds `hands`. A sample with a spans
+file has measured gloss timing (``Sample.timed``: sentences joined from isolated clips, for
+instance); one without it is untimed, each gloss spanning the whole clip.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from whispersign_jax.keypoints import (
 )
 from whispersign_jax.vocab import LABEL_MAP_FILE, Vocabulary
 
-FEATURES, LABELS, MANIFEST = "features", "labels", "manifest.csv"
+FEATURES, LABELS, SPANS, MANIFEST = "features", "labels", "spans", "manifest.csv"
 JOINT_SET_FILE = "keypoints.json"
 MANIFEST_COLUMNS = ("sample", "recording", "origin", "glosses")
 GLOSS_SEPARATOR = " | "  # between the gloss names of one manifest row
@@ -47,6 +50,7 @@ class PreparedClip(Protocol):
     glosses: tuple[str, ...]
     recording: str
     origin: str
+    # optional ``spans``: (L, 2) int64 measured [start, end) frame of each gloss
 
 
 def sample_name(index: int) -> str:
@@ -104,13 +108,34 @@ def read_candidates(root: str | Path, split: str) -> Iterator[tuple[str, Sample]
 
 
 def read_sample(feature_path: str | Path) -> Sample:
-    """The unchecked sample of one feature file and its label file (no timing in this
-    layout); a ValueError naming the file that cannot be read."""
+    """The sample of one feature file, its label file and its spans file if it has one
+    (then timed); a ValueError naming the file that cannot be read or whose spans do not fit
+    its clip. Keypoints and labels are checked later (``validation.check_sample``)."""
     feature_path = Path(feature_path)
     label_path = feature_path.parent.parent / LABELS / feature_path.name
+    spans_path = feature_path.parent.parent / SPANS / feature_path.name
     keypoints = load_npy(feature_path)  # (T, J, 7)
     labels = load_npy(label_path).reshape(-1)  # (L,)
-    return untimed_sample(keypoints, labels)
+    if not spans_path.exists():
+        return untimed_sample(keypoints, labels)
+    spans = load_npy(spans_path)
+    check_spans(spans, len(labels), len(keypoints), str(spans_path))
+    return Sample(keypoints, labels, spans.astype(np.int64), signer=-1, timed=True)
+
+
+def check_spans(spans: np.ndarray, num_labels: int, num_frames: int, origin: str) -> None:
+    """A ValueError naming ``origin`` unless ``spans`` is ``(L, 2)`` whole frames with
+    ``0 <= start < end <= T``, in signing order."""
+    if spans.dtype.kind not in "iu" or spans.shape != (num_labels, 2):
+        raise ValueError(
+            f"{origin}: spans must be ({num_labels}, 2) whole frame numbers, one [start, end) "
+            f"per label; got {spans.dtype} {spans.shape}."
+        )
+    starts, ends = spans[:, 0], spans[:, 1]
+    if np.any(starts < 0) or np.any(ends > num_frames) or np.any(starts >= ends):
+        raise ValueError(f"{origin}: spans must satisfy 0 <= start < end <= {num_frames} frames.")
+    if np.any(np.diff(starts) < 0):
+        raise ValueError(f"{origin}: spans must be in signing order (starts not decreasing).")
 
 
 def existing_samples(root: str | Path) -> list[Path]:
@@ -119,7 +144,7 @@ def existing_samples(root: str | Path) -> list[Path]:
     return [
         path
         for split in SPLITS
-        for folder in (FEATURES, LABELS)
+        for folder in (FEATURES, LABELS, SPANS)
         for path in (root / split / folder).glob(f"{SAMPLE_PREFIX}*.npy")
     ]
 
@@ -146,6 +171,8 @@ def _write_split(
     features_dir, labels_dir = root / split / FEATURES, root / split / LABELS
     features_dir.mkdir(parents=True, exist_ok=True)
     labels_dir.mkdir(parents=True, exist_ok=True)
+    if any(getattr(clip, "spans", None) is not None for clip in clips):
+        (root / split / SPANS).mkdir(exist_ok=True)
     with open(root / split / MANIFEST, "w", newline="", encoding="utf-8") as f:
         manifest = csv.writer(f)
         manifest.writerow(MANIFEST_COLUMNS)
@@ -153,6 +180,10 @@ def _write_split(
             labels = np.asarray(vocabulary.ids(list(clip.glosses)), np.int64)  # (L,)
             np.save(features_dir / sample_name(index), clip_features, allow_pickle=False)
             np.save(labels_dir / sample_name(index), labels, allow_pickle=False)
+            spans = getattr(clip, "spans", None)
+            if spans is not None:
+                spans = np.asarray(spans, np.int64)  # (L, 2), checked by write_processed
+                np.save(root / split / SPANS / sample_name(index), spans, allow_pickle=False)
             glosses = GLOSS_SEPARATOR.join(clip.glosses)
             manifest.writerow([sample_name(index), clip.recording, clip.origin, glosses])
 
@@ -186,6 +217,11 @@ def write_processed(
         split: [validate_keypoints(c.keypoints, c.origin, keypoints, expected_by) for c in clips]
         for split, clips in splits.items()
     }
+    for split, clips in splits.items():
+        for clip, clip_features in zip(clips, features[split], strict=True):
+            if getattr(clip, "spans", None) is not None:
+                spans = np.asarray(clip.spans)
+                check_spans(spans, len(clip.glosses), len(clip_features), clip.origin)
     for path in existing_samples(root):
         path.unlink()
     for split in SPLITS:

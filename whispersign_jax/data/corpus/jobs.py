@@ -100,7 +100,8 @@ class ClipMaker:
         sample = processed.read_sample(feature_path)
         sample = check_sample(sample, vocabulary, str(feature_path), self.joint_set)
         glosses = tuple(vocabulary.names(sample.labels))
-        return CorpusClip(sample.keypoints, glosses, job.origin, job.recording)
+        spans = sample.spans if sample.timed else None
+        return CorpusClip(sample.keypoints, glosses, job.origin, job.recording, spans=spans)
 
     def _video(self, job: ClipJob) -> CorpusClip:
         path = Path(job.source)

@@ -1,0 +1,317 @@
+"""The continuous-signing benchmark: sentences joined from real isolated clips, recognised
+offline by three decoders and as a live stream.
+
+    python scripts/continuous_benchmark.py --data_dir=data/traduttore \
+        --output_dir=runs/continuous [--config=configs/small_data.py] [--json]
+
+``--data_dir`` is a processed folder of isolated clips (one gloss each, e.g. MP_Data prepared
+with ``scripts/prepare_vsl_data.py``). Each step is skipped when its output exists, so a
+rerun goes on where the last one stopped:
+
+1. ``<output_dir>/data``: the processed layout, with gloss spans. train: the isolated train
+   clips and ``--sentences`` sentences of them; val and test: sentences of their own
+   split's clips only, so no test clip reaches training (``data/sentences.py``: 2-6 signs
+   by default, 0.1-0.3 s transitions; ``--skip_glosses`` never appear in a sentence).
+2. ``<output_dir>/run``: training with ``--config`` (``--config.x=y`` overrides it).
+3. For the best checkpoint of stage 2 and of stage 3: on the test sentences, the gloss
+   error rate (``wer``) and exact sentence accuracy of CTC greedy, attention rescoring and
+   joint beam; the error rate of the default decoder on the isolated test clips the
+   sentences are made of; and the sentences streamed frame by frame at 60 FPS through the
+   sliding-window recogniser (``--window_s``, ``--overlap``): its WER, the share of
+   sentences where it gives the offline glosses, and each gloss's emission delay (seconds
+   from the last frame of its sign to the frame after which the stream returned it; the
+   window's compute time is not included, ``window_ms_p50`` says what it was).
+
+Prints a table, and with ``--json`` one JSON object on the last line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from whispersign_jax.cli import strict_json
+from whispersign_jax.data import processed
+from whispersign_jax.data.contract import SPLITS
+from whispersign_jax.data.sentences import SentencePlan, draw_sentences
+from whispersign_jax.data.validation import valid_pairs
+from whispersign_jax.decoding.options import DecodeOptions
+from whispersign_jax.keypoints import FPS
+from whispersign_jax.training.metrics import NONE, align
+from whispersign_jax.vocab import LABEL_MAP_FILE
+
+DECODERS = ("ctc_greedy", "attention_rescoring", "joint_beam")
+CONFIG = str(Path(__file__).resolve().parent.parent / "configs" / "small_data.py")
+
+FLAGS = flags.FLAGS
+
+
+def isolated_clips(data_dir: str | Path):
+    """``(vocabulary, {split: [SentenceClip]})`` of a processed folder of isolated clips."""
+    vocabulary = processed.load_vocabulary(data_dir)
+    joint_set = processed.read_joint_set(data_dir)
+    splits = {}
+    for split in SPLITS:
+        pairs = valid_pairs(
+            processed.read_candidates(data_dir, split), vocabulary, split, joint_set
+        )
+        splits[split] = [
+            SentenceClip(sample.keypoints, tuple(vocabulary.names(sample.labels)), origin)
+            for origin, sample in pairs
+        ]
+        if any(len(clip.glosses) != 1 for clip in splits[split]):
+            raise ValueError(
+                f"{data_dir}/{split}: the benchmark joins isolated clips, one gloss each."
+            )
+    return vocabulary, joint_set, splits
+
+
+@dataclasses.dataclass(frozen=True)
+class SentenceClip:
+    """An isolated clip as the writer and ``draw_sentences`` take it."""
+
+    keypoints: np.ndarray  # (T, J, 7)
+    glosses: tuple[str, ...]
+    origin: str
+    recording: str = ""
+    spans: np.ndarray | None = None
+
+
+def make_sentence_data(
+    data_dir: str | Path,
+    output: Path,
+    counts: dict[str, int],
+    skip: set[str],
+    seed: int,
+    plan: SentencePlan,
+) -> dict[str, int]:
+    """Writes the processed folder of step 1; returns its clip counts per split."""
+    _, joint_set, splits = isolated_clips(data_dir)
+    written = {}
+    for offset, split in enumerate(SPLITS):
+        clips = [c for c in splits[split] if c.glosses[0] not in skip]
+        sentences = draw_sentences(clips, counts[split], plan, seed + offset, split)
+        isolated = [dataclasses.replace(c, recording=c.origin) for c in splits[split]]
+        written[split] = [*isolated, *sentences] if split == "train" else sentences
+    processed.write_processed(written, output, keypoints=joint_set)
+    return {split: len(clips) for split, clips in written.items()}
+
+
+def sentence_data(data_dir, data: Path, counts, skip, seed, plan) -> dict[str, int] | None:
+    """Step 1, unless ``data`` holds its output (the label map is written last)."""
+    if (data / LABEL_MAP_FILE).exists():
+        return None
+    written = make_sentence_data(data_dir, data, counts, skip, seed, plan)
+    print(f"joined sentences into {data}: {written}")
+    return written
+
+
+def sentence_samples(root: Path, split: str):
+    """``[(Sample, sign ends (L,))]`` of the sentences of ``split`` (timed samples)."""
+    vocabulary = processed.load_vocabulary(root)
+    pairs = valid_pairs(processed.read_candidates(root, split), vocabulary, split)
+    return [sample for _, sample in pairs if sample.timed]
+
+
+def matched_signs(reference: list[int], hypothesis: list[int]) -> list[tuple[int, int]]:
+    """``(reference position, hypothesis position)`` of each correctly recognised sign in
+    the Levenshtein alignment (``metrics.align``)."""
+    i = j = 0
+    matches = []
+    for ref, hyp in align(reference, hypothesis):
+        if ref != NONE and hyp != NONE:
+            if ref == hyp:
+                matches.append((i, j))
+            i, j = i + 1, j + 1
+        elif ref == NONE:
+            j += 1
+        else:
+            i += 1
+    return matches
+
+
+def error_rate(references: list[list[int]], hypotheses: list[list[int]]) -> float:
+    """Edits over reference glosses, over all pairs."""
+    errors = sum(
+        sum(1 for ref, hyp in align(r, h) if ref != hyp)
+        for r, h in zip(references, hypotheses, strict=True)
+    )
+    return errors / max(1, sum(len(r) for r in references))
+
+
+class TimedRecognizer:
+    """A recogniser that records how long each window took (milliseconds)."""
+
+    def __init__(self, recognizer):
+        self.recognizer, self.milliseconds = recognizer, []
+
+    def recognize(self, clip):
+        start = time.perf_counter()
+        result = self.recognizer.recognize(clip)
+        self.milliseconds.append((time.perf_counter() - start) * 1e3)
+        return result
+
+
+def stream_sentence(recognizer, keypoints: np.ndarray, window_s: float, overlap: float):
+    """``(gloss ids, frame after which each was returned)`` of one sentence fed frame by
+    frame."""
+    from whispersign_jax.inference.streaming import StreamingRecognizer
+
+    stream = StreamingRecognizer(recognizer, window_s=window_s, overlap=overlap)
+    ids, emitted_at = [], []
+    for frame in keypoints:
+        for gloss in stream.push(frame):
+            ids.append(gloss.id)
+            emitted_at.append(stream.frames_seen)
+    for gloss in stream.flush():
+        ids.append(gloss.id)
+        emitted_at.append(stream.frames_seen)
+    return ids, emitted_at
+
+
+def streaming_results(recognizer, sentences, window_s: float, overlap: float) -> dict:
+    """Streaming against offline recognition and the references, over ``sentences``."""
+    timed = TimedRecognizer(recognizer)
+    references, offline, streamed, delays = [], [], [], []
+    for sample in sentences:
+        reference = sample.labels.tolist()
+        ids, emitted_at = stream_sentence(timed, sample.keypoints, window_s, overlap)
+        references.append(reference)
+        streamed.append(ids)
+        offline.append(recognizer.recognize(sample.keypoints).ids)
+        for i, j in matched_signs(reference, ids):
+            delays.append((emitted_at[j] - int(sample.spans[i, 1])) / FPS)
+    return {
+        "wer": error_rate(references, streamed),
+        "offline_wer": error_rate(references, offline),
+        "agreement": float(np.mean([s == o for s, o in zip(streamed, offline, strict=True)])),
+        "delay_p50_s": float(np.percentile(delays, 50)) if delays else float("nan"),
+        "delay_p95_s": float(np.percentile(delays, 95)) if delays else float("nan"),
+        "glosses_timed": len(delays),
+        "window_ms_p50": float(np.percentile(timed.milliseconds, 50))
+        if timed.milliseconds
+        else 0.0,
+        "windows": len(timed.milliseconds),
+    }
+
+
+def offline_results(workdir: Path, stage: str, isolated) -> dict:
+    """Each decoder's WER and sentence accuracy on the test sentences, and the default
+    decoder's error rate on the isolated test clips."""
+    from whispersign_jax.runs import trained
+    from whispersign_jax.training.evaluator import Evaluator, evaluate_workdir
+
+    results = {}
+    for decoder in DECODERS:
+        summary = evaluate_workdir(
+            str(workdir), "test", stage, DecodeOptions(decoder=decoder), False
+        )
+        results[decoder] = {"wer": summary["wer"], "sentence_accuracy": summary["accuracy"]}
+    run = trained.load_trained(workdir, stage)
+    evaluator = Evaluator(run.model, isolated, run.preprocessor, run.config.data, DecodeOptions())
+    metrics, _ = evaluator(run.variables)
+    results["isolated_error_rate"] = metrics["wer"]
+    results["isolated_clips"] = metrics["samples"]
+    return results
+
+
+def run_benchmark(
+    config,
+    data_dir,
+    output_dir,
+    counts,
+    skip,
+    seed,
+    window_s,
+    overlap,
+    stages,
+    plan: SentencePlan | None = None,
+):
+    """Every step; returns the results (also written to ``<output_dir>/results.json``)."""
+    from whispersign_jax.inference.recognizer import Recognizer
+    from whispersign_jax.runs import trained
+    from whispersign_jax.training import train
+
+    output = Path(output_dir)
+    data, workdir = output / "data", output / "run"
+    sentence_data(data_dir, data, counts, skip, seed, plan or SentencePlan())
+    config.data.source, config.data.dir = "processed", str(data)
+    start = time.perf_counter()
+    train.train_and_evaluate(config, str(workdir))
+    results = {"train_s": time.perf_counter() - start}
+    vocabulary, _, isolated_splits = isolated_clips(data_dir)
+    isolated = [_sample(c, vocabulary) for c in isolated_splits["test"] if c.glosses[0] not in skip]
+    sentences = sentence_samples(data, "test")
+    results["test_sentences"] = len(sentences)
+    for stage in stages:
+        results[stage] = offline_results(workdir, stage, isolated)
+        recognizer = Recognizer(trained.load_trained(workdir, stage))
+        results[stage]["stream"] = streaming_results(recognizer, sentences, window_s, overlap)
+    (output / "results.json").write_text(strict_json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _sample(clip: SentenceClip, vocabulary):
+    from whispersign_jax.data.sample import untimed_sample
+
+    return untimed_sample(clip.keypoints, np.asarray(vocabulary.ids(list(clip.glosses)), np.int64))
+
+
+def table(results: dict, stages) -> str:
+    rows = ["| stage | decoder | WER | sentence accuracy |", "| --- | --- | --- | --- |"]
+    for stage in stages:
+        for decoder in DECODERS:
+            r = results[stage][decoder]
+            rows.append(f"| {stage} | {decoder} | {r['wer']:.3f} | {r['sentence_accuracy']:.3f} |")
+        s = results[stage]["stream"]
+        rows.append(
+            f"| {stage} | streaming ({DecodeOptions().decoder}) | {s['wer']:.3f} | agreement "
+            f"{s['agreement']:.3f}, delay p50 {s['delay_p50_s']:.2f} s, "
+            f"p95 {s['delay_p95_s']:.2f} s |"
+        )
+        rows.append(f"| {stage} | isolated clips | {results[stage]['isolated_error_rate']:.3f} | |")
+    return "\n".join(rows)
+
+
+def main(argv) -> int:
+    del argv
+    if not FLAGS.data_dir or not FLAGS.output_dir:
+        print("--data_dir and --output_dir are required.", file=sys.stderr)
+        return 2
+    counts = dict(zip(SPLITS, (int(n) for n in FLAGS.sentences.split(",")), strict=True))
+    results = run_benchmark(
+        FLAGS.config, FLAGS.data_dir, FLAGS.output_dir, counts, set(FLAGS.skip_glosses),
+        FLAGS.seed, FLAGS.window_s, FLAGS.overlap, FLAGS.stages,
+        SentencePlan(FLAGS.min_signs, FLAGS.max_signs),
+    )  # fmt: skip
+    print(table(results, FLAGS.stages))
+    if FLAGS.json:
+        print(strict_json.dumps(results))
+    return 0
+
+
+def define_flags() -> None:
+    """The command's flags (defined only when it runs, so that tests can import it)."""
+    config_flags.DEFINE_config_file("config", CONFIG, "training config", lock_config=False)
+    flags.DEFINE_string("data_dir", None, "processed folder of isolated clips")
+    flags.DEFINE_string("output_dir", None, "where the sentences, the run and results.json go")
+    flags.DEFINE_string("sentences", "1500,100,150", "sentences to join for train,val,test")
+    flags.DEFINE_list("skip_glosses", ["-"], "glosses never joined into a sentence (idle classes)")
+    flags.DEFINE_integer("seed", 0, "seed of the sentences")
+    flags.DEFINE_integer("min_signs", 2, "fewest signs in a sentence")
+    flags.DEFINE_integer("max_signs", 6, "most signs in a sentence")
+    flags.DEFINE_float("window_s", 1.5, "streaming: window length in seconds")
+    flags.DEFINE_float("overlap", 0.5, "streaming: fraction of a window shared with the next")
+    flags.DEFINE_list("stages", ["stage2", "stage3"], "stages whose best checkpoint is measured")
+    flags.DEFINE_bool("json", False, "print one JSON object on the last line")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

@@ -1,0 +1,152 @@
+"""The continuous-signing benchmark (pytest -k continuous): sentences joined from isolated
+clips (data/sentences.py), the processed layout's gloss spans, and scripts/
+continuous_benchmark.py end to end on a tiny synthetic set."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import load_script, tiny_training_config
+
+from whispersign_jax.data import processed, synthetic
+from whispersign_jax.data.sentences import SentencePlan, draw_sentences, join_clips
+from whispersign_jax.keypoints import CONFIDENCE, FPS, VELOCITY, XYZ, assemble_keypoints
+
+continuous = load_script("continuous_benchmark")
+
+
+def moving_clip(frames: int, start: float, joints: int = 42) -> np.ndarray:
+    """A clip whose every joint moves right by 0.01 per frame from x = ``start``."""
+    xyz = np.zeros((frames, joints, 3), np.float32)
+    xyz[..., 0] = start + 0.01 * np.arange(frames)[:, None]
+    xyz[..., 1] = 0.5
+    return assemble_keypoints(xyz, np.ones((frames, joints), np.float32))
+
+
+def test_joined_clips_keep_their_frames_and_move_between_them():
+    first, second = moving_clip(10, 0.1), moving_clip(8, 0.6)
+    second[0, 5] = 0.0  # joint 5 is missing where the second clip starts
+    second[0, 5, CONFIDENCE] = 0.0
+    keypoints, spans = join_clips([first, second], [4])
+    assert keypoints.shape == (22, 42, 7) and keypoints.dtype == np.float32
+    np.testing.assert_array_equal(spans, [[0, 10], [14, 22]])
+    np.testing.assert_array_equal(keypoints[:10, :, XYZ], first[..., XYZ])
+    np.testing.assert_array_equal(keypoints[14:, :, XYZ], second[..., XYZ])
+    # the transition moves in equal steps from the first clip's last frame to the next's first
+    x = keypoints[9:15, 0, 0]
+    np.testing.assert_allclose(np.diff(x), (0.6 - 0.19) / 5, rtol=1e-5)
+    assert np.all(keypoints[10:14, 5] == 0.0)  # missing at one end: missing throughout
+    assert np.all(keypoints[10:14, 4, CONFIDENCE] == 1.0)
+    # velocities are those of the whole sentence: inside a clip they are the clip's own
+    np.testing.assert_allclose(keypoints[1:9, :, VELOCITY], first[1:9, :, VELOCITY], rtol=1e-5)
+    np.testing.assert_allclose(keypoints[12, 0, VELOCITY][0], (x[4] - x[2]) / 2 * FPS, rtol=1e-4)
+
+
+def test_sentences_are_seeded_and_use_each_clip_at_most_once_per_sentence():
+    clips = [
+        continuous.SentenceClip(moving_clip(5 + i, 0.1), (f"g{i}",), f"clip {i}") for i in range(7)
+    ]
+    plan = SentencePlan(min_signs=2, max_signs=4)
+    sentences = draw_sentences(clips, 30, plan, seed=3, name="test")
+    again = draw_sentences(clips, 30, plan, seed=3, name="test")
+    assert [s.origin for s in sentences] == [s.origin for s in again]
+    for sentence in sentences:
+        origins = sentence.origin.split(" + ")
+        assert 2 <= len(origins) <= 4 and len(set(origins)) == len(origins)
+        assert sentence.glosses == tuple(f"g{o.split()[1]}" for o in origins)
+        lengths = [5 + int(o.split()[1]) for o in origins]
+        np.testing.assert_array_equal(np.diff(sentence.spans, axis=1)[:, 0], lengths)
+        gaps = sentence.spans[1:, 0] - sentence.spans[:-1, 1]
+        assert np.all((gaps >= 6) & (gaps <= 18))  # 0.1-0.3 s at 60 FPS
+    assert {len(s.glosses) for s in sentences} == {2, 3, 4}
+    with pytest.raises(ValueError, match="2 clips cannot make sentences of at least 3 signs"):
+        draw_sentences(clips[:2], 1, SentencePlan(min_signs=3), 0, "val")
+
+
+def test_the_processed_layout_keeps_spans_and_refuses_spans_outside_the_clip(tmp_path):
+    clip = moving_clip(20, 0.1)
+    timed = continuous.SentenceClip(clip, ("a", "b"), "s0", "r0", np.array([[0, 8], [12, 20]]))
+    untimed = continuous.SentenceClip(clip, ("a",), "s1", "r1")
+    processed.write_processed({"train": [timed, untimed]}, tmp_path / "data")
+    (_, first), (_, second) = processed.read_candidates(tmp_path / "data", "train")
+    assert first.timed and not second.timed
+    np.testing.assert_array_equal(first.spans, [[0, 8], [12, 20]])
+    np.testing.assert_array_equal(second.spans, [[0, 20]])
+    late = continuous.SentenceClip(clip, ("a",), "late clip", "r2", np.array([[5, 21]]))
+    with pytest.raises(ValueError, match=r"late clip: spans must satisfy 0 <= start < end <= 20"):
+        processed.write_processed({"train": [late]}, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+    np.save(tmp_path / "data/train/spans/sample_00000.npy", np.array([[0, 8]]))
+    (origin, broken), _ = processed.read_candidates(tmp_path / "data", "train")
+    assert "spans must be (2, 2) whole frame numbers" in origin and broken.keypoints.size == 0
+
+
+def test_matched_signs_follow_the_alignment():
+    assert continuous.matched_signs([1, 2, 3], [1, 3]) == [(0, 0), (2, 1)]
+    assert continuous.matched_signs([1, 2], [4, 1, 2]) == [(0, 1), (1, 2)]
+    assert len(continuous.matched_signs([1, 2], [2, 1])) == 1  # one of the two, in order
+    assert continuous.error_rate([[1, 2, 3], [4]], [[1, 3], [4, 4]]) == 0.5
+
+
+def test_the_benchmark_joins_trains_and_measures_offline_and_streaming(tmp_path):
+    isolated = isolated_processed(tmp_path / "isolated")
+    config = tiny_training_config()
+    config.run_stages = ("stage2", "stage3")  # stage 1 adds compilations, nothing to check
+    config.data.buckets = (320,)  # one shape: 3 signs of at most 90 frames, 2 transitions
+    counts, plan = {"train": 6, "val": 2, "test": 3}, SentencePlan(max_signs=3)
+    results = continuous.run_benchmark(
+        config, isolated, tmp_path / "out", counts, set(), 0, 2.0, 0.5, ["stage3"], plan
+    )
+    data = tmp_path / "out" / "data"
+    manifests = {s: processed_manifest(data, s) for s in ("train", "val", "test")}
+    assert [len(m) for m in manifests.values()] == [8 + 6, 2, 3]  # train keeps its isolated clips
+    for split, rows in manifests.items():  # a sentence joins clips of its own split only
+        for origin in (o for row in rows for o in row.split(" + ")):
+            assert f"/{split}/features/" in origin
+    assert len(list((data / "test" / "spans").glob("*.npy"))) == 3
+    assert results["test_sentences"] == 3
+    for stage in ("stage3",):
+        for decoder in continuous.DECODERS:
+            assert 0.0 <= results[stage][decoder]["sentence_accuracy"] <= 1.0
+            assert results[stage][decoder]["wer"] >= 0.0
+        assert results[stage]["isolated_clips"] == 4
+        stream = results[stage]["stream"]
+        assert 0.0 <= stream["agreement"] <= 1.0 and stream["windows"] > 0
+        if stream["glosses_timed"]:
+            assert -2.0 < stream["delay_p50_s"] <= stream["delay_p95_s"] < 10.0
+        else:
+            assert math.isnan(stream["delay_p50_s"])
+    assert (tmp_path / "out" / "results.json").is_file()
+    assert "| stage3 | joint_beam |" in continuous.table(results, ["stage3"])
+    assert continuous.sentence_data(isolated, data, counts, set(), 0, plan) is None  # not redone
+
+
+def isolated_processed(root: Path) -> Path:
+    """A processed folder of isolated synthetic clips of 4 glosses: 8 train, 4 val, 4 test."""
+    config = synthetic.SyntheticConfig(
+        num_glosses=4, train_signers=2, val_signers=1, test_signers=1,
+        samples_per_gloss_per_signer=1,
+    )  # fmt: skip
+    names = synthetic.gloss_names(config)
+    splits = {
+        split: [
+            continuous.SentenceClip(
+                s.keypoints, (names[s.labels[0] - 1],), f"{split}/{i}", f"{split}/{i}"
+            )
+            for i, s in enumerate(synthetic.generate_split(config, split))
+        ]
+        for split in ("train", "val", "test")
+    }
+    processed.write_processed(splits, root)
+    return root
+
+
+def processed_manifest(root: Path, split: str) -> list[str]:
+    """The origin column of a split's manifest."""
+    import csv
+
+    with open(root / split / processed.MANIFEST, newline="", encoding="utf-8") as f:
+        return [row["origin"] for row in csv.DictReader(f)]
