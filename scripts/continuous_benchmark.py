@@ -17,10 +17,11 @@ rerun goes on where the last one stopped:
    error rate (``wer``) and exact sentence accuracy of CTC greedy, attention rescoring and
    joint beam; the error rate of the default decoder on the isolated test clips the
    sentences are made of; and the sentences streamed frame by frame at 60 FPS through the
-   sliding-window recogniser (``--window_s``, ``--overlap``): its WER, the share of
-   sentences where it gives the offline glosses, and each gloss's emission delay (seconds
-   from the last frame of its sign to the frame after which the stream returned it; the
-   window's compute time is not included, ``window_ms_p50`` says what it was).
+   sliding-window recogniser (``--window_s``, ``--overlap``, ``--lookahead_s``): its WER,
+   the share of sentences where it gives the offline glosses, and each gloss's emission
+   delay (seconds from the last frame of its sign to the frame after which the stream
+   returned it; the window's compute time is not included, ``window_ms_p50`` says what it
+   was).
 
 Prints a table, and with ``--json`` one JSON object on the last line.
 """
@@ -158,12 +159,12 @@ class TimedRecognizer:
         return result
 
 
-def stream_sentence(recognizer, keypoints: np.ndarray, window_s: float, overlap: float):
+def stream_sentence(recognizer, keypoints: np.ndarray, stream_settings: dict):
     """``(gloss ids, frame after which each was returned)`` of one sentence fed frame by
-    frame."""
+    frame (``stream_settings``: ``StreamingRecognizer``'s keyword arguments)."""
     from whispersign_jax.inference.streaming import StreamingRecognizer
 
-    stream = StreamingRecognizer(recognizer, window_s=window_s, overlap=overlap)
+    stream = StreamingRecognizer(recognizer, **stream_settings)
     ids, emitted_at = [], []
     for frame in keypoints:
         for gloss in stream.push(frame):
@@ -175,13 +176,14 @@ def stream_sentence(recognizer, keypoints: np.ndarray, window_s: float, overlap:
     return ids, emitted_at
 
 
-def streaming_results(recognizer, sentences, window_s: float, overlap: float) -> dict:
-    """Streaming against offline recognition and the references, over ``sentences``."""
+def streaming_results(recognizer, sentences, **stream_settings) -> dict:
+    """Streaming against offline recognition and the references, over ``sentences``
+    (``stream_settings``: ``StreamingRecognizer``'s keyword arguments)."""
     timed = TimedRecognizer(recognizer)
     references, offline, streamed, delays = [], [], [], []
     for sample in sentences:
         reference = sample.labels.tolist()
-        ids, emitted_at = stream_sentence(timed, sample.keypoints, window_s, overlap)
+        ids, emitted_at = stream_sentence(timed, sample.keypoints, stream_settings)
         references.append(reference)
         streamed.append(ids)
         offline.append(recognizer.recognize(sample.keypoints).ids)
@@ -201,23 +203,25 @@ def streaming_results(recognizer, sentences, window_s: float, overlap: float) ->
     }
 
 
-def offline_results(workdir: Path, stage: str, isolated) -> dict:
-    """Each decoder's WER and sentence accuracy on the test sentences, and the default
-    decoder's error rate on the isolated test clips."""
-    from whispersign_jax.runs import trained
-    from whispersign_jax.training.evaluator import Evaluator, evaluate_workdir
+def offline_results(run, sentences, isolated, data_config) -> dict:
+    """Each decoder's WER and sentence accuracy on ``sentences``, and the default decoder's
+    error rate on the ``isolated`` clips, of ``run`` (a ``trained.TrainedModel``);
+    ``data_config`` gives the evaluation batch size, buckets and label cap."""
+    from whispersign_jax.data.clips import preprocessed
+    from whispersign_jax.training.evaluator import evaluate_samples, make_eval_step
 
+    preprocess = None if run.preprocessor.is_identity else run.preprocessor
+    sentences, isolated = preprocessed(sentences, preprocess), preprocessed(isolated, preprocess)
+    settings = (data_config.eval_batch_size, data_config.buckets, data_config.max_labels)
     results = {}
     for decoder in DECODERS:
-        summary = evaluate_workdir(
-            str(workdir), "test", stage, DecodeOptions(decoder=decoder), False
-        )
-        results[decoder] = {"wer": summary["wer"], "sentence_accuracy": summary["accuracy"]}
-    run = trained.load_trained(workdir, stage)
-    evaluator = Evaluator(run.model, isolated, run.preprocessor, run.config.data, DecodeOptions())
-    metrics, _ = evaluator(run.variables)
-    results["isolated_error_rate"] = metrics["wer"]
-    results["isolated_clips"] = metrics["samples"]
+        step = make_eval_step(run.model, DecodeOptions(decoder=decoder))  # compiled once
+        found = evaluate_samples(step, run.variables, sentences, *settings)
+        results[decoder] = {"wer": found["wer"], "sentence_accuracy": found["accuracy"]}
+        if decoder == DecodeOptions().decoder:
+            found = evaluate_samples(step, run.variables, isolated, *settings)
+            results["isolated_error_rate"] = found["wer"]
+            results["isolated_clips"] = found["samples"]
     return results
 
 
@@ -228,8 +232,7 @@ def run_benchmark(
     counts,
     skip,
     seed,
-    window_s,
-    overlap,
+    stream_settings: dict,
     stages,
     plan: SentencePlan | None = None,
 ):
@@ -250,9 +253,10 @@ def run_benchmark(
     sentences = sentence_samples(data, "test")
     results["test_sentences"] = len(sentences)
     for stage in stages:
-        results[stage] = offline_results(workdir, stage, isolated)
-        recognizer = Recognizer(trained.load_trained(workdir, stage))
-        results[stage]["stream"] = streaming_results(recognizer, sentences, window_s, overlap)
+        run = trained.load_trained(workdir, stage)
+        results[stage] = offline_results(run, sentences, isolated, run.config.data)
+        stream = streaming_results(Recognizer(run), sentences, **stream_settings)
+        results[stage]["stream"] = {**stream_settings, **stream}
     (output / "results.json").write_text(strict_json.dumps(results, indent=2) + "\n")
     return results
 
@@ -284,10 +288,13 @@ def main(argv) -> int:
     if not FLAGS.data_dir or not FLAGS.output_dir:
         print("--data_dir and --output_dir are required.", file=sys.stderr)
         return 2
+    stream_settings = {
+        "window_s": FLAGS.window_s, "overlap": FLAGS.overlap, "lookahead_s": FLAGS.lookahead_s
+    }  # fmt: skip
     counts = dict(zip(SPLITS, (int(n) for n in FLAGS.sentences.split(",")), strict=True))
     results = run_benchmark(
         FLAGS.config, FLAGS.data_dir, FLAGS.output_dir, counts, set(FLAGS.skip_glosses),
-        FLAGS.seed, FLAGS.window_s, FLAGS.overlap, FLAGS.stages,
+        FLAGS.seed, stream_settings, FLAGS.stages,
         SentencePlan(FLAGS.min_signs, FLAGS.max_signs),
     )  # fmt: skip
     print(table(results, FLAGS.stages))
@@ -308,6 +315,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("max_signs", 6, "most signs in a sentence")
     flags.DEFINE_float("window_s", 1.5, "streaming: window length in seconds")
     flags.DEFINE_float("overlap", 0.5, "streaming: fraction of a window shared with the next")
+    flags.DEFINE_float("lookahead_s", None, "streaming: see StreamingRecognizer (None: default)")
     flags.DEFINE_list("stages", ["stage2", "stage3"], "stages whose best checkpoint is measured")
     flags.DEFINE_bool("json", False, "print one JSON object on the last line")
 

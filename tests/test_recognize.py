@@ -24,7 +24,8 @@ def flags(**overrides):
     values = dict(
         workdir="", stage="", keypoints="", video="", camera=None, decoder="attention_rescoring",
         beam_size=4, ctc_weight=0.5, dtype="", json=True, stream=False, realtime=False,
-        window_s=3.0, overlap=0.5, min_confidence=0.0, backend="auto", mirrored=False,
+        window_s=3.0, overlap=0.5, min_confidence=0.0, lookahead_s=None,
+        backend="auto", mirrored=False,
         hand_model="", pose_model="", face_model="",
     )  # fmt: skip
     return types.SimpleNamespace(**{**values, **overrides})

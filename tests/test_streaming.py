@@ -222,3 +222,32 @@ def test_streaming_a_clip_shorter_than_a_window_gives_the_offline_glosses(tiny_t
         streamer = recognizer.streaming(window_s=3.0)
         assert pushed_in_chunks(streamer, keypoints) == []  # no window completes before the end
         assert streamer.flush() == list(offline)
+
+
+@pytest.mark.parametrize(("window_s", "overlap"), [(3.0, 0.5), (91 / 60, 0.5), (1.5, 0.75)])
+def test_the_default_lookahead_owns_the_middle_of_each_overlap(window_s, overlap):
+    plan = WindowPlan.from_seconds(window_s, overlap)
+    for index in (1, 2, 7):
+        assert plan.boundary(index) == index * plan.hop + plan.overlap // 2
+
+
+def test_a_short_lookahead_commits_each_sign_soon_after_its_emission():
+    """Signs of 30 frames every 50 frames after the first window's stretch (which reaches
+    back to the stream's start); each gloss is committed when the window that owns its
+    emission (the sign's middle) is complete: lookahead to lookahead + hop later."""
+    signs = [(1 + i % 3, 100 + 50 * i, 130 + 50 * i) for i in range(12)]
+    for lookahead_s, hop in ((0.25, 18), (None, 18)):
+        recognizer = ScriptedRecognizer(signs)
+        streamer = StreamingRecognizer(
+            recognizer, window_s=1.5, overlap=0.8, lookahead_s=lookahead_s
+        )
+        delays = []
+        for frame in stream_of(760):
+            for gloss in streamer.push(frame):
+                delays.append(streamer.frames_seen - (gloss.start_frame + 2))
+        assert [g.id for g in streamer.committed] == [s[0] for s in signs]  # each sign once
+        lookahead = streamer.plan.lookahead
+        assert streamer.plan.hop == hop and lookahead == (15 if lookahead_s else 36)
+        assert all(lookahead < d <= lookahead + hop for d in delays), delays
+    with pytest.raises(ValueError, match=r"lookahead_s must lie in \[0, 1.2\] s"):
+        StreamingRecognizer(recognizer, window_s=1.5, overlap=0.8, lookahead_s=1.5)

@@ -148,6 +148,7 @@ def test_a_video_is_extracted_with_the_models_joint_set(lips_run, monkeypatch, c
     flags = dict(workdir=str(root / "run"), stage="", keypoints="", video="sign.mp4", camera=None,
                  decoder="ctc_greedy", beam_size=1, ctc_weight=0.5, dtype="", json=True,
                  stream=False, realtime=False, window_s=3.0, overlap=0.5, min_confidence=0.0,
+                 lookahead_s=None,
                  backend="tasks", mirrored=False, hand_model="h.task", pose_model="p.task",
                  face_model="f.task")  # fmt: skip
     recognize.run_command(types.SimpleNamespace(**flags))

@@ -68,8 +68,9 @@ def run_command(args) -> None:
         decode_flags.decode_options(args),
     )
     stream_options = dict(
-        window_s=args.window_s, overlap=args.overlap, min_confidence=args.min_confidence
-    )
+        window_s=args.window_s, overlap=args.overlap, min_confidence=args.min_confidence,
+        lookahead_s=args.lookahead_s,
+    )  # fmt: skip
     extractor = TrackerSettings(
         recognizer.trained.joint_set,  # the extractor gives the joints the model takes
         args.backend,
@@ -114,6 +115,12 @@ def define_flags() -> None:
     flags.DEFINE_bool("realtime", False, "Replay the file as a live stream at 60 FPS.")
     flags.DEFINE_float("window_s", streaming.DEFAULT_WINDOW_S, "Streaming window, seconds.")
     flags.DEFINE_float("overlap", streaming.DEFAULT_OVERLAP, "Window overlap, fraction.")
+    flags.DEFINE_float(
+        "lookahead_s",
+        streaming.DEFAULT_LOOKAHEAD_S,
+        "Streaming: seconds a window sees after the glosses it emits, in [0, the overlap] "
+        "(default half the overlap); shorter emits sooner.",
+    )
     flags.DEFINE_float(
         "min_confidence",
         streaming.DEFAULT_MIN_CONFIDENCE,

@@ -4,15 +4,17 @@ continuous_benchmark.py end to end on a tiny synthetic set."""
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from pathlib import Path
 
+import ml_collections
 import numpy as np
 import pytest
-from conftest import load_script, tiny_training_config
+from conftest import load_script
 
 from whispersign_jax.data import processed, synthetic
 from whispersign_jax.data.sentences import SentencePlan, draw_sentences, join_clips
+from whispersign_jax.inference.recognizer import Recognizer
 from whispersign_jax.keypoints import CONFIDENCE, FPS, VELOCITY, XYZ, assemble_keypoints
 
 continuous = load_script("continuous_benchmark")
@@ -91,37 +93,42 @@ def test_matched_signs_follow_the_alignment():
     assert continuous.error_rate([[1, 2, 3], [4]], [[1, 3], [4, 4]]) == 0.5
 
 
-def test_the_benchmark_joins_trains_and_measures_offline_and_streaming(tmp_path):
+def test_the_benchmark_joins_sentences_of_each_split_from_that_split_only(tmp_path):
     isolated = isolated_processed(tmp_path / "isolated")
-    config = tiny_training_config()
-    config.run_stages = ("stage2", "stage3")  # stage 1 adds compilations, nothing to check
-    config.data.buckets = (320,)  # one shape: 3 signs of at most 90 frames, 2 transitions
     counts, plan = {"train": 6, "val": 2, "test": 3}, SentencePlan(max_signs=3)
-    results = continuous.run_benchmark(
-        config, isolated, tmp_path / "out", counts, set(), 0, 2.0, 0.5, ["stage3"], plan
-    )
     data = tmp_path / "out" / "data"
+    written = continuous.sentence_data(isolated, data, counts, {"g3"}, 0, plan)
+    assert written == {"train": 8 + 6, "val": 2, "test": 3}  # train keeps its isolated clips
     manifests = {s: processed_manifest(data, s) for s in ("train", "val", "test")}
-    assert [len(m) for m in manifests.values()] == [8 + 6, 2, 3]  # train keeps its isolated clips
     for split, rows in manifests.items():  # a sentence joins clips of its own split only
         for origin in (o for row in rows for o in row.split(" + ")):
             assert f"/{split}/features/" in origin
-    assert len(list((data / "test" / "spans").glob("*.npy"))) == 3
-    assert results["test_sentences"] == 3
-    for stage in ("stage3",):
-        for decoder in continuous.DECODERS:
-            assert 0.0 <= results[stage][decoder]["sentence_accuracy"] <= 1.0
-            assert results[stage][decoder]["wer"] >= 0.0
-        assert results[stage]["isolated_clips"] == 4
-        stream = results[stage]["stream"]
-        assert 0.0 <= stream["agreement"] <= 1.0 and stream["windows"] > 0
-        if stream["glosses_timed"]:
-            assert -2.0 < stream["delay_p50_s"] <= stream["delay_p95_s"] < 10.0
-        else:
-            assert math.isnan(stream["delay_p50_s"])
-    assert (tmp_path / "out" / "results.json").is_file()
-    assert "| stage3 | joint_beam |" in continuous.table(results, ["stage3"])
+    sentences = continuous.sentence_samples(data, "test")
+    assert len(sentences) == 3 and all(s.timed and 2 <= len(s.labels) <= 3 for s in sentences)
+    vocabulary = processed.load_vocabulary(data)
+    assert all("g3" not in vocabulary.names(s.labels) for s in sentences)  # skipped gloss
     assert continuous.sentence_data(isolated, data, counts, set(), 0, plan) is None  # not redone
+
+
+def test_offline_and_streaming_measures_of_a_model_that_knows_its_sentences(tiny_trained_model):
+    """The tiny model recognises its 12 timed synthetic sentences with a wide margin
+    (conftest.tiny_trained_model), so CTC greedy gets each one exactly."""
+    run, clips = tiny_trained_model
+    data = ml_collections.ConfigDict({"eval_batch_size": 12, "buckets": (256,), "max_labels": 3})
+    isolated = [dataclasses.replace(c, labels=c.labels[:1], spans=c.spans[:1]) for c in clips]
+    results = continuous.offline_results(run, clips, isolated, data)
+    assert results["ctc_greedy"] == {"wer": 0.0, "sentence_accuracy": 1.0}
+    for decoder in continuous.DECODERS:
+        assert 0.0 <= results[decoder]["wer"] <= 1.0
+    assert results["isolated_clips"] == 12 and results["isolated_error_rate"] > 0.0
+    stream = continuous.streaming_results(Recognizer(run), clips[:4], window_s=1.0, overlap=0.5)
+    assert 0.0 <= stream["agreement"] <= 1.0 and stream["windows"] >= 4
+    assert stream["offline_wer"] <= 1.0 and stream["wer"] >= 0.0
+    if stream["glosses_timed"]:
+        assert -1.0 < stream["delay_p50_s"] <= stream["delay_p95_s"] < 2.0  # 1 s windows
+    assert "| stage3 | joint_beam |" in continuous.table(
+        {"stage3": {**results, "stream": stream}}, ["stage3"]
+    )
 
 
 def isolated_processed(root: Path) -> Path:

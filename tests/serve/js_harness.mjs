@@ -136,10 +136,11 @@ const OPERATIONS = {
     return tracks.totalFrames();
   },
 
-  windowPlan({windowS, overlap, fps}) {
-    const plan = WindowPlan.fromSeconds(windowS, overlap, fps);
+  windowPlan({windowS, overlap, fps, lookaheadS = null}) {
+    const plan = WindowPlan.fromSeconds(windowS, overlap, fps, lookaheadS);
     const boundaries = [1, 2, 3].map((index) => plan.boundary(index));
-    return {window: plan.window, hop: plan.hop, overlap: plan.overlap, boundaries};
+    const {window, hop, lookahead} = plan;
+    return {window, hop, overlap: plan.overlap, lookahead, boundaries};
   },
 
   /** A stream fed in chunks: advance after each, then flush. */

@@ -98,6 +98,7 @@ def stream_in_python(case: dict, settings: dict) -> dict:
         stream["overlap"],
         stream["min_confidence"],
         stream["dedupe_s"],
+        stream["lookahead_s"],
     )
     keypoints = stream_keypoints(sum(case["chunks"]), case["handless"])
     steps, seen = [], 0
@@ -125,6 +126,8 @@ STREAM_SETTINGS = [
     {"min_confidence": 0.4},
     {"window_s": 2.0, "overlap": 0.25, "dedupe_s": 0.5},
     {"window_s": 91 / kp.FPS, "overlap": 0.5},  # hop 45.5 frames: rounded to 46
+    {"window_s": 1.5, "overlap": 0.8, "lookahead_s": 0.25},  # commits soon after emission
+    {"window_s": 1.0, "overlap": 0.5, "lookahead_s": 0.0},
 ]
 
 
@@ -161,22 +164,33 @@ def test_streaming_matches_python_streaming_recognizer():
 
 
 def test_window_plan_rounds_as_python():
-    cases = [(3.0, 0.5), (91 / 60, 0.5), (93 / 60, 0.5), (1.5, 0.75), (0.3, 0.75), (0.01, 0.0)]
-    calls = [{"op": "windowPlan", "windowS": w, "overlap": o, "fps": kp.FPS} for w, o in cases]
+    cases = [(3.0, 0.5, None), (91 / 60, 0.5, None), (93 / 60, 0.5, None), (1.5, 0.75, None),
+             (0.3, 0.75, None), (0.01, 0.0, None), (1.5, 0.8, 0.25), (1.0, 0.5, 0.0),
+             (91 / 60, 0.5, 0.375)]  # fmt: skip
+    calls = [
+        {"op": "windowPlan", "windowS": w, "overlap": o, "fps": kp.FPS, "lookaheadS": a}
+        for w, o, a in cases
+    ]
     calls.append({"op": "windowPlan", "windowS": 3.0, "overlap": 1.0, "fps": kp.FPS})
+    calls.append({"op": "windowPlan", "windowS": 1.0, "overlap": 0.5, "fps": kp.FPS,
+                  "lookaheadS": 0.6})  # fmt: skip
     results = run_js(calls)
-    for (window_s, overlap), result in zip(cases, values(results[:-1]), strict=True):
-        plan = streaming.WindowPlan.from_seconds(window_s, overlap)
+    for (window_s, overlap, lookahead_s), result in zip(cases, values(results[:-2]), strict=True):
+        plan = streaming.WindowPlan.from_seconds(window_s, overlap, lookahead_s)
         boundaries = [plan.boundary(i) for i in (1, 2, 3)]
         assert result == {
             "window": plan.window,
             "hop": plan.hop,
             "overlap": plan.overlap,
+            "lookahead": plan.lookahead,
             "boundaries": boundaries,
         }
     with pytest.raises(ValueError, match="overlap must be a fraction") as error:
         streaming.WindowPlan.from_seconds(3.0, 1.0)
-    assert results[-1]["error"].startswith(str(error.value).split(", got")[0])
+    assert results[-2]["error"].startswith(str(error.value).split(", got")[0])
+    with pytest.raises(ValueError, match=r"lookahead_s must lie in \[0, 0.5\] s") as error:
+        streaming.WindowPlan.from_seconds(1.0, 0.5, 0.6)
+    assert results[-1]["error"].startswith("lookahead_s must lie in [0, 0.5] s")
 
 
 # ---------------------------------------------------------------- the resampled frame count

@@ -98,6 +98,7 @@ def page_constants(options: DecodeOptions, window_s: float = streaming.DEFAULT_W
             "window_s": window_s,
             "overlap": streaming.DEFAULT_OVERLAP,
             "dedupe_s": streaming.DEFAULT_DEDUPE_S,
+            "lookahead_s": streaming.DEFAULT_LOOKAHEAD_S,
             "min_confidence": streaming.DEFAULT_MIN_CONFIDENCE,
         },
         "slots": {

@@ -1,12 +1,15 @@
 """Live recognition: a sliding-window recogniser fed frame by frame, merged by emission time.
 
 Windows of ``window_s`` seconds start every ``hop = window_s - overlap_s`` seconds. Each
-window owns the emissions whose time (the middle of the gloss's CTC span) falls in its
-central stretch: from the middle of its overlap with the previous window to the middle of its
-overlap with the next one. So every moment of the stream belongs to exactly one window, far
-from that window's edges: a gloss is emitted once, a repeated sign (two emissions at
-different times) is kept, and a sign cut off at one window's edge is owned by the window that
-sees it whole. Windows place the same gloss a few frames apart: each window also looks
+window owns the emissions whose time (the middle of the gloss's CTC span) falls in one stretch
+of it, ``hop`` long, that ends ``lookahead_s`` before the window does: by default the middle
+of its overlap with the next window, so the stretch is the window's centre. So every moment
+of the stream belongs to exactly one window, away from that window's edges: a gloss is
+emitted once, a repeated sign (two emissions at different times) is kept, and a sign cut off
+at one window's edge is owned by the window that sees it whole. A gloss is committed when its
+window is complete, ``lookahead_s`` to ``lookahead_s + hop`` after its emission time: a short
+lookahead with a short hop emits sooner, with less of what follows the sign in view.
+Windows place the same gloss a few frames apart: each window also looks
 ``dedupe_s`` back across its boundary, and a gloss already committed by the previous window
 less than ``dedupe_s`` away is dropped as the same emission; nothing is committed before the
 last committed gloss. ``min_confidence`` smooths out weak, isolated spikes.
@@ -25,6 +28,7 @@ from whispersign_jax.keypoints import FPS, NUM_FEATURES, has_hand
 
 DEFAULT_WINDOW_S = 3.0
 DEFAULT_OVERLAP = 0.5  # fraction of the window shared with the next one
+DEFAULT_LOOKAHEAD_S = None  # the middle of the overlap
 DEFAULT_DEDUPE_S = 0.3
 DEFAULT_MIN_CONFIDENCE = 0.0  # keep every gloss
 
@@ -35,29 +39,43 @@ class WindowRecognizer(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class WindowPlan:
-    """Window, hop and overlap in frames (60 FPS)."""
+    """Window, hop, overlap and lookahead in frames (60 FPS)."""
 
     window: int
     hop: int
+    lookahead: int  # frames between the end of a window's own stretch and the window's end
 
     @classmethod
-    def from_seconds(cls, window_s: float, overlap: float) -> WindowPlan:
-        """``overlap`` is the fraction of the window shared by consecutive windows, in [0, 1)."""
+    def from_seconds(
+        cls, window_s: float, overlap: float, lookahead_s: float | None = None
+    ) -> WindowPlan:
+        """``overlap`` is the fraction of the window shared by consecutive windows, in [0, 1);
+        ``lookahead_s`` lies in [0, the overlap in seconds] (None: half the overlap)."""
         if window_s <= 0:
             raise ValueError(f"window_s must be positive, got {window_s}.")
         if not 0.0 <= overlap < 1.0:
             raise ValueError(f"overlap must be a fraction in [0, 1), got {overlap}.")
         window = max(1, round(window_s * FPS))
-        return cls(window=window, hop=max(1, round(window * (1.0 - overlap))))
+        hop = max(1, round(window * (1.0 - overlap)))
+        shared = window - hop
+        if lookahead_s is None:
+            return cls(window, hop, shared - shared // 2)
+        lookahead = round(lookahead_s * FPS)
+        if not 0 <= lookahead <= shared:
+            raise ValueError(
+                f"lookahead_s must lie in [0, {shared / FPS:g}] s, the windows' overlap "
+                f"(window_s={window_s:g}, overlap={overlap:g}); got {lookahead_s:g}."
+            )
+        return cls(window, hop, lookahead)
 
     @property
     def overlap(self) -> int:
         return self.window - self.hop
 
     def boundary(self, index: int) -> int:
-        """First frame owned by window ``index`` (>= 1): the middle of its overlap with the
-        previous window."""
-        return index * self.hop + self.overlap // 2
+        """First frame owned by window ``index`` (>= 1): ``lookahead`` before the end of the
+        previous window (by default the middle of their overlap)."""
+        return index * self.hop + self.overlap - self.lookahead
 
 
 def own_emissions(
@@ -90,9 +108,10 @@ class StreamingRecognizer:
         overlap: float = DEFAULT_OVERLAP,
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
         dedupe_s: float = DEFAULT_DEDUPE_S,
+        lookahead_s: float | None = DEFAULT_LOOKAHEAD_S,
     ):
         self.recognizer = recognizer
-        self.plan = WindowPlan.from_seconds(window_s, overlap)
+        self.plan = WindowPlan.from_seconds(window_s, overlap, lookahead_s)
         self.min_confidence = min_confidence
         self.dedupe_frames = dedupe_s * FPS
         self.buffer = np.zeros((0, 0, NUM_FEATURES), np.float32)  # (frames, joints, 7)

@@ -12,31 +12,42 @@ function roundHalfEven(x) {
   return floor % 2 === 0 ? floor : floor + 1;
 }
 
-/** Window, hop and overlap in frames (streaming.WindowPlan). */
+/** Window, hop, overlap and lookahead in frames (streaming.WindowPlan). */
 export class WindowPlan {
-  constructor(window, hop) {
+  constructor(window, hop, lookahead) {
     this.window = window;
     this.hop = hop;
+    this.lookahead = lookahead; // frames from the end of a window's own stretch to its end
   }
 
-  /** `overlap` is the fraction of the window shared by consecutive windows, in [0, 1). */
-  static fromSeconds(windowS, overlap, fps) {
+  /** `overlap` is the fraction of the window shared by consecutive windows, in [0, 1);
+   * `lookaheadS` lies in [0, the overlap in seconds] (null: half the overlap). */
+  static fromSeconds(windowS, overlap, fps, lookaheadS = null) {
     if (!(windowS > 0)) throw new Error(`window_s must be positive, got ${windowS}.`);
     if (!(overlap >= 0 && overlap < 1)) {
       throw new Error(`overlap must be a fraction in [0, 1), got ${overlap}.`);
     }
     const window = Math.max(1, roundHalfEven(windowS * fps));
-    return new WindowPlan(window, Math.max(1, roundHalfEven(window * (1.0 - overlap))));
+    const hop = Math.max(1, roundHalfEven(window * (1.0 - overlap)));
+    const shared = window - hop;
+    if (lookaheadS === null || lookaheadS === undefined) {
+      return new WindowPlan(window, hop, shared - Math.floor(shared / 2));
+    }
+    const lookahead = roundHalfEven(lookaheadS * fps);
+    if (!(lookahead >= 0 && lookahead <= shared)) {
+      throw new Error(`lookahead_s must lie in [0, ${shared / fps}] s, got ${lookaheadS}.`);
+    }
+    return new WindowPlan(window, hop, lookahead);
   }
 
   get overlap() {
     return this.window - this.hop;
   }
 
-  /** First frame owned by window `index` (>= 1): the middle of its overlap with the previous
-   * window. */
+  /** First frame owned by window `index` (>= 1): `lookahead` before the end of the previous
+   * window (by default the middle of their overlap). */
   boundary(index) {
-    return index * this.hop + Math.floor(this.overlap / 2);
+    return index * this.hop + this.overlap - this.lookahead;
   }
 }
 
@@ -73,7 +84,12 @@ export class StreamingRecognizer {
   constructor(settings, recognizeWindow) {
     const stream = settings.stream;
     this.recognizeWindow = recognizeWindow;
-    this.plan = WindowPlan.fromSeconds(stream.window_s, stream.overlap, settings.fps);
+    this.plan = WindowPlan.fromSeconds(
+      stream.window_s,
+      stream.overlap,
+      settings.fps,
+      stream.lookahead_s ?? null,
+    );
     this.minConfidence = stream.min_confidence;
     this.dedupeFrames = stream.dedupe_s * settings.fps;
     this.bufferStart = 0; // streaming.py's buffer_start: frames before it are never read
