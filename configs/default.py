@@ -34,6 +34,7 @@ def stage(**fields) -> ml_collections.ConfigDict:
         update_batch_norm=True,  # the frontend's BatchNorm running statistics follow the data
         window_seconds=0.0,  # > 0: train on sliding-window crops of this length
         overlap_seconds=0.0,  # overlap of consecutive windows
+        ema_decay=0.0,  # > 0: validate, and keep as best, a moving average of the weights
     )
     return ml_collections.ConfigDict({**defaults, **fields})
 

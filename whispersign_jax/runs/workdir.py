@@ -49,6 +49,16 @@ RUN_ONLY_FIELDS = (
 # Fields added after workdirs were trained without them, with the value that gives the old
 # behaviour: a saved config that lacks one is compared as if it held that value.
 ADDED_FIELDS = {"pretrained_revision": ""}
+ADDED_STAGE_FIELDS = {"ema_decay": 0.0}  # the same, for the fields of every stage
+
+
+def with_added_fields(flat: dict[str, Any]) -> dict[str, Any]:
+    """A flattened config with every field of ``ADDED_FIELDS`` and ``ADDED_STAGE_FIELDS`` it
+    lacks, at the value that gives the old behaviour."""
+    stages = {name.split(".")[1] for name in flat if name.startswith("stages.")}
+    added = {f"stages.{stage}.{field}": value for stage in stages
+             for field, value in ADDED_STAGE_FIELDS.items()}  # fmt: skip
+    return {**ADDED_FIELDS, **added, **flat}
 
 
 class WorkdirInUseError(WhisperSignError, RuntimeError):
@@ -149,7 +159,7 @@ def config_differences(
             return True
         return any(name == field or name.startswith(f"{field}.") for field in RUN_ONLY_FIELDS)
 
-    saved, current = {**ADDED_FIELDS, **flatten(saved)}, {**ADDED_FIELDS, **flatten(current)}
+    saved, current = with_added_fields(flatten(saved)), with_added_fields(flatten(current))
     missing = object()
     return [
         f"{name}: {saved.get(name, 'unset')!r} -> {current.get(name, 'unset')!r}"

@@ -93,7 +93,7 @@ class Validation:
     def __call__(self, done: int, state: TrainState) -> bool:
         """Validates at ``done``; True when early stopping ends the stage there."""
         plan = self.plan
-        model_vars = state.model_vars()
+        model_vars = state.validated_vars()  # the weight average where the stage keeps one
         val, alignments = self.evaluator(model_vars)
         self.writer.write_scalars(done, {f"val/{k}": v for k, v in val.items()})
         why_not = unusable(val, model_vars)
@@ -114,7 +114,7 @@ class Validation:
                 image = confusion_image(alignments, plan.vocabulary)
                 self.writer.write_images(done, {"val/confusion_matrix": image[None]})
             plan.checkpoints.save_best(
-                done, state.model_vars(), state.train_vars(), plan.record(done, val).to_json()
+                done, model_vars, state.train_vars(), plan.record(done, val).to_json()
             )
         return plan.early_stopping.update(val["loss/total"], done)
 

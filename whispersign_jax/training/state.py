@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from whispersign_jax.training import sharding
+from whispersign_jax.training import optim, sharding
 
 
 @flax.struct.dataclass
@@ -24,6 +24,13 @@ class TrainState:
     def model_vars(self) -> dict[str, Any]:
         """The checkpoint's ``model`` item: what inference and the next stage read."""
         return {"params": self.params, "batch_stats": self.batch_stats}
+
+    def validated_vars(self) -> dict[str, Any]:
+        """What validation measures and the best checkpoint keeps: the weight average where
+        the stage keeps one (``optim.average_weights``), else ``model_vars``."""
+        average = optim.averaged_params(self.opt_state)
+        params = self.params if average is None else average
+        return {"params": params, "batch_stats": self.batch_stats}
 
     def train_vars(self) -> dict[str, Any]:
         """The checkpoint's ``train`` item: what an exact resume reads besides the model."""
