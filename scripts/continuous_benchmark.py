@@ -20,8 +20,8 @@ rerun goes on where the last one stopped:
    sliding-window recogniser (``--window_s``, ``--overlap``, ``--lookahead_s``): its WER,
    the share of sentences where it gives the offline glosses, and each gloss's emission
    delay (seconds from the last frame of its sign to the frame after which the stream
-   returned it; the window's compute time is not included, ``window_ms_p50`` says what it
-   was).
+   returned it, the sentence followed by 2 s without hands as a live stream goes on; the
+   window's compute time is not included, ``window_ms_p50`` says what it was).
 
 Prints a table, and with ``--json`` one JSON object on the last line.
 """
@@ -48,6 +48,7 @@ from whispersign_jax.training.metrics import NONE, align
 from whispersign_jax.vocab import LABEL_MAP_FILE
 
 DECODERS = ("ctc_greedy", "attention_rescoring", "joint_beam")
+TAIL_S = 2.0  # hand-less seconds streamed after each sentence, before the stream ends
 CONFIG = str(Path(__file__).resolve().parent.parent / "configs" / "small_data.py")
 
 FLAGS = flags.FLAGS
@@ -161,12 +162,14 @@ class TimedRecognizer:
 
 def stream_sentence(recognizer, keypoints: np.ndarray, stream_settings: dict):
     """``(gloss ids, frame after which each was returned)`` of one sentence fed frame by
-    frame (``stream_settings``: ``StreamingRecognizer``'s keyword arguments)."""
+    frame and followed by ``TAIL_S`` without hands, as a live stream goes on after the last
+    sign (``stream_settings``: ``StreamingRecognizer``'s keyword arguments)."""
     from whispersign_jax.inference.streaming import StreamingRecognizer
 
     stream = StreamingRecognizer(recognizer, **stream_settings)
     ids, emitted_at = [], []
-    for frame in keypoints:
+    tail = np.zeros((round(TAIL_S * FPS), *keypoints.shape[1:]), np.float32)  # nobody there
+    for frame in np.concatenate([keypoints, tail]):
         for gloss in stream.push(frame):
             ids.append(gloss.id)
             emitted_at.append(stream.frames_seen)
