@@ -20,8 +20,9 @@ rerun goes on where the last one stopped:
    sliding-window recogniser (``--window_s``, ``--overlap``, ``--lookahead_s``): its WER,
    the share of sentences where it gives the offline glosses, and each gloss's emission
    delay (seconds from the last frame of its sign to the frame after which the stream
-   returned it, the sentence followed by 2 s without hands as a live stream goes on; the
-   window's compute time is not included, ``window_ms_p50`` says what it was).
+   returned it, the sentence between 2 s without hands on each side as in a running stream;
+   the window's compute time is not included, ``window_ms_p50`` says what it was;
+   ``--skip_glosses`` in the output are dropped: an idle class says nobody signs).
 
 Prints a table, and with ``--json`` one JSON object on the last line.
 """
@@ -48,7 +49,7 @@ from whispersign_jax.training.metrics import NONE, align
 from whispersign_jax.vocab import LABEL_MAP_FILE
 
 DECODERS = ("ctc_greedy", "attention_rescoring", "joint_beam")
-TAIL_S = 2.0  # hand-less seconds streamed after each sentence, before the stream ends
+PAUSE_S = 2.0  # hand-less seconds streamed before and after each sentence
 CONFIG = str(Path(__file__).resolve().parent.parent / "configs" / "small_data.py")
 
 FLAGS = flags.FLAGS
@@ -161,35 +162,39 @@ class TimedRecognizer:
 
 
 def stream_sentence(recognizer, keypoints: np.ndarray, stream_settings: dict):
-    """``(gloss ids, frame after which each was returned)`` of one sentence fed frame by
-    frame and followed by ``TAIL_S`` without hands, as a live stream goes on after the last
-    sign (``stream_settings``: ``StreamingRecognizer``'s keyword arguments)."""
+    """``(gloss ids, sentence frame after which each was returned)`` of one sentence fed
+    frame by frame, with ``PAUSE_S`` without hands before and after it, as in a stream that
+    was running before the signer began and goes on after the last sign
+    (``stream_settings``: ``StreamingRecognizer``'s keyword arguments)."""
     from whispersign_jax.inference.streaming import StreamingRecognizer
 
     stream = StreamingRecognizer(recognizer, **stream_settings)
     ids, emitted_at = [], []
-    tail = np.zeros((round(TAIL_S * FPS), *keypoints.shape[1:]), np.float32)  # nobody there
-    for frame in np.concatenate([keypoints, tail]):
+    pause = np.zeros((round(PAUSE_S * FPS), *keypoints.shape[1:]), np.float32)  # nobody there
+    for frame in np.concatenate([pause, keypoints, pause]):
         for gloss in stream.push(frame):
             ids.append(gloss.id)
-            emitted_at.append(stream.frames_seen)
+            emitted_at.append(stream.frames_seen - len(pause))
     for gloss in stream.flush():
         ids.append(gloss.id)
-        emitted_at.append(stream.frames_seen)
+        emitted_at.append(stream.frames_seen - len(pause))
     return ids, emitted_at
 
 
-def streaming_results(recognizer, sentences, **stream_settings) -> dict:
+def streaming_results(recognizer, sentences, idle_ids=(), **stream_settings) -> dict:
     """Streaming against offline recognition and the references, over ``sentences``
-    (``stream_settings``: ``StreamingRecognizer``'s keyword arguments)."""
+    (``stream_settings``: ``StreamingRecognizer``'s keyword arguments). Glosses of
+    ``idle_ids`` (an idle class: nobody signing) are dropped from both outputs."""
     timed = TimedRecognizer(recognizer)
     references, offline, streamed, delays = [], [], [], []
     for sample in sentences:
         reference = sample.labels.tolist()
         ids, emitted_at = stream_sentence(timed, sample.keypoints, stream_settings)
+        kept = [k for k, i in enumerate(ids) if i not in idle_ids]
+        ids, emitted_at = [ids[k] for k in kept], [emitted_at[k] for k in kept]
         references.append(reference)
         streamed.append(ids)
-        offline.append(recognizer.recognize(sample.keypoints).ids)
+        offline.append([i for i in recognizer.recognize(sample.keypoints).ids if i not in idle_ids])
         for i, j in matched_signs(reference, ids):
             delays.append((emitted_at[j] - int(sample.spans[i, 1])) / FPS)
     return {
@@ -264,7 +269,8 @@ def run_benchmark(
         results[stage] = (
             offline_results(run, sentences, isolated, run.config.data) if offline else {}
         )
-        stream = streaming_results(Recognizer(run), sentences, **stream_settings)
+        idle = tuple(run.vocabulary.ids([g for g in skip if g in run.vocabulary.glosses]))
+        stream = streaming_results(Recognizer(run), sentences, idle, **stream_settings)
         results[stage]["stream"] = {**stream_settings, **stream}
     (output / results_file).write_text(strict_json.dumps(results, indent=2) + "\n")
     return results
