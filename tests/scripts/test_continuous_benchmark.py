@@ -5,6 +5,7 @@ continuous_benchmark.py end to end on a tiny synthetic set."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import ml_collections
@@ -126,6 +127,10 @@ def test_offline_and_streaming_measures_of_a_model_that_knows_its_sentences(tiny
     assert stream["offline_wer"] <= 1.0 and stream["wer"] >= 0.0
     if stream["glosses_timed"]:
         assert -1.0 < stream["delay_p50_s"] <= stream["delay_p95_s"] < 2.0  # 1 s windows
+    every_gloss = tuple(range(1, run.vocabulary.num_glosses + 1))  # all idle: nothing is left
+    idle = continuous.streaming_results(Recognizer(run), clips[:1], every_gloss, window_s=1.0)
+    assert idle["wer"] == idle["offline_wer"] == 1.0 and idle["agreement"] == 1.0
+    assert idle["glosses_timed"] == 0 and math.isnan(idle["delay_p50_s"])
     assert "| stage3 | joint_beam |" in continuous.table(
         {"stage3": {**results, "stream": stream}}, ["stage3"]
     )
