@@ -116,7 +116,7 @@ def sentence_data(data_dir, data: Path, counts, skip, seed, plan) -> dict[str, i
 
 
 def sentence_samples(root: Path, split: str):
-    """``[(Sample, sign ends (L,))]`` of the sentences of ``split`` (timed samples)."""
+    """The sentences of ``split``: its timed samples, whose spans give each sign's end."""
     vocabulary = processed.load_vocabulary(root)
     pairs = valid_pairs(processed.read_candidates(root, split), vocabulary, split)
     return [sample for _, sample in pairs if sample.timed]
