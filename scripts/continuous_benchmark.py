@@ -11,13 +11,15 @@ rerun goes on where the last one stopped:
 1. ``<output_dir>/data``: the processed layout, with gloss spans. train: the isolated train
    clips and ``--sentences`` sentences of them; val and test: sentences of their own
    split's clips only, so no test clip reaches training (``data/sentences.py``: 2-6 signs
-   by default, 0.1-0.3 s transitions; ``--skip_glosses`` never appear in a sentence).
+   by default, 0.1-0.3 s transitions; ``--skip_glosses`` never appear in a sentence;
+   ``--train_pause_s`` puts up to that many seconds without hands before and after each
+   training sentence, as a live stream has around signing).
 2. ``<output_dir>/run``: training with ``--config`` (``--config.x=y`` overrides it).
-3. For the best checkpoint of stage 2 and of stage 3: on the test sentences, the gloss
-   error rate (``wer``) and exact sentence accuracy of CTC greedy, attention rescoring and
-   joint beam; the error rate of the default decoder on the isolated test clips the
-   sentences are made of; and the sentences streamed frame by frame at 60 FPS through the
-   sliding-window recogniser (``--window_s``, ``--overlap``, ``--lookahead_s``): its WER,
+3. For the best checkpoint of stage 2 and of stage 3: on the test sentences, the gloss error
+   rate (``wer``) and exact sentence accuracy of CTC greedy, attention rescoring and joint
+   beam; the error rate of the default decoder on the isolated test clips the sentences are
+   made of; and the sentences streamed frame by frame at 60 FPS through the sliding-window
+   recogniser (``--window_s``, ``--overlap``, ``--lookahead_s``, ``--dedupe_s``): its WER,
    the share of sentences where it gives the offline glosses, and each gloss's emission
    delay (seconds from the last frame of its sign to the frame after which the stream
    returned it, the sentence between 2 s without hands on each side as in a running stream;
@@ -44,6 +46,7 @@ from whispersign_jax.data.contract import SPLITS
 from whispersign_jax.data.sentences import SentencePlan, draw_sentences
 from whispersign_jax.data.validation import valid_pairs
 from whispersign_jax.decoding.options import DecodeOptions
+from whispersign_jax.inference.streaming import DEFAULT_DEDUPE_S
 from whispersign_jax.keypoints import FPS
 from whispersign_jax.training.metrics import NONE, align
 from whispersign_jax.vocab import LABEL_MAP_FILE
@@ -93,24 +96,31 @@ def make_sentence_data(
     skip: set[str],
     seed: int,
     plan: SentencePlan,
+    train_pause_s: float = 0.0,
 ) -> dict[str, int]:
-    """Writes the processed folder of step 1; returns its clip counts per split."""
+    """Writes the processed folder of step 1; returns its clip counts per split. Training
+    sentences have pauses of up to ``train_pause_s`` at their ends, val and test ``plan``'s."""
     _, joint_set, splits = isolated_clips(data_dir)
     written = {}
     for offset, split in enumerate(SPLITS):
         clips = [c for c in splits[split] if c.glosses[0] not in skip]
-        sentences = draw_sentences(clips, counts[split], plan, seed + offset, split)
+        split_plan = plan
+        if split == "train" and train_pause_s:
+            split_plan = dataclasses.replace(plan, max_pause_s=train_pause_s)
+        sentences = draw_sentences(clips, counts[split], split_plan, seed + offset, split)
         isolated = [dataclasses.replace(c, recording=c.origin) for c in splits[split]]
         written[split] = [*isolated, *sentences] if split == "train" else sentences
     processed.write_processed(written, output, keypoints=joint_set)
     return {split: len(clips) for split, clips in written.items()}
 
 
-def sentence_data(data_dir, data: Path, counts, skip, seed, plan) -> dict[str, int] | None:
+def sentence_data(
+    data_dir, data: Path, counts, skip, seed, plan, train_pause_s: float = 0.0
+) -> dict[str, int] | None:
     """Step 1, unless ``data`` holds its output (the label map is written last)."""
     if (data / LABEL_MAP_FILE).exists():
         return None
-    written = make_sentence_data(data_dir, data, counts, skip, seed, plan)
+    written = make_sentence_data(data_dir, data, counts, skip, seed, plan, train_pause_s)
     print(f"joined sentences into {data}: {written}")
     return written
 
@@ -245,6 +255,7 @@ def run_benchmark(
     plan: SentencePlan | None = None,
     offline: bool = True,
     results_file: str = "results.json",
+    train_pause_s: float = 0.0,
 ):
     """Every step; returns the results (also written to ``<output_dir>/<results_file>``).
     ``train_s``: what this call spent training (about 0 once the run is trained);
@@ -255,7 +266,7 @@ def run_benchmark(
 
     output = Path(output_dir)
     data, workdir = output / "data", output / "run"
-    sentence_data(data_dir, data, counts, skip, seed, plan or SentencePlan())
+    sentence_data(data_dir, data, counts, skip, seed, plan or SentencePlan(), train_pause_s)
     config.data.source, config.data.dir = "processed", str(data)
     start = time.perf_counter()
     train.train_and_evaluate(config, str(workdir))
@@ -307,13 +318,15 @@ def main(argv) -> int:
         print("--data_dir and --output_dir are required.", file=sys.stderr)
         return 2
     stream_settings = {
-        "window_s": FLAGS.window_s, "overlap": FLAGS.overlap, "lookahead_s": FLAGS.lookahead_s
+        "window_s": FLAGS.window_s, "overlap": FLAGS.overlap, "lookahead_s": FLAGS.lookahead_s,
+        "dedupe_s": FLAGS.dedupe_s,
     }  # fmt: skip
     counts = dict(zip(SPLITS, (int(n) for n in FLAGS.sentences.split(",")), strict=True))
     results = run_benchmark(
         FLAGS.config, FLAGS.data_dir, FLAGS.output_dir, counts, set(FLAGS.skip_glosses),
         FLAGS.seed, stream_settings, FLAGS.stages,
         SentencePlan(FLAGS.min_signs, FLAGS.max_signs), FLAGS.offline, FLAGS.results,
+        FLAGS.train_pause_s,
     )  # fmt: skip
     print(table(results, FLAGS.stages))
     if FLAGS.json:
@@ -331,9 +344,15 @@ def define_flags() -> None:
     flags.DEFINE_integer("seed", 0, "seed of the sentences")
     flags.DEFINE_integer("min_signs", 2, "fewest signs in a sentence")
     flags.DEFINE_integer("max_signs", 6, "most signs in a sentence")
+    flags.DEFINE_float(
+        "train_pause_s", 0.0, "training sentences: up to this many hand-less seconds at each end"
+    )
     flags.DEFINE_float("window_s", 1.5, "streaming: window length in seconds")
     flags.DEFINE_float("overlap", 0.5, "streaming: fraction of a window shared with the next")
     flags.DEFINE_float("lookahead_s", None, "streaming: see StreamingRecognizer (None: default)")
+    flags.DEFINE_float(
+        "dedupe_s", DEFAULT_DEDUPE_S, "streaming: one gloss from two windows this close is one"
+    )
     flags.DEFINE_list("stages", ["stage2", "stage3"], "stages whose best checkpoint is measured")
     flags.DEFINE_bool("offline", True, "measure offline recognition (else streaming only)")
     flags.DEFINE_string("results", "results.json", "file under --output_dir for the results")

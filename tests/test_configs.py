@@ -5,6 +5,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from configs import default, demo, stage1, stage2, stage3
+from whispersign_jax.model.config import cpu_compute_dtype, cpu_flags
 
 
 def test_default_config_is_the_guides_stage_table():
@@ -67,6 +68,17 @@ def test_small_data_config_is_the_guides_small_dataset_setting():
     default_warmup = default.get_config().stages.stage2.warmup_steps
     assert all(s.warmup_steps < default_warmup for s in config.stages.values())
     assert train_model_config(config).d_model == 256
+    assert config.model.dtype == cpu_compute_dtype()  # bfloat16 where the CPU has its matmuls
+
+
+def test_the_compute_dtype_follows_the_cpus_bfloat16_instructions(tmp_path):
+    assert cpu_compute_dtype({"avx2", "avx512f", "avx512_bf16"}) == "bfloat16"
+    assert cpu_compute_dtype({"avx2", "amx_bf16", "amx_tile"}) == "bfloat16"
+    assert cpu_compute_dtype({"avx2", "avx512f", "avx512_fp16"}) == "float32"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512_bf16\n\nflags : x\n")
+    assert cpu_flags(str(cpuinfo)) == {"fpu", "sse2", "avx2", "avx512_bf16"}
+    assert cpu_flags(str(tmp_path / "missing")) == set()  # not Linux: float32
 
 
 def train_model_config(config):

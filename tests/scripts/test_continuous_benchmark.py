@@ -69,6 +69,28 @@ def test_sentences_are_seeded_and_use_each_clip_at_most_once_per_sentence():
         draw_sentences(clips[:2], 1, SentencePlan(min_signs=3), 0, "val")
 
 
+def test_pauses_put_hand_less_frames_around_a_sentence_and_move_its_spans():
+    clips = [
+        continuous.SentenceClip(moving_clip(6, 0.1 * i), (f"g{i}",), f"c{i}") for i in range(3)
+    ]
+    plain = draw_sentences(clips, 20, SentencePlan(max_signs=3), seed=5, name="train")
+    paused = draw_sentences(clips, 20, SentencePlan(max_signs=3, max_pause_s=0.5), 5, "train")
+    assert [s.origin for s in plain[:1]] == [s.origin for s in paused[:1]]  # same first draw
+    leads = []
+    for sentence in paused:
+        lead = int(sentence.spans[0, 0])
+        end = int(sentence.spans[-1, 1])
+        assert 0 <= lead <= 30 and 0 <= len(sentence.keypoints) - end <= 30  # 0.5 s at 60 FPS
+        assert not sentence.keypoints[:lead].any() and not sentence.keypoints[end:].any()
+        first = sentence.spans[0]
+        assert sentence.keypoints[first[0] : first[1], :, CONFIDENCE].all()  # a sign in view
+        leads.append(lead)
+    assert len(set(leads)) > 5  # drawn, not fixed
+    assert all(int(s.spans[0, 0]) == 0 for s in plain)
+    with pytest.raises(ValueError, match="max_pause_s must be >= 0 seconds, got -1"):
+        SentencePlan(max_pause_s=-1)
+
+
 def test_the_processed_layout_keeps_spans_and_refuses_spans_outside_the_clip(tmp_path):
     clip = moving_clip(20, 0.1)
     timed = continuous.SentenceClip(clip, ("a", "b"), "s0", "r0", np.array([[0, 8], [12, 20]]))
@@ -109,6 +131,12 @@ def test_the_benchmark_joins_sentences_of_each_split_from_that_split_only(tmp_pa
     vocabulary = processed.load_vocabulary(data)
     assert all("g3" not in vocabulary.names(s.labels) for s in sentences)  # skipped gloss
     assert continuous.sentence_data(isolated, data, counts, set(), 0, plan) is None  # not redone
+    paused = tmp_path / "paused"
+    continuous.sentence_data(isolated, paused, counts, {"g3"}, 0, plan, train_pause_s=1.0)
+    for split, count in (("train", 6), ("test", 3)):  # pauses in training sentences only
+        timed = continuous.sentence_samples(paused, split)
+        leads = [int(s.spans[0, 0]) for s in timed]
+        assert len(timed) == count and (max(leads) > 0) == (split == "train")
 
 
 def test_offline_and_streaming_measures_of_a_model_that_knows_its_sentences(tiny_trained_model):

@@ -5,7 +5,9 @@ A sentence is 2-6 clips of one split in a seeded random order with a short trans
 between consecutive clips: positions move linearly from the last frame of one clip to the
 first of the next; a joint missing at either end stays missing through the transition;
 velocities are computed again over the whole sentence. Each gloss's span is its clip's frames.
-NumPy only.
+A plan with ``max_pause_s`` also puts up to that many seconds without hands (all-zero
+frames, what extraction gives when nobody is in view) before the first sign and after the
+last, as a live stream has around a sentence. NumPy only.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from whispersign_jax.keypoints import CONFIDENCE, FPS, XYZ, compute_velocities, 
 
 @dataclasses.dataclass(frozen=True)
 class SentencePlan:
-    """How sentences are drawn: signs per sentence and transition length (uniform ranges,
-    inclusive)."""
+    """How sentences are drawn: signs per sentence, transition length and the hand-less
+    pause before and after the sentence (uniform ranges, inclusive)."""
 
     min_signs: int = 2
     max_signs: int = 6
     min_transition_s: float = 0.1
     max_transition_s: float = 0.3
+    max_pause_s: float = 0.0  # 0: the sentence starts and ends with a sign
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_signs <= self.max_signs:
@@ -39,6 +42,8 @@ class SentencePlan:
                 f"transition: need 0 <= min_transition_s <= max_transition_s, got "
                 f"{self.min_transition_s} and {self.max_transition_s}."
             )
+        if self.max_pause_s < 0:
+            raise ValueError(f"max_pause_s must be >= 0 seconds, got {self.max_pause_s}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +97,18 @@ def join_clips(clips: Sequence[np.ndarray], gaps: Sequence[int]) -> tuple[np.nda
     return keypoints, np.asarray(spans, np.int64)
 
 
+def add_pauses(
+    keypoints: np.ndarray, spans: np.ndarray, before: int, after: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``keypoints`` ``(T, J, 7)`` between ``before`` and ``after`` all-zero frames (no
+    hands), and ``spans`` ``(L, 2)`` moved with them."""
+    joints = keypoints.shape[1:]
+    padded = np.concatenate(
+        [np.zeros((before, *joints), np.float32), keypoints, np.zeros((after, *joints), np.float32)]
+    )  # (before + T + after, J, 7)
+    return padded, spans + before
+
+
 def draw_sentences(
     clips: Sequence, count: int, plan: SentencePlan, seed: int, name: str
 ) -> list[JoinedSentence]:
@@ -110,6 +127,9 @@ def draw_sentences(
         gap_range = (round(plan.min_transition_s * FPS), round(plan.max_transition_s * FPS))
         gaps = [int(g) for g in rng.integers(gap_range[0], gap_range[1] + 1, size=signs - 1)]
         keypoints, spans = join_clips([c.keypoints for c in chosen], gaps)
+        if plan.max_pause_s > 0:  # drawn only then: plans without pauses keep their sentences
+            before, after = rng.integers(0, round(plan.max_pause_s * FPS) + 1, size=2)
+            keypoints, spans = add_pauses(keypoints, spans, int(before), int(after))
         sentences.append(
             JoinedSentence(
                 keypoints,
