@@ -37,7 +37,7 @@ def get_config():
     config.model.dropout = 0.2
     config.model.channel_dropout = 0.2
     # bfloat16 matmuls (float32 weights and sums) where the CPU has them: the same accuracy,
-    # 1.4x the steps per second on traduttore; elsewhere float32 (docs/benchmarks.md).
+    # 1.15-1.3x the steps per second on traduttore; elsewhere float32 (docs/benchmarks.md).
     config.model.dtype = cpu_compute_dtype()
     config.data.source = "processed"  # or tfds with --config.data.name
     config.data.buckets = (32, 64, 128, 192, 256, 384)  # short clips are common
