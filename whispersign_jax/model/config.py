@@ -42,8 +42,9 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
 
 def cpu_compute_dtype(flags: set[str] | None = None) -> str:
     """``bfloat16`` where the CPU multiplies bfloat16 matrices itself (AVX-512 BF16 or AMX:
-    1.15-1.3x the training steps per second, docs/benchmarks.md), else ``float32`` (elsewhere bfloat16
-    is converted, not faster). ``flags``: the CPU's, read from /proc/cpuinfo by default."""
+    1.15-1.3x the training steps per second, docs/benchmarks.md), else ``float32``
+    (elsewhere bfloat16 is converted, not faster). ``flags``: the CPU's, read from
+    /proc/cpuinfo by default."""
     flags = cpu_flags() if flags is None else flags
     return "bfloat16" if flags.intersection(BFLOAT16_CPU_FLAGS) else "float32"
 
