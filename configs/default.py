@@ -35,6 +35,10 @@ def stage(**fields) -> ml_collections.ConfigDict:
         window_seconds=0.0,  # > 0: train on sliding-window crops of this length
         overlap_seconds=0.0,  # overlap of consecutive windows
         ema_decay=0.0,  # > 0: validate, and keep as best, a moving average of the weights
+        # > 0: this share of batches are sentences, each row its clip joined with
+        # join_signs - 1 others of the split (both glosses; data/batching.py)
+        join_share=0.0,
+        join_signs=2,
     )
     return ml_collections.ConfigDict({**defaults, **fields})
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from whispersign_jax.data import augment
+from whispersign_jax.data import augment, sentences
 from whispersign_jax.data.clips import ClipSource, CorruptClipError, clip_source
 from whispersign_jax.data.sample import Sample
 from whispersign_jax.keypoints import NUM_FEATURES
@@ -93,7 +93,7 @@ def collate_rows(
 
 
 # Independent random streams of one row of one training batch.
-_WINDOW_STREAM, _SPEED_STREAM, _AUGMENT_STREAM, _MASK_STREAM = range(4)
+_WINDOW_STREAM, _SPEED_STREAM, _AUGMENT_STREAM, _MASK_STREAM, _JOIN_STREAM = range(5)
 
 
 class TrainBatches:
@@ -103,7 +103,14 @@ class TrainBatches:
     ``(seed, epoch, index, row)``. A row's length after cropping and speed change is known
     before it is augmented, so ``batches.rows(step, rows)`` builds only some rows (one
     process's share) of a batch whose padded length is the same on every process.
-    Per row: sliding-window crop, augmentation, ``preprocess`` (normalisation), masking.
+    Per row: joining, sliding-window crop, augmentation, ``preprocess`` (normalisation),
+    masking.
+
+    With ``join_share`` > 0, that share of the batches (drawn per step) are short sentences:
+    each row joins its clip with ``join_signs - 1`` others drawn from the whole split, in a
+    random order, with the transitions of ``sentences.SentencePlan`` between them and the
+    glosses of all (``sentences.join_samples``). A row whose sentence would not fit the
+    largest bucket or ``max_labels`` stays its own clip.
 
     Rows fit the largest bucket without a blind crop: a timed sample longer than the window
     (or, without windows, than the largest bucket) is cut to a window whose glosses are those
@@ -124,7 +131,14 @@ class TrainBatches:
         hop_frames: int | None = None,
         preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
         name: str = "training",
+        join_share: float = 0.0,
+        join_signs: int = 2,
     ):
+        if not 0.0 <= join_share <= 1.0:
+            raise ValueError(f"join_share is a share of batches in [0, 1], got {join_share}.")
+        if join_share and join_signs < 2:
+            raise ValueError(f"join_signs must be >= 2 to join clips, got {join_signs}.")
+        self.join_share, self.join_signs = join_share, join_signs
         self.source = clip_source(samples)
         index = self.source.index
         self.largest = max(buckets)
@@ -214,15 +228,55 @@ class TrainBatches:
             speed = frames / self.largest
         return speed
 
-    def _planned_frames(self, position: int, step: int, row: int) -> int:
-        frames = int(self.window_lengths[position])
+    def row_clips(self, step: int, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Source positions ``(P,)`` of the clips that row ``row`` of batch ``step`` joins in
+        order (just its own clip when the batch joins none) and the ``(P - 1,)`` transition
+        frames between them; a pure function of (seed, step, row) and the index."""
+        own = self.chosen(step)[row : row + 1]
+        if not self._batch_joins(step):
+            return own, np.zeros(0, np.int64)
+        rng = self._rng(step, row, _JOIN_STREAM)
+        others = self.kept[rng.integers(len(self.kept), size=self.join_signs - 1)]
+        parts = np.insert(others, int(rng.integers(self.join_signs)), own[0])  # (P,)
+        shortest, longest = sentences.transition_frames(sentences.SentencePlan())
+        gaps = rng.integers(shortest, longest + 1, size=self.join_signs - 1)  # (P - 1,)
+        if self._joined_length(parts, gaps) > self.largest or (
+            self.source.index.num_labels[parts].sum() > self.max_labels
+        ):
+            return own, np.zeros(0, np.int64)
+        return parts, gaps
+
+    def _batch_joins(self, step: int) -> bool:
+        """Whether batch ``step`` is one of the ``join_share`` that join clips (drawn from the
+        stream of row ``batch_size``, past the batch's own rows)."""
+        if not self.join_share:
+            return False
+        return bool(self._rng(step, self.batch_size, _JOIN_STREAM).random() < self.join_share)
+
+    def _joined_length(self, parts: np.ndarray, gaps: np.ndarray) -> int:
+        """Frames of the joined clips ``parts`` after the window crop."""
+        index = self.source.index
+        timed = bool(np.all(index.timed[parts] | (index.num_labels[parts] == 1)))
+        frames = int(index.lengths[parts].sum() + gaps.sum())
+        return int(augment.window_length(frames, timed, self.crop_frames))
+
+    def _planned_frames(self, step: int, row: int) -> int:
+        parts, gaps = self.row_clips(step, row)
+        if len(parts) == 1:
+            frames = int(self.window_lengths[parts[0]])
+        else:
+            frames = self._joined_length(parts, gaps)
         if self.augmentation:
             frames = augment.speed_frames(frames, self._speed(frames, step, row))
         return frames
 
     def row_sample(self, step: int, row: int) -> Sample:
         """Row ``row`` of batch ``step`` as a Sample, with its labels' spans in its frames."""
-        sample = self.source[int(self.chosen(step)[row])]
+        parts, gaps = self.row_clips(step, row)
+        sample = self.source[int(parts[0])]
+        if len(parts) > 1:
+            joined = [sample] + [self.source[int(p)] for p in parts[1:]]
+            sample = sentences.join_samples(joined, [int(g) for g in gaps])
         rng = self._rng(step, row, _WINDOW_STREAM)
         sample = augment.random_window(sample, self.crop_frames, self.hop_frames, rng)
         if self.augmentation:
@@ -239,9 +293,8 @@ class TrainBatches:
 
     def rows(self, step: int, rows: Sequence[int]) -> Batch:
         """Batch ``step`` with only ``rows`` filled; the other rows are zero (sample_mask 0)."""
-        chosen = self.chosen(step)
         frames = bucket_length(
-            max(self._planned_frames(p, step, row) for row, p in enumerate(chosen)), self.buckets
+            max(self._planned_frames(step, row) for row in range(self.batch_size)), self.buckets
         )
         built = {}
         for row in rows:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from whispersign_jax.data.sample import Sample
 from whispersign_jax.keypoints import CONFIDENCE, FPS, XYZ, compute_velocities, keypoint_features
 
 
@@ -97,6 +98,29 @@ def join_clips(clips: Sequence[np.ndarray], gaps: Sequence[int]) -> tuple[np.nda
     return keypoints, np.asarray(spans, np.int64)
 
 
+def join_samples(samples: Sequence[Sample], gaps: Sequence[int]) -> Sample:
+    """One Sample of ``samples`` joined as ``join_clips`` joins clips, their labels in order.
+
+    Each gloss's span is its own sample's span moved into the joined frames; the result is
+    ``timed`` when every part is timed or holds one gloss (whose span is then its whole clip,
+    which is where that sign is), and its signer is the parts' when they share one."""
+    keypoints, clip_spans = join_clips([s.keypoints for s in samples], gaps)
+    spans = [s.spans + start for s, (start, _) in zip(samples, clip_spans, strict=True)]
+    signers = {s.signer for s in samples}
+    return Sample(
+        keypoints=keypoints,  # (T, J, 7)
+        labels=np.concatenate([s.labels for s in samples]).astype(np.int64),  # (L,)
+        spans=np.concatenate(spans).astype(np.int64),  # (L, 2)
+        signer=signers.pop() if len(signers) == 1 else -1,
+        timed=all(s.timed or len(s.labels) == 1 for s in samples),
+    )
+
+
+def transition_frames(plan: SentencePlan) -> tuple[int, int]:
+    """The plan's shortest and longest transition, in frames at 60 FPS."""
+    return round(plan.min_transition_s * FPS), round(plan.max_transition_s * FPS)
+
+
 def add_pauses(
     keypoints: np.ndarray, spans: np.ndarray, before: int, after: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +148,7 @@ def draw_sentences(
     for index in range(count):
         signs = int(rng.integers(plan.min_signs, min(plan.max_signs, len(clips)) + 1))
         chosen = [clips[i] for i in rng.choice(len(clips), size=signs, replace=False)]
-        gap_range = (round(plan.min_transition_s * FPS), round(plan.max_transition_s * FPS))
+        gap_range = transition_frames(plan)
         gaps = [int(g) for g in rng.integers(gap_range[0], gap_range[1] + 1, size=signs - 1)]
         keypoints, spans = join_clips([c.keypoints for c in chosen], gaps)
         if plan.max_pause_s > 0:  # drawn only then: plans without pauses keep their sentences

@@ -49,7 +49,8 @@ RUN_ONLY_FIELDS = (
 # Fields added after workdirs were trained without them, with the value that gives the old
 # behaviour: a saved config that lacks one is compared as if it held that value.
 ADDED_FIELDS = {"pretrained_revision": ""}
-ADDED_STAGE_FIELDS = {"ema_decay": 0.0}  # the same, for the fields of every stage
+# the same, for the fields of every stage
+ADDED_STAGE_FIELDS = {"ema_decay": 0.0, "join_share": 0.0, "join_signs": 2}
 
 
 def with_added_fields(flat: dict[str, Any]) -> dict[str, Any]:

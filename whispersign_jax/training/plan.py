@@ -152,7 +152,8 @@ def train_batches(
     config: ml_collections.ConfigDict, name: str, samples: list, preprocessor: Preprocessor
 ) -> TrainBatches:
     """Stage ``name``'s training batches: whole clips, or (with ``window_seconds``) sliding
-    windows of them; augmented when ``config.data.augment_enabled``."""
+    windows of them; with ``join_share``, that share of batches joins clips into sentences;
+    augmented when ``config.data.augment_enabled``."""
     stage, data = config.stages[name], config.data
     window, hop = stage.window_seconds, stage.window_seconds - stage.overlap_seconds
     augmentation = augment.AugmentConfig(**data.augment) if data.augment_enabled else None
@@ -167,4 +168,6 @@ def train_batches(
         hop_frames=round(hop * FPS) or None,
         preprocess=None if preprocessor.is_identity else preprocessor,
         name=name,
+        join_share=float(stage.get("join_share", 0.0)),  # configs from before it: none
+        join_signs=int(stage.get("join_signs", 2)),
     )
