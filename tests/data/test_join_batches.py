@@ -139,19 +139,22 @@ def test_bad_join_settings_are_refused_by_name(share, signs):
 
 
 def test_a_stage_config_sets_the_join_share_of_its_batches():
-    from configs import small_data
+    from configs import default, small_data
     from whispersign_jax.data.normalize import Preprocessor
     from whispersign_jax.training import plan
 
-    config = small_data.get_config()
-    assert config.stages.stage2.join_share == 0.0  # off unless asked for
-    config.stages.stage2.join_share, config.stages.stage2.join_signs = 0.5, 3
+    config = small_data.get_config()  # half of the batches of stages 2 and 3 join two clips
+    assert [config.stages[name].join_share for name in ("stage1", "stage2", "stage3")] == [
+        0.0, 0.5, 0.5,
+    ]  # fmt: skip
+    config.stages.stage2.join_signs = 3
     batches = plan.train_batches(config, "stage2", isolated(40), Preprocessor())
     assert (batches.join_share, batches.join_signs) == (0.5, 3)
     joined = [len(batches.row_clips(step, 0)[0]) for step in range(60)]
     assert set(joined) == {1, 3}
     stage1 = plan.train_batches(config, "stage1", isolated(40), Preprocessor())
     assert {len(stage1.row_clips(step, 0)[0]) for step in range(60)} == {1}
+    assert default.get_config().stages.stage2.join_share == 0.0  # off unless asked for
 
 
 def test_a_workdir_trained_before_joining_existed_resumes_as_without_it():
