@@ -256,7 +256,7 @@ class TrainBatches:
     def _joined_length(self, parts: np.ndarray, gaps: np.ndarray) -> int:
         """Frames of the joined clips ``parts`` after the window crop."""
         index = self.source.index
-        timed = bool(np.all(index.timed[parts] | (index.num_labels[parts] == 1)))
+        timed = sentences.joined_is_timed(index.timed[parts], index.num_labels[parts])
         frames = int(index.lengths[parts].sum() + gaps.sum())
         return int(augment.window_length(frames, timed, self.crop_frames))
 

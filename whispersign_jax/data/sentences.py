@@ -112,8 +112,14 @@ def join_samples(samples: Sequence[Sample], gaps: Sequence[int]) -> Sample:
         labels=np.concatenate([s.labels for s in samples]).astype(np.int64),  # (L,)
         spans=np.concatenate(spans).astype(np.int64),  # (L, 2)
         signer=signers.pop() if len(signers) == 1 else -1,
-        timed=all(s.timed or len(s.labels) == 1 for s in samples),
+        timed=joined_is_timed([s.timed for s in samples], [len(s.labels) for s in samples]),
     )
+
+
+def joined_is_timed(timed: Sequence[bool], num_labels: Sequence[int]) -> bool:
+    """Whether joining parts (each ``timed`` or not, with ``num_labels`` glosses) gives a
+    timed sentence: every part is timed or holds one gloss (spanning its whole clip)."""
+    return bool(np.all(np.asarray(timed, bool) | (np.asarray(num_labels) == 1)))
 
 
 def transition_frames(plan: SentencePlan) -> tuple[int, int]:
