@@ -18,19 +18,23 @@ rerun goes on where the last one stopped:
 3. For the best checkpoint of stage 2 and of stage 3: on the test sentences, the gloss error
    rate (``wer``) and exact sentence accuracy of CTC greedy, attention rescoring and joint
    beam; the error rate of the default decoder on the isolated test clips the sentences are
-   made of; and the sentences streamed frame by frame at 60 FPS through the sliding-window
-   recogniser (``--window_s``, ``--overlap``, ``--lookahead_s``, ``--dedupe_s``): its WER,
-   the share of sentences where it gives the offline glosses, and each gloss's emission
-   delay (seconds from the last frame of its sign to the frame after which the stream
-   returned it, the sentence between 2 s without hands on each side as in a running stream;
-   the window's compute time is not included, ``window_ms_p50`` says what it was;
-   ``--skip_glosses`` in the output are dropped: an idle class says nobody signs).
+   made of; the default decoder's errors on the sentences split against their own clips
+   recognised alone (``context``: errors of the clips alone, signs wrong only in their
+   sentence, signs right only there, insertions); and the sentences streamed frame by
+   frame at 60 FPS through the sliding-window recogniser (``--window_s``, ``--overlap``,
+   ``--lookahead_s``, ``--dedupe_s``): its WER, the share of sentences where it gives the
+   offline glosses, and each gloss's emission delay (seconds from the last frame of its sign
+   to the frame after which the stream returned it, the sentence between 2 s without hands
+   on each side as in a running stream; the window's compute time is not included,
+   ``window_ms_p50`` says what it was; ``--skip_glosses`` in the output are dropped: an
+   idle class says nobody signs).
 
 Prints a table, and with ``--json`` one JSON object on the last line.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import sys
 import time
@@ -43,7 +47,7 @@ from ml_collections import config_flags
 from whispersign_jax.cli import strict_json
 from whispersign_jax.data import processed
 from whispersign_jax.data.contract import SPLITS
-from whispersign_jax.data.sentences import SentencePlan, draw_sentences
+from whispersign_jax.data.sentences import ORIGIN_SEPARATOR, SentencePlan, draw_sentences
 from whispersign_jax.data.validation import valid_pairs
 from whispersign_jax.decoding.options import DecodeOptions
 from whispersign_jax.inference.streaming import DEFAULT_DEDUPE_S
@@ -127,9 +131,21 @@ def sentence_data(
 
 def sentence_samples(root: Path, split: str):
     """The sentences of ``split``: its timed samples, whose spans give each sign's end."""
+    return [sample for sample, _ in sentences_with_clips(root, split)]
+
+
+def sentences_with_clips(root: Path, split: str) -> list[tuple]:
+    """``(sample, origins)`` of each sentence of ``split``: ``origins`` are the isolated
+    clips it joins, in signing order (the manifest's origin column)."""
     vocabulary = processed.load_vocabulary(root)
     pairs = valid_pairs(processed.read_candidates(root, split), vocabulary, split)
-    return [sample for _, sample in pairs if sample.timed]
+    with open(Path(root) / split / processed.MANIFEST, newline="", encoding="utf-8") as f:
+        origins = {row["sample"]: row["origin"] for row in csv.DictReader(f)}
+    return [
+        (sample, tuple(origins[Path(path).name].split(ORIGIN_SEPARATOR)))
+        for path, sample in pairs
+        if sample.timed
+    ]
 
 
 def matched_signs(reference: list[int], hypothesis: list[int]) -> list[tuple[int, int]]:
@@ -156,6 +172,60 @@ def error_rate(references: list[list[int]], hypotheses: list[list[int]]) -> floa
         for r, h in zip(references, hypotheses, strict=True)
     )
     return errors / max(1, sum(len(r) for r in references))
+
+
+def context_errors(
+    references: list[list[int]],
+    hypotheses: list[list[int]],
+    clips: list[tuple[str, ...]],
+    right_alone: dict[str, bool],
+) -> dict[str, int]:
+    """Each sentence's signs against their own clips recognised alone (``right_alone``:
+    origin -> whether the clip alone gave its gloss; ``clips``: each sentence's origins).
+    ``sentence_errors = alone_errors + context_errors - recovered + insertions``:
+    ``alone_errors`` counts the signs whose clip is wrong alone (so ``alone_errors / signs``
+    is the isolated error rate of the same clips, weighted as the sentences use them),
+    ``context_errors`` the signs wrong only in their sentence, ``recovered`` the signs right
+    only there; substitutions and deletions are a sign's errors, insertions the sentence's."""
+    counts = dict.fromkeys(
+        ("signs", "sentence_errors", "alone_errors", "context_errors", "recovered", "insertions"),
+        0,
+    )
+    for reference, hypothesis, origins in zip(references, hypotheses, clips, strict=True):
+        if len(origins) != len(reference):
+            raise ValueError(f"{len(origins)} clips for a sentence of {len(reference)} signs.")
+        matched = {i for i, _ in matched_signs(reference, hypothesis)}
+        insertions = sum(1 for ref, _ in align(reference, hypothesis) if ref == NONE)
+        for position, origin in enumerate(origins):
+            alone, in_sentence = right_alone[origin], position in matched
+            counts["alone_errors"] += not alone
+            counts["context_errors"] += alone and not in_sentence
+            counts["recovered"] += in_sentence and not alone
+        counts["signs"] += len(reference)
+        counts["insertions"] += insertions
+        counts["sentence_errors"] += len(reference) - len(matched) + insertions
+    return counts
+
+
+def recognized(recognizer, keypoints: np.ndarray, idle_ids=()) -> list[int]:
+    """The gloss ids ``recognizer`` gives a whole clip, without those of ``idle_ids``."""
+    return [i for i in recognizer.recognize(keypoints).ids if i not in idle_ids]
+
+
+def sentence_context(recognizer, sentences, clips: dict, idle_ids=()) -> dict[str, int]:
+    """``context_errors`` of ``recognizer``: each of ``sentences`` (``(sample, origins)``
+    pairs, ``sentences_with_clips``) recognised whole, and each clip it joins alone
+    (``clips``: file name of an isolated clip -> its sample)."""
+    right_alone = {}
+    for name in sorted({Path(o).name for _, origins in sentences for o in origins}):
+        clip = clips[name]
+        right_alone[name] = recognized(recognizer, clip.keypoints, idle_ids) == clip.labels.tolist()
+    return context_errors(
+        [sample.labels.tolist() for sample, _ in sentences],
+        [recognized(recognizer, sample.keypoints, idle_ids) for sample, _ in sentences],
+        [tuple(Path(o).name for o in origins) for _, origins in sentences],
+        right_alone,
+    )
 
 
 class TimedRecognizer:
@@ -204,7 +274,7 @@ def streaming_results(recognizer, sentences, idle_ids=(), **stream_settings) -> 
         ids, emitted_at = [ids[k] for k in kept], [emitted_at[k] for k in kept]
         references.append(reference)
         streamed.append(ids)
-        offline.append([i for i in recognizer.recognize(sample.keypoints).ids if i not in idle_ids])
+        offline.append(recognized(recognizer, sample.keypoints, idle_ids))
         for i, j in matched_signs(reference, ids):
             delays.append((emitted_at[j] - int(sample.spans[i, 1])) / FPS)
     return {
@@ -272,16 +342,25 @@ def run_benchmark(
     train.train_and_evaluate(config, str(workdir))
     results = {"train_s": time.perf_counter() - start}
     vocabulary, _, isolated_splits = isolated_clips(data_dir)
-    isolated = [_sample(c, vocabulary) for c in isolated_splits["test"] if c.glosses[0] not in skip]
-    sentences = sentence_samples(data, "test")
+    isolated = {
+        Path(c.origin).name: _sample(c, vocabulary)
+        for c in isolated_splits["test"]
+        if c.glosses[0] not in skip
+    }
+    with_clips = sentences_with_clips(data, "test")
+    sentences = [sample for sample, _ in with_clips]
     results["test_sentences"] = len(sentences)
     for stage in stages:
         run = trained.load_trained(workdir, stage)
         results[stage] = (
-            offline_results(run, sentences, isolated, run.config.data) if offline else {}
+            offline_results(run, sentences, list(isolated.values()), run.config.data)
+            if offline
+            else {}
         )
         idle = tuple(run.vocabulary.ids([g for g in skip if g in run.vocabulary.glosses]))
-        stream = streaming_results(Recognizer(run), sentences, idle, **stream_settings)
+        recognizer = Recognizer(run)
+        results[stage]["context"] = sentence_context(recognizer, with_clips, isolated, idle)
+        stream = streaming_results(recognizer, sentences, idle, **stream_settings)
         results[stage]["stream"] = {**stream_settings, **stream}
     (output / results_file).write_text(strict_json.dumps(results, indent=2) + "\n")
     return results
@@ -305,6 +384,14 @@ def table(results: dict, stages) -> str:
             f"{s['agreement']:.3f}, delay p50 {s['delay_p50_s']:.2f} s, "
             f"p95 {s['delay_p95_s']:.2f} s |"
         )
+        if "context" in results[stage]:
+            c = results[stage]["context"]
+            rows.append(
+                f"| {stage} | {DecodeOptions().decoder}, sentences against their clips alone | "
+                f"{c['sentence_errors']} errors in {c['signs']} signs = {c['alone_errors']} of "
+                f"the clips alone + {c['context_errors']} in context - {c['recovered']} "
+                f"recovered + {c['insertions']} inserted | |"
+            )
         if "isolated_error_rate" in results[stage]:
             rows.append(
                 f"| {stage} | isolated clips | {results[stage]['isolated_error_rate']:.3f} | |"

@@ -5,15 +5,17 @@ continuous_benchmark.py end to end on a tiny synthetic set."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
 import ml_collections
 import numpy as np
 import pytest
-from conftest import load_script
+from conftest import load_script, tiny_training_config
 
 from whispersign_jax.data import processed, synthetic
+from whispersign_jax.data.sample import untimed_sample
 from whispersign_jax.data.sentences import SentencePlan, draw_sentences, join_clips
 from whispersign_jax.inference.recognizer import Recognizer
 from whispersign_jax.keypoints import CONFIDENCE, FPS, VELOCITY, XYZ, assemble_keypoints
@@ -116,6 +118,78 @@ def test_matched_signs_follow_the_alignment():
     assert continuous.error_rate([[1, 2, 3], [4]], [[1, 3], [4, 4]]) == 0.5
 
 
+def test_sentence_errors_split_into_errors_of_the_clips_alone_and_of_context():
+    references = [[1, 2, 3], [4, 5], [6, 7]]
+    hypotheses = [[1, 9, 3, 8], [5], [6, 7]]  # 2 substituted, 8 inserted; 4 deleted; right
+    clips = [("a", "b", "c"), ("d", "e"), ("f", "b")]
+    right_alone = {"a": True, "b": False, "c": True, "d": True, "e": True, "f": True}
+    counts = continuous.context_errors(references, hypotheses, clips, right_alone)
+    assert counts == {
+        "signs": 7,
+        "sentence_errors": 3,  # as error_rate counts them: 3 / 7
+        "alone_errors": 2,  # clip b, used twice
+        "context_errors": 1,  # clip d, right alone, deleted in its sentence
+        "recovered": 1,  # clip b, right in the third sentence
+        "insertions": 1,
+    }
+    assert counts["sentence_errors"] == (
+        counts["alone_errors"] + counts["context_errors"] - counts["recovered"]
+        + counts["insertions"]
+    )  # fmt: skip
+    assert continuous.error_rate(references, hypotheses) == 3 / 7
+    with pytest.raises(ValueError, match="2 clips for a sentence of 3 signs"):
+        continuous.context_errors([[1, 2, 3]], [[1]], [("a", "b")], right_alone)
+
+
+class LookupRecognizer:
+    """Gives each clip the ids stored for its exact keypoints."""
+
+    def __init__(self, answers: dict[bytes, list[int]]):
+        self.answers = answers
+
+    def recognize(self, clip):
+        return type("Recognition", (), {"ids": self.answers[clip.tobytes()]})()
+
+
+def test_sentences_know_the_clips_they_join(tmp_path):
+    isolated = isolated_processed(tmp_path / "isolated")
+    data = tmp_path / "data"
+    counts, plan = {"train": 1, "val": 1, "test": 3}, SentencePlan(min_signs=2, max_signs=3)
+    continuous.sentence_data(isolated, data, counts, set(), 0, plan)
+    vocabulary, _, splits = continuous.isolated_clips(isolated)
+    by_origin = {c.origin: c for c in splits["test"]}
+    with_clips = continuous.sentences_with_clips(data, "test")
+    samples = continuous.sentence_samples(data, "test")
+    assert [s.labels.tolist() for s, _ in with_clips] == [s.labels.tolist() for s in samples]
+    for sample, origins in with_clips:  # each sign's own clip, in signing order
+        assert len(origins) == len(sample.labels) >= 2
+        for origin, (start, end), gloss in zip(origins, sample.spans, sample.labels, strict=True):
+            clip = by_origin[origin]
+            np.testing.assert_array_equal(sample.keypoints[start:end], clip.keypoints)
+            assert vocabulary.ids(list(clip.glosses)) == [gloss]
+
+
+def test_sentence_context_recognises_each_sentence_whole_and_its_clips_alone(tmp_path):
+    vocabulary, _, splits = continuous.isolated_clips(isolated_processed(tmp_path / "isolated"))
+    clips = {Path(c.origin).name: continuous._sample(c, vocabulary) for c in splits["test"]}
+    a, b, c, d = clips
+    sentences = [
+        (untimed_sample(np.concatenate([clips[x].keypoints for x in pair]), labels), pair)
+        for pair in ((a, b), (c, d))
+        for labels in [np.concatenate([clips[x].labels for x in pair])]
+    ]
+    answers = {clip.keypoints.tobytes(): clip.labels.tolist() for clip in clips.values()}
+    answers[clips[a].keypoints.tobytes()] = [0]  # wrong alone (the idle id is dropped)...
+    one, two = (sample for sample, _ in sentences)
+    answers[one.keypoints.tobytes()] = one.labels.tolist()  # ...right in its sentence
+    answers[two.keypoints.tobytes()] = [*two.labels.tolist()[:1], 0]  # d deleted in context
+    counts = continuous.sentence_context(LookupRecognizer(answers), sentences, clips, (0,))
+    assert counts == {
+        "signs": 4, "sentence_errors": 1, "alone_errors": 1, "context_errors": 1,
+        "recovered": 1, "insertions": 0,
+    }  # fmt: skip
+
+
 def test_the_benchmark_joins_sentences_of_each_split_from_that_split_only(tmp_path):
     isolated = isolated_processed(tmp_path / "isolated")
     counts, plan = {"train": 6, "val": 2, "test": 3}, SentencePlan(max_signs=3)
@@ -162,6 +236,42 @@ def test_offline_and_streaming_measures_of_a_model_that_knows_its_sentences(tiny
     assert "| stage3 | joint_beam |" in continuous.table(
         {"stage3": {**results, "stream": stream}}, ["stage3"]
     )
+
+
+def test_the_benchmark_from_isolated_clips_to_results_and_a_rerun_that_reuses_its_steps(tmp_path):
+    """The command's whole path on a tiny stage-2 run: sentences, training, every measure,
+    the results file; a rerun reuses the sentences and the trained run."""
+    isolated = isolated_processed(tmp_path / "isolated")
+    output = tmp_path / "out"
+    counts, plan = {"train": 4, "val": 2, "test": 3}, SentencePlan(max_signs=3)
+    stream = {"window_s": 1.0, "overlap": 0.5, "lookahead_s": None, "dedupe_s": 0.3}
+    config = tiny_training_config()
+    config.run_stages = ("stage2",)
+    results = continuous.run_benchmark(
+        config, isolated, output, counts, set(), 0, stream, ["stage2"], plan
+    )
+    assert results == json.loads((output / "results.json").read_text())
+    assert results["test_sentences"] == 3
+    measured = results["stage2"]
+    assert set(measured) == {*continuous.DECODERS, "isolated_error_rate", "isolated_clips",
+                             "context", "stream"}  # fmt: skip
+    assert measured["isolated_clips"] == 4
+    c = measured["context"]
+    signs = sum(len(s.labels) for s in continuous.sentence_samples(output / "data", "test"))
+    assert c["signs"] == signs
+    assert c["sentence_errors"] == (
+        c["alone_errors"] + c["context_errors"] - c["recovered"] + c["insertions"]
+    )
+    # the same offline recognitions, counted two ways
+    assert measured["stream"]["offline_wer"] == pytest.approx(c["sentence_errors"] / signs)
+    assert {k: measured["stream"][k] for k in stream} == stream
+    assert "sentences against their clips alone" in continuous.table(results, ["stage2"])
+    files = sorted([*(output / "data").rglob("*"), *(output / "run").rglob("*")])
+    again = continuous.run_benchmark(
+        config, isolated, output, counts, set(), 0, stream, [], plan, results_file="b.json"
+    )
+    assert sorted([*(output / "data").rglob("*"), *(output / "run").rglob("*")]) == files
+    assert again["test_sentences"] == 3 and again["train_s"] < results["train_s"]  # skipped
 
 
 def isolated_processed(root: Path) -> Path:

@@ -20,6 +20,8 @@ import numpy as np
 from whispersign_jax.data.sample import Sample
 from whispersign_jax.keypoints import CONFIDENCE, FPS, XYZ, compute_velocities, keypoint_features
 
+ORIGIN_SEPARATOR = " + "  # between the origins of a sentence's clips
+
 
 @dataclasses.dataclass(frozen=True)
 class SentencePlan:
@@ -56,7 +58,7 @@ class JoinedSentence:
     glosses: tuple[str, ...]
     spans: np.ndarray  # (L, 2) int64 [start, end) frames of each sign's own clip
     recording: str
-    origin: str  # the joined clips' origins, " + " between them
+    origin: str  # the joined clips' origins, ORIGIN_SEPARATOR between them
 
 
 def transition(last: np.ndarray, first: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +168,7 @@ def draw_sentences(
                 tuple(gloss for c in chosen for gloss in c.glosses),
                 spans,
                 f"{name}-{index:05d}",
-                " + ".join(c.origin for c in chosen),
+                ORIGIN_SEPARATOR.join(c.origin for c in chosen),
             )
         )
     return sentences
