@@ -57,6 +57,10 @@ from whispersign_jax.vocab import LABEL_MAP_FILE
 
 DECODERS = ("ctc_greedy", "attention_rescoring", "joint_beam")
 PAUSE_S = 2.0  # hand-less seconds streamed before and after each sentence
+# Streaming windows: a window sees about a sign's length (0.67 s on traduttore) on both
+# sides of the hop-long stretch it owns (0.78 s before, 0.65 s after a 0.37 s hop), which
+# met both streaming goals on two trained runs (docs/benchmarks.md, "Continuous signing").
+WINDOW_S, OVERLAP, LOOKAHEAD_S = 1.8, 0.8, 0.65
 CONFIG = str(Path(__file__).resolve().parent.parent / "configs" / "small_data.py")
 
 FLAGS = flags.FLAGS
@@ -434,9 +438,11 @@ def define_flags() -> None:
     flags.DEFINE_float(
         "train_pause_s", 0.0, "training sentences: up to this many hand-less seconds at each end"
     )
-    flags.DEFINE_float("window_s", 1.5, "streaming: window length in seconds")
-    flags.DEFINE_float("overlap", 0.5, "streaming: fraction of a window shared with the next")
-    flags.DEFINE_float("lookahead_s", None, "streaming: see StreamingRecognizer (None: default)")
+    flags.DEFINE_float("window_s", WINDOW_S, "streaming: window length in seconds")
+    flags.DEFINE_float("overlap", OVERLAP, "streaming: fraction of a window shared with the next")
+    flags.DEFINE_float(
+        "lookahead_s", LOOKAHEAD_S, "streaming: see StreamingRecognizer (None: half the overlap)"
+    )
     flags.DEFINE_float(
         "dedupe_s", DEFAULT_DEDUPE_S, "streaming: one gloss from two windows this close is one"
     )

@@ -18,6 +18,7 @@ from whispersign_jax.data import processed, synthetic
 from whispersign_jax.data.sample import untimed_sample
 from whispersign_jax.data.sentences import SentencePlan, draw_sentences, join_clips
 from whispersign_jax.inference.recognizer import Recognizer
+from whispersign_jax.inference.streaming import WindowPlan
 from whispersign_jax.keypoints import CONFIDENCE, FPS, VELOCITY, XYZ, assemble_keypoints
 
 continuous = load_script("continuous_benchmark")
@@ -188,6 +189,13 @@ def test_sentence_context_recognises_each_sentence_whole_and_its_clips_alone(tmp
         "signs": 4, "sentence_errors": 1, "alone_errors": 1, "context_errors": 1,
         "recovered": 1, "insertions": 0,
     }  # fmt: skip
+
+
+def test_the_default_windows_see_about_a_sign_on_both_sides_of_their_own_stretch():
+    plan = WindowPlan.from_seconds(continuous.WINDOW_S, continuous.OVERLAP, continuous.LOOKAHEAD_S)
+    before = plan.window - plan.hop - plan.lookahead  # context before the owned stretch
+    assert (plan.window, plan.hop, plan.lookahead, before) == (108, 22, 39, 47)
+    assert min(before, plan.lookahead) >= 39  # a traduttore sign: 39 frames at 60 FPS
 
 
 def test_the_benchmark_joins_sentences_of_each_split_from_that_split_only(tmp_path):
